@@ -1,0 +1,1 @@
+"""The faces of jcsh: command line, REPL, rendering."""

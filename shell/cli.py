@@ -1,0 +1,104 @@
+"""The command line: global options, one subparser per command, exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from runtime.errors import JcshError, UsageError
+from shell.commands import JcshArgumentParser, ParserExit, add_common, specs
+from shell.context import Context
+from shell.render import report_error
+
+__all__ = ["main", "build_parser"]
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"--timeout must be a number of seconds, not {text!r}") from None
+    if not 0 < value <= 86_400:
+        raise UsageError(f"--timeout must be between 0 and 86400 seconds, not {text}")
+    return value
+
+
+def build_parser() -> JcshArgumentParser:
+    """The whole command line; every command's options come from its own `@syntax` builder."""
+    parser = JcshArgumentParser(
+        prog="jcsh",
+        description="A sandboxed Python scripting shell for outgoing mail: configure, probe, test.",
+    )
+    add_common(parser, suppress=False)
+    parser.add_argument("--timeout", type=_timeout, metavar="SECONDS",
+                        help="wall-clock limit of a script or statement (default 30)")
+    parser.add_argument("--version", action="store_true", help="version (with --json: Python, OpenSSL, sandbox)")
+    parser.add_argument("-c", dest="code", metavar="CODE", help="run CODE in the sandbox")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=JcshArgumentParser)
+    groups: dict[str, object] = {}
+    for name, spec in specs().items():
+        words = name.split()
+        target = sub
+        if len(words) == 2:
+            if words[0] not in groups:
+                group = sub.add_parser(words[0], help=f"{words[0]} commands")
+                add_common(group, suppress=True)
+                groups[words[0]] = group.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+            target = groups[words[0]]  # type: ignore[assignment]
+        command = target.add_parser(words[-1], help=spec.summary, description=spec.summary)
+        add_common(command, suppress=True)
+        spec.arguments(command)
+        command.set_defaults(spec=spec)
+    return parser
+
+
+def _version(ctx: Context) -> int:
+    import platform
+    import ssl
+
+    from runtime import __version__
+    from runtime.sandbox.limits import available_layers
+
+    layers = available_layers()
+    data = {
+        "version": __version__,
+        "python": platform.python_version(),
+        "openssl": ssl.OPENSSL_VERSION,
+        "sandbox_layers": layers,
+    }
+    ctx.emit(data, f"jcsh {__version__} (Python {data['python']}, {data['openssl']}; sandbox: {', '.join(layers)})")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run jcsh with argv; return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    wants_json = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
+    ctx = Context(json=wants_json)
+    try:
+        try:
+            args = build_parser().parse_args(argv)
+        except ParserExit as e:
+            return e.status
+        ctx.home_arg = args.home
+        ctx.json = bool(args.json)
+        ctx.no_color = bool(args.no_color or os.environ.get("NO_COLOR"))
+        ctx.timeout = args.timeout
+        if args.version:
+            return _version(ctx)
+        spec = getattr(args, "spec", None)
+        if spec is not None:
+            return spec.run(ctx, args)
+        from shell.commands import script
+
+        if args.code is not None:
+            return script.run_code(ctx, args.code)
+        return script.run_default(ctx)
+    except JcshError as e:
+        return report_error(e, as_json=ctx.json, out=ctx.out, stderr=ctx.err)
+    except KeyboardInterrupt:
+        ctx.err.write("\njcsh: interrupted\n")
+        return 130
+    finally:
+        ctx.close()

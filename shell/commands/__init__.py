@@ -1,0 +1,93 @@
+"""The commands both faces run: `cmd_<name>` functions registered with `@syntax`.
+
+Each area lives in its own module (registry, credential, mail, tls, sink, script) and
+imports nothing heavy at module level, so building every parser stays cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NoReturn
+
+from runtime.errors import UsageError
+
+if TYPE_CHECKING:
+    from shell.context import Context
+
+__all__ = ["Spec", "syntax", "specs", "find", "JcshArgumentParser", "ParserExit", "add_common"]
+
+_AREAS = ("registry", "credential", "mail", "tls", "sink", "script")
+
+Runner = Callable[["Context", argparse.Namespace], int]
+Builder = Callable[[argparse.ArgumentParser], None]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One command: its name (words separated by a space), its help line, its parser and runner."""
+
+    name: str
+    summary: str
+    arguments: Builder
+    run: Runner
+
+
+_SPECS: dict[str, Spec] = {}
+_loaded = False
+
+
+def syntax(name: str, summary: str, arguments: Builder | None = None) -> Callable[[Runner], Runner]:
+    """Register `cmd_<name>` as the command `name` (e.g. "tls probe") with its help line."""
+
+    def register(fn: Runner) -> Runner:
+        _SPECS[name] = Spec(name, summary, arguments or (lambda p: None), fn)
+        return fn
+
+    return register
+
+
+def specs() -> dict[str, Spec]:
+    """Every command, by name; imports the area modules the first time."""
+    global _loaded
+    if not _loaded:
+        for area in _AREAS:
+            importlib.import_module(f"shell.commands.{area}")
+        _loaded = True
+    return _SPECS
+
+
+def find(name: str) -> Spec | None:
+    return specs().get(name)
+
+
+class ParserExit(Exception):
+    """argparse wanted to exit (after --help); the caller decides what that means."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class JcshArgumentParser(argparse.ArgumentParser):
+    """A parser that raises instead of exiting, so that the REPL survives a bad option."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, usage=self.format_usage())
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            self._print_message(message)
+        raise ParserExit(status)
+
+
+def add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """The global options every subcommand also accepts after its name."""
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--home", metavar="DIR", default=default, help="home folder (registry, key, history)")
+    parser.add_argument("--json", action="store_true", default=default if suppress else False,
+                        help="one JSON document on stdout")
+    parser.add_argument("--no-color", action="store_true", default=default if suppress else False,
+                        help="no colour (also NO_COLOR)")

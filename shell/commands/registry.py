@@ -1,0 +1,92 @@
+"""`jcsh registry get|set|ls|rm|export|import`: the registry tree."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from runtime.errors import UsageError
+from shell.commands import syntax
+from shell.context import Context
+
+__all__ = ["cmd_registry"]
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    a = sub.add_parser("get", help="print the value at PATH")
+    a.add_argument("path", metavar="PATH")
+    a = sub.add_parser("set", help="set PATH to VALUE (missing parents are created)")
+    a.add_argument("path", metavar="PATH")
+    a.add_argument("value", metavar="VALUE")
+    a = sub.add_parser("ls", help="children of PATH with their values (-r: the whole subtree)")
+    a.add_argument("path", metavar="PATH", nargs="?", default="/")
+    a.add_argument("-r", "--recursive", action="store_true")
+    a = sub.add_parser("rm", help="remove PATH (-r: with everything below it)")
+    a.add_argument("path", metavar="PATH")
+    a.add_argument("-r", "--recursive", action="store_true")
+    a = sub.add_parser("export", help="the subtree at PATH as JSON on stdout")
+    a.add_argument("path", metavar="PATH", nargs="?", default="/")
+    a = sub.add_parser("import", help="merge an export document (all or nothing)")
+    a.add_argument("file", metavar="FILE", help="an export document; - reads stdin")
+    a.add_argument("--replace", action="store_true", help="replace the subtree instead of merging")
+
+
+def _read_document(ctx: Context, name: str) -> object:
+    try:
+        text = ctx.stdin.read() if name == "-" else open(name, encoding="utf-8").read()
+    except OSError as e:
+        raise UsageError(f"cannot read {name}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{name} is not UTF-8 text") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{name} is not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
+
+
+@syntax("registry", "the registry tree: get, set, ls, rm, export, import", _arguments)
+def cmd_registry(ctx: Context, args: argparse.Namespace) -> int:
+    reg = ctx.registry
+    action = args.action
+    if action == "get":
+        value = reg.get(args.path)
+        ctx.emit({"path": args.path, "value": value}, value)
+    elif action == "set":
+        reg.set(args.path, args.value)
+        ctx.emit({"path": args.path, "value": args.value}, None)
+    elif action == "ls" and args.recursive:
+        rows = reg.walk(args.path)
+        base = 0 if args.path == "/" else args.path.count("/")
+        lines = []
+        for path, value in rows:
+            depth = path.count("/") - base
+            name = path.rsplit("/", 1)[1] if path != args.path else path
+            lines.append("  " * depth + name + ("" if value is None else f" = {value}"))
+        data = {"path": args.path, "entries": [{"path": p, "value": v} for p, v in rows]}
+        ctx.emit(data, "\n".join(lines))
+    elif action == "ls":
+        children = reg.children(args.path)
+        data = {
+            "path": args.path,
+            "children": [
+                {"name": c.name, "path": c.path, "value": c.value, "has_children": c.has_children} for c in children
+            ],
+        }
+        text = "\n".join(
+            c.name + ("/" if c.has_children else "") + ("" if c.value is None else f" = {c.value}") for c in children
+        )
+        ctx.emit(data, text)
+    elif action == "rm":
+        removed = reg.delete(args.path, recursive=args.recursive)
+        ctx.emit({"path": args.path, "removed": removed}, None)
+    elif action == "export":
+        text = reg.export_json(args.path)
+        ctx.out.write(text)
+        ctx.out.flush()
+    elif action == "import":
+        count = reg.import_(_read_document(ctx, args.file), replace=args.replace)
+        ctx.emit({"imported": count, "replace": args.replace}, None)
+    return 0
+
+

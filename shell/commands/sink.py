@@ -1,0 +1,1 @@
+"""Commands of this area (filled in as the capability lands)."""

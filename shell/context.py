@@ -1,0 +1,85 @@
+"""What a command runs with: options, streams, and the stores, opened on first use."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from runtime.home import ensure_home, resolve_home
+
+if TYPE_CHECKING:
+    from runtime.credentials import CredentialStore
+    from runtime.registry import Registry
+
+__all__ = ["Context"]
+
+
+@dataclass
+class Context:
+    """Options and streams of one command, shared by the command line and the REPL."""
+
+    home_arg: str | None = None
+    json: bool = False
+    no_color: bool = False
+    timeout: float | None = None
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    session: Any = None  # the REPL's sandbox session, when a command runs inside one
+    _home: Path | None = None
+    _registry: Registry | None = None
+    _credentials: CredentialStore | None = None
+
+    @property
+    def color(self) -> bool:
+        if self.json or self.no_color or os.environ.get("NO_COLOR"):
+            return False
+        return bool(getattr(self.out, "isatty", lambda: False)()) and os.environ.get("TERM") != "dumb"
+
+    @property
+    def interactive(self) -> bool:
+        return bool(getattr(self.stdin, "isatty", lambda: False)())
+
+    @property
+    def home(self) -> Path:
+        if self._home is None:
+            self._home = ensure_home(resolve_home(self.home_arg))
+        return self._home
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            from runtime.registry import open_registry
+
+            self._registry = open_registry(self.home)
+        return self._registry
+
+    @property
+    def credentials(self) -> CredentialStore:
+        if self._credentials is None:
+            from runtime.credentials import CredentialStore
+
+            self._credentials = CredentialStore(self.registry, self.home)
+        return self._credentials
+
+    def emit(self, data: dict[str, Any], text: str | None) -> None:
+        """Print the result: the JSON document with --json, else the human text."""
+        if self.json:
+            self.out.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+        elif text:
+            self.out.write(text if text.endswith("\n") else text + "\n")
+        self.out.flush()
+
+    def warn(self, message: str) -> None:
+        """A diagnostic on stderr (never on stdout, so --json stays one document)."""
+        self.err.write(f"jcsh: {message}\n")
+        self.err.flush()
+
+    def close(self) -> None:
+        if self._registry is not None:
+            self._registry.close()
+            self._registry = None
