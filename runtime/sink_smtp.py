@@ -1,0 +1,241 @@
+"""The aiosmtpd side of the sink: hooks (faults, AUTH, storage), session and controller.
+
+Imported by `runtime.sink.Sink.start()` only, so that the sink's configuration can be built and
+checked without loading aiosmtpd.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import threading
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from runtime.sink import DROP, STALL, Received
+
+if TYPE_CHECKING:
+    from runtime.sink import Sink
+
+__all__ = ["SinkHandler", "SinkController"]
+
+_WORDS = {DROP: "drop", STALL: "stall"}
+
+# aiosmtpd logs to "mail.log"; without a handler its warnings would reach stderr through logging's
+# last resort. A NullHandler keeps them quiet unless the application configures logging.
+logging.getLogger("mail.log").addHandler(logging.NullHandler())
+
+
+def _peer(session: Session) -> str:
+    host, port = (session.peer or ("?", 0))[:2]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+def _tls_version(server: SMTP) -> str | None:
+    ssl_object = server.transport.get_extra_info("ssl_object") if server.transport else None
+    return ssl_object.version() if ssl_object is not None else None
+
+
+class SinkHandler:
+    """aiosmtpd hooks: faults by stage, AUTH against the table, storage of accepted mail."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.config = sink.config
+
+    async def fail(self, server: SMTP, stage: str) -> str | None:
+        """The reply for a stage asked to fail, or None; drop, stall and 421 never return."""
+        code = self.config.fail.get(stage)
+        if code is None:
+            return None
+        self.sink.event(f"failing {stage} with {_WORDS.get(code, code)}")
+        reply = f"{code} jcsh sink: failing {stage} as asked"
+        if code == 421:  # "closing transmission channel": say it, then do it
+            await server.push(reply)
+        if code in (DROP, 421) and server.transport is not None:
+            server.transport.close()
+        if code in (DROP, STALL, 421):
+            await asyncio.Event().wait()  # until connection_lost() or stop() cancels this session
+        return reply
+
+    async def handle_HELO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str) -> str:
+        reply = await self.fail(server, "helo")
+        if reply is not None:
+            return reply
+        session.host_name = hostname
+        return f"250 {server.hostname}"
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
+                          responses: list[str]) -> list[str]:
+        reply = await self.fail(server, "helo")
+        if reply is not None:
+            return [reply]
+        session.host_name = hostname
+        # Offer AUTH only when someone can log in, and not before a STARTTLS that is required.
+        if not self.config.auth or (self.config.require_starttls and session.ssl is None):
+            responses = [r for r in responses if not r[4:].startswith("AUTH")]
+        return responses
+
+    def handle_STARTTLS(self, server: SMTP, session: Session, envelope: Envelope) -> bool:
+        self.sink.event(f"STARTTLS {_tls_version(server)}")
+        return True
+
+    async def handle_AUTH(self, server: SMTP, session: Session, envelope: Envelope, args: list[str]) -> Any:
+        reply = await self.fail(server, "auth")
+        return MISSING if reply is None else reply
+
+    def authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
+                     auth_data: Any) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):  # its repr would show the password: never log it
+            return AuthResult(success=False, handled=False)
+        login = auth_data.login.decode("utf-8", "replace")
+        expected = self.config.auth.get(login)
+        ok = expected is not None and hmac.compare_digest(expected.encode("utf-8"), auth_data.password)
+        self.sink.event(f"AUTH {mechanism} {login}: {'accepted' if ok else 'refused'}")
+        return AuthResult(success=ok, handled=False, auth_data=login if ok else None)
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          mail_options: list[str]) -> str:
+        reply = await self.fail(server, "mail")
+        if reply is not None:
+            return reply
+        # Checked here rather than with aiosmtpd's auth_required, which warns when TLS is not required.
+        if self.config.auth_required and not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          rcpt_options: list[str]) -> str:
+        for stage in (f"rcpt:{address.lower()}", "rcpt"):
+            reply = await self.fail(server, stage)
+            if reply is not None:
+                return reply
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        reply = await self.fail(server, "data")
+        if reply is not None:
+            return reply
+        content = envelope.original_content or b""
+        received = Received(
+            mail_from=envelope.mail_from or "", rcpt_tos=list(envelope.rcpt_tos), content=content,
+            tls_version=_tls_version(server),
+            authenticated_as=session.auth_data if session.authenticated else None,
+            peer=_peer(session), queue_id=uuid.uuid4().hex[:12].upper(),
+        )
+        if self.sink.maildir is not None:
+            received.queue_id = self.sink.maildir.add(content)
+        self.sink.deliver(received)
+        return f"250 OK: queued as {received.queue_id}"
+
+    async def handle_exception(self, error: Exception) -> str:
+        # A failed STARTTLS handshake lands here; record it instead of aiosmtpd's traceback log.
+        cause = error.__cause__ or error
+        self.sink.event(f"error: {type(cause).__name__}: {cause}")
+        return f"451 jcsh sink: {type(error).__name__}"
+
+
+class _Session(Session):
+    """A Session whose login_data does not log aiosmtpd's deprecation warning on every AUTH."""
+
+    @property  # type: ignore[override]
+    def login_data(self) -> Any:
+        return self._login_data
+
+    @login_data.setter
+    def login_data(self, value: Any) -> None:
+        self._login_data = value
+
+
+class _SinkSMTP(SMTP):
+    """aiosmtpd's SMTP with a failing greeting when asked (stage "connect")."""
+
+    def _create_session(self) -> Session:
+        return _Session(self.loop)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.event_handler.sink.sessions.add(self)
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self.event_handler.sink.sessions.discard(self)
+        super().connection_lost(error)
+
+    async def _handle_client(self) -> None:
+        handler: SinkHandler = self.event_handler
+        assert self.session is not None
+        if self.session.peer and tuple(self.session.peer[:2]) == handler.sink.trigger_peer:
+            handler.sink.trigger_peer = None  # the Controller's start-up poke, not a client
+            if self.transport is not None:
+                self.transport.close()
+            return
+        handler.sink.event(f"connect {_peer(self.session)}")
+        if "connect" in handler.config.fail:
+            reply = await handler.fail(self, "connect")
+            if reply is not None:
+                await self.push(reply)
+                if self.transport is not None:
+                    self.transport.close()
+            return
+        await super()._handle_client()
+
+
+class SinkController(Controller):
+    """Controller that binds port 0 to a free port and starts without a TLS handshake."""
+
+    def factory(self) -> SMTP:
+        return _SinkSMTP(self.handler, **self.SMTP_kwargs)
+
+    async def _bind(self) -> asyncio.AbstractServer:
+        server = await self.loop.create_server(self._factory_invoker, host=self.hostname, port=self.port,
+                                               ssl=self.ssl_context)
+        self.port = server.sockets[0].getsockname()[1]
+        return server
+
+    def _create_server(self) -> Any:
+        return self._bind()
+
+    def hang_up(self, sessions: set[SMTP]) -> None:
+        """Stop accepting and close every open connection (from any thread), so nothing leaks past stop()."""
+
+        async def close_all() -> None:
+            if self.server is not None:
+                self.server.close()
+            for session in list(sessions):
+                if session.transport is not None:
+                    session.transport.close()
+            for _ in range(3):  # let the connection_lost() callbacks run
+                await asyncio.sleep(0)
+
+        with contextlib.suppress(Exception):  # best effort: stop() ends the loop regardless
+            asyncio.run_coroutine_threadsafe(close_all(), self.loop).result(2.0)
+
+    def _run(self, ready_event: threading.Event) -> None:
+        super()._run(ready_event)
+        if self._thread_exception is not None:  # could not bind: let start() raise now, not after its timeout
+            self._factory_invoked.set()
+            ready_event.set()
+
+    def _trigger_server(self) -> None:
+        if self._thread_exception is not None:
+            return
+        # asyncio builds the protocol on accept, before any TLS handshake: a bare connect is enough,
+        # and works whatever TLS versions the server allows. The local address is known before the
+        # connect so that the session can tell this poke from a client without a race.
+        import socket
+
+        family, kind, proto, _, address = socket.getaddrinfo(self.hostname, self.port, type=socket.SOCK_STREAM)[0]
+        with contextlib.suppress(OSError), socket.socket(family, kind, proto) as s:
+            s.settimeout(1.0)
+            s.bind((address[0], 0))
+            self.handler.sink.trigger_peer = s.getsockname()[:2]
+            s.connect(address)

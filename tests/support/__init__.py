@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: a test PKI (certificates for loopback servers)."""
