@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench bench-peers clean
+.PHONY: run test bench bench-peers clean compile
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "jcsh needs Python >= 3.11")'
@@ -12,13 +12,17 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# PYTHONDONTWRITEBYTECODE may be set; compiled files keep start-up fast all the same.
+compile: $(STAMP)
+	@$(VENV)/bin/python -m compileall -q shell runtime stdlib >/dev/null
+
+run: compile
 	$(VENV)/bin/jcsh
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
-bench: $(STAMP)
+bench: compile
 	$(VENV)/bin/python bench/run.py
 
 bench-peers: $(STAMP)

@@ -1,1 +1,168 @@
-"""Commands of this area (filled in as the capability lands)."""
+"""`jcsh tls protocols` and `jcsh tls probe`: what this machine supports, what a server accepts."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import re
+from typing import TYPE_CHECKING, Any
+
+from runtime.errors import UsageError
+from shell.commands import syntax
+from shell.context import Context
+
+if TYPE_CHECKING:
+    from runtime.tls.probe import ProbeResult
+    from runtime.tls.trust import TrustPolicy
+
+__all__ = ["cmd_protocols", "cmd_probe", "parse_target", "render_probe"]
+
+
+def _protocols_arguments(p: argparse.ArgumentParser) -> None:
+    del p  # --json is common to every command
+
+
+@syntax("tls protocols", "the TLS protocol versions this machine can negotiate, newest first", _protocols_arguments)
+def cmd_protocols(ctx: Context, args: argparse.Namespace) -> int:
+    from runtime.tls.protocols import supported_protocols
+
+    report = supported_protocols()
+    ctx.emit(report.to_json(), report.line())
+    return 0
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"--timeout must be a number of seconds, not {text!r}") from None
+    if not 0 < value <= 3600:
+        raise UsageError(f"--timeout must be more than 0 and at most 3600 seconds, not {text}")
+    return value
+
+
+def _probe_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", metavar="HOST[:PORT]", nargs="?",
+                   help="name, IPv4 or [IPv6], optional :PORT (default 25); default: the configured server")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--starttls", dest="mode", action="store_const", const="starttls",
+                      help="plain SMTP, then STARTTLS (default, except on port 465)")
+    mode.add_argument("--implicit", dest="mode", action="store_const", const="implicit",
+                      help="TLS from the first byte (default on port 465; without :PORT means 465)")
+    p.add_argument("--servername", metavar="NAME", help="SNI and the name the certificate must match (default: HOST)")
+    p.add_argument("--protocols", metavar="LIST", help='versions to try, e.g. "TLSv1.2 TLSv1.3" (default: all four)')
+    p.add_argument("--timeout", type=_timeout, default=10.0, metavar="S",
+                   help="network timeout of each connection, seconds (default 10)")
+
+
+def parse_target(text: str) -> tuple[str, int | None]:
+    """`name`, `1.2.3.4`, `[::1]` or a bare IPv6 address, each with an optional `:PORT`."""
+    text = text.strip()
+    match = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?", text)
+    if match:
+        host, port = match.group(1), match.group(2)
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise UsageError(f"{host!r} in brackets is not an IPv6 address") from None
+    elif text.count(":") > 1:
+        try:
+            return str(ipaddress.IPv6Address(text)), None
+        except ValueError:
+            raise UsageError(f"{text!r} is not HOST[:PORT]; write an IPv6 address in brackets: [::1]:25") from None
+    else:
+        host, _, port = text.partition(":")
+        if _ and not port:
+            raise UsageError(f"{text!r} has a colon but no port")
+    if not host or not re.fullmatch(r"[A-Za-z0-9._:-]+", host):
+        raise UsageError(f"{text!r} is not HOST[:PORT]")
+    if port is None or port == "":
+        return host, None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"port {port!r} is not 1-65535")
+    return host, int(port)
+
+
+@syntax("tls probe", "which TLS versions a mail server accepts, its certificate, and whether it is trusted",
+        _probe_arguments)
+def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
+    from runtime.tls.probe import probe
+
+    host, port, mode, policy, ehlo_name = _target(ctx, args)
+    protocols = tuple(p for p in re.split(r"[\s,]+", args.protocols or "") if p) or None
+    if args.protocols is not None and protocols is None:
+        raise UsageError("--protocols needs at least one version, e.g. TLSv1.2")
+    result = probe(host, port, mode=mode, servername=args.servername, protocols=protocols,
+                   timeout=args.timeout, policy=policy, local_hostname=ehlo_name)
+    ctx.emit(result.to_json(), render_probe(result))
+    return 0
+
+
+def _target(ctx: Context, args: argparse.Namespace) -> tuple[str, int, str | None, TrustPolicy, str | None]:
+    """Host, port, mode, trust policy and EHLO name: from the command line, else the mail settings."""
+    from runtime.mail.settings import load_settings
+    from runtime.tls.trust import TrustPolicy
+
+    if args.target is not None:
+        host, port = parse_target(args.target)
+        settings = load_settings(ctx.registry, ctx.credentials, server=host)
+        mode = args.mode
+        if port is None:
+            port = 465 if mode == "implicit" else 25
+    else:
+        settings = load_settings(ctx.registry, ctx.credentials)
+        host, port = settings.require_server(), settings.port.value  # ConfigError, as for testmail
+        mode = args.mode or ("implicit" if settings.security.value == "TLS" else "starttls")
+    return host, port, mode, TrustPolicy.from_settings(settings, ctx.credentials), settings.localhost.value
+
+
+def render_probe(r: ProbeResult) -> str:
+    """The compact table `jcsh tls probe` prints."""
+    where = f"[{r.host}]:{r.port}" if ":" in r.host else f"{r.host}:{r.port}"
+    sni = "" if r.servername == r.host else f", servername {r.servername}"
+    lines = [f"{where}  {r.mode}{sni}  {r.elapsed_ms} ms"]
+    for name, ok in r.protocols.items():
+        lines.append(f"  {name:<9}{'accepted' if ok else 'no':<10}{'' if ok else r.reasons.get(name, '')}".rstrip())
+    n = r.negotiated
+    if n:
+        lines.append(f"negotiated {n['version']} {n['cipher']} ({n['bits']} bits)")
+    if r.certificate:
+        lines += _certificate_lines(r.certificate)
+    lines += _smtp_lines(r.smtp)
+    return "\n".join(lines)
+
+
+def _certificate_lines(c: dict[str, Any]) -> list[str]:
+    if c["trust_skipped"]:
+        trust = f"not verified ({c['trust_skipped']})"
+        if c["verified"] is False:
+            trust += f"; would fail: {c['trust_error']}"
+    elif c["trusted"]:
+        trust = "trusted"
+    else:
+        trust = f"NOT trusted: {c['trust_error']}"
+    chain = " <- ".join(link["subject"] for link in c["chain"])
+    return [
+        f"certificate {c['subject']}",
+        f"  issuer    {c['issuer']}",
+        f"  names     {' '.join(c['sans']) or '(no subjectAltName)'}",
+        f"  valid     {c['not_before'][:10]} to {c['not_after'][:10]} ({c['days_left']} days left)",
+        f"  key       {c['key_type']} {c['key_size']}, {c['signature_algorithm']}",
+        f"  sha256    {c['sha256']}",
+        f"  host      {c['servername']} {'matches' if c['hostname_match'] else 'does NOT match'}",
+        f"  trust     {trust}",
+        f"  chain     {len(c['chain'])} sent: {chain}",
+    ]
+
+
+def _smtp_lines(s: dict[str, Any]) -> list[str]:
+    lines = []
+    if s["banner"]:
+        lines.append(f"smtp       {s['banner']}")
+    ehlo = s["ehlo_tls"] if s["ehlo_tls"] is not None else s["ehlo"]
+    if ehlo is not None:
+        lines.append("  ehlo     " + " ".join(f"{k} {v}".strip() for k, v in ehlo.items()))
+    if s["starttls_offered"] is False:
+        lines.append("  STARTTLS not offered")
+    lines += [f"  reply    {reply}" for reply in s["replies"]]
+    return lines

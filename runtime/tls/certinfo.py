@@ -1,0 +1,103 @@
+"""Certificate summaries and host-name matching (cryptography)."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime, timezone
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.oid import NameOID
+
+__all__ = ["summarize", "hostname_matches", "subject_names"]
+
+
+def _load(der: bytes) -> x509.Certificate:
+    try:
+        return x509.load_der_x509_certificate(der)
+    except ValueError as e:
+        raise ValueError(f"not a DER certificate: {e}") from None
+
+
+def summarize(der: bytes) -> dict[str, Any]:
+    """Subject, issuer, SANs, validity, days left, key, signature algorithm and SHA-256 of a DER cert."""
+    cert = _load(der)
+    now = datetime.now(timezone.utc)
+    not_after = cert.not_valid_after_utc
+    key_type, key_size = _key(cert)
+    oid = cert.signature_algorithm_oid
+    # cryptography names OIDs as OpenSSL prints them ("sha256WithRSAEncryption") only privately.
+    sig_name = getattr(oid, "_name", None) or oid.dotted_string
+    return {
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "sans": subject_names(cert),
+        "not_before": cert.not_valid_before_utc.isoformat(),
+        "not_after": not_after.isoformat(),
+        "days_left": (not_after - now).days,
+        "self_signed": cert.subject == cert.issuer,
+        "key_type": key_type,
+        "key_size": key_size,
+        "signature_algorithm": sig_name,
+        "sha256": cert.fingerprint(hashes.SHA256()).hex(":").upper(),
+    }
+
+
+def _key(cert: x509.Certificate) -> tuple[str, int | None]:
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RSA", key.key_size
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"EC {key.curve.name}", key.key_size
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "Ed25519", 256
+    if isinstance(key, ed448.Ed448PublicKey):
+        return "Ed448", 456
+    if isinstance(key, dsa.DSAPublicKey):
+        return "DSA", key.key_size
+    return type(key).__name__, None
+
+
+def subject_names(cert: x509.Certificate) -> list[str]:
+    """The DNS names and IP addresses in the subjectAltName extension."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    names: list[str] = list(san.get_values_for_type(x509.DNSName))
+    names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+    return names
+
+
+def hostname_matches(der: bytes, host: str) -> bool:
+    """Whether the certificate is valid for `host` (RFC 6125: SANs, left-most wildcard; CN only without SANs)."""
+    cert = _load(der)
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        san = None
+    if ip is not None:
+        return san is not None and ip in san.get_values_for_type(x509.IPAddress)
+    if san is not None:
+        dns = san.get_values_for_type(x509.DNSName)
+    else:
+        dns = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    return any(_dns_match(pattern, host) for pattern in dns)
+
+
+def _dns_match(pattern: str, host: str) -> bool:
+    pattern, host = pattern.rstrip(".").lower(), host.rstrip(".").lower()
+    if pattern == host:
+        return True
+    if not pattern.startswith("*."):
+        return False
+    # A wildcard covers exactly one left-most label, never a bare suffix.
+    head, _, rest = host.partition(".")
+    return bool(head) and rest == pattern[2:] and "." in rest

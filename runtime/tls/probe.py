@@ -1,0 +1,236 @@
+"""What a mail server accepts: each TLS version on its own connection, its certificate, and trust."""
+
+from __future__ import annotations
+
+import functools
+import socket
+import ssl
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+from runtime.errors import ConfigError, ConnectFailed, LimitHit, UsageError
+from runtime.tls.attempt import DATA_OUTCOMES, Attempt, Run, run_attempt
+from runtime.tls.protocols import HAS_FLAG, supported_protocols
+from runtime.tls.trust import TrustPolicy, client_context, explain_verify_error, protocol_version, restrict_versions
+
+__all__ = ["ProbeResult", "probe", "VERSIONS"]
+
+VERSIONS: tuple[str, ...] = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+# Offer every cipher a version has (at security level 0), so that "refused" means the version,
+# not our cipher list: the same question sslyze answers.
+_PROBE_CIPHERS = "ALL:@SECLEVEL=0"
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Everything one probe found; `to_json()` is the `jcsh tls probe --json` document."""
+
+    host: str
+    port: int
+    mode: str
+    servername: str
+    protocols: dict[str, bool]
+    reasons: dict[str, str]
+    negotiated: dict[str, Any] | None
+    certificate: dict[str, Any] | None
+    smtp: dict[str, Any]
+    policy: dict[str, Any]
+    elapsed_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "port": self.port,
+            "mode": self.mode,
+            "servername": self.servername,
+            "protocols": dict(self.protocols),
+            "reasons": dict(self.reasons),
+            "negotiated": self.negotiated,
+            "certificate": self.certificate,
+            "smtp": self.smtp,
+            "policy": self.policy,
+            "elapsed_ms": self.elapsed_ms,
+        }
+
+
+def probe(host: str, port: int = 25, *, mode: str | None = None, servername: str | None = None,
+          protocols: tuple[str, ...] | None = None, timeout: float = 10.0,
+          policy: TrustPolicy = TrustPolicy(), local_hostname: str | None = None) -> ProbeResult:
+    """Probe host:port; ConnectFailed/LimitHit when no connection got as far as SMTP or TLS."""
+    started = time.monotonic()
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not host:
+        raise UsageError("no host to probe")
+    if not 0 < port < 65536:
+        raise UsageError(f"port {port} is not 1-65535")
+    mode = mode or ("implicit" if port == 465 else "starttls")
+    if mode not in ("starttls", "implicit"):
+        raise UsageError(f"mode {mode!r} is not starttls or implicit")
+    if not timeout > 0:
+        raise UsageError("the timeout must be more than 0 seconds")
+    wanted = _wanted(protocols)
+    servername = servername or host
+
+    # Contexts are built here, before the threads: setting old versions touches warning filters.
+    attempts = [Attempt(name, _pinned(name)) for name in wanted if getattr(ssl, HAS_FLAG[name], False)]
+    run = Run(host, port, mode, servername, timeout, local_hostname or socket.gethostname(), _pinned(None),
+              started)
+    strict = replace(policy, verify=True, trust_hosts=(), protocols=())
+    try:
+        with ThreadPoolExecutor(max_workers=len(attempts) + 3, thread_name_prefix="jcsh-probe") as pool:
+            # What this machine supports (first call in a process) and the system CAs (~30 ms)
+            # are found while the connections wait for the network.
+            supported = pool.submit(supported_protocols)
+            trust_context = pool.submit(_trust_context, strict, servername)
+            attempts.append(Attempt("trust", trust_context))
+            list(pool.map(lambda a: run_attempt(run, a), attempts))
+        trust_context.result()  # a credential that holds no usable certificate is a ConfigError
+        here = supported.result()
+        if not any(a.outcome in DATA_OUTCOMES for a in attempts):
+            raise _failure(attempts)
+        # A server that limits parallel connections per client drops some: ask those again, one by one.
+        for i, att in enumerate(attempts):
+            if att.outcome == "connect" and run.remaining() > 0:
+                attempts[i] = run_attempt(run, Attempt(att.label, att.context))
+        # A verifying client offers TLS 1.2+ by default; judge an older server's certificate anyway.
+        old = [a.label for a in attempts[:-1] if a.outcome == "accepted" and a.label in here.names]
+        if attempts[-1].outcome == "refused" and old and run.remaining() > 0:
+            retry = Attempt("trust", client_context(replace(strict, protocols=tuple(old)), servername))
+            attempts[-1] = run_attempt(run, retry)
+    finally:
+        run.close()
+
+    by_name = {a.label: a for a in attempts if a.label != "trust"}
+    verdicts: dict[str, bool] = {}
+    reasons: dict[str, str] = {}
+    for name in wanted:
+        att = by_name.get(name)
+        if name not in here.names:  # whatever the attempt saw, this machine cannot speak it
+            att = None
+        verdicts[name] = att is not None and att.outcome == "accepted"
+        if att is None:
+            reasons[name] = f"unsupported here: {here.reasons.get(name, 'no handshake at this version')}"
+        elif att.outcome != "accepted":
+            reasons[name] = att.reason
+    trust = attempts[-1]
+    accepted = [by_name[n] for n in reversed(VERSIONS) if verdicts.get(n)]
+    best = accepted[0] if accepted else (trust if trust.outcome == "accepted" else None)
+    return ProbeResult(
+        host=host, port=port, mode=mode, servername=servername,
+        protocols=verdicts, reasons=reasons,
+        negotiated=_negotiated(best),
+        certificate=_certificate(best, trust, attempts, policy, host, servername),
+        smtp=_smtp_facts(attempts, best),
+        policy=_policy_facts(policy, host, verdicts, here.default_enabled),
+        elapsed_ms=round((time.monotonic() - started) * 1000),
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _trust_context(policy: TrustPolicy, servername: str) -> ssl.SSLContext:
+    """The verifying context, kept per process: repeated probes skip loading the system CAs."""
+    return client_context(policy, servername)
+
+
+def _wanted(protocols: tuple[str, ...] | None) -> tuple[str, ...]:
+    if protocols is None:
+        return VERSIONS
+    names = []
+    for name in protocols:
+        try:
+            version = protocol_version(name)
+        except ConfigError as e:
+            raise UsageError(e.message) from None
+        names.append(version.name.replace("_", "."))
+    if not names:
+        raise UsageError("no protocol to probe")
+    order = ("SSLv3", *VERSIONS)
+    return tuple(sorted(set(names), key=order.index))
+
+
+def _pinned(name: str | None) -> ssl.SSLContext:
+    """An unverified client context at exactly one version (None: any version this build can do)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the verifying handshake is a separate attempt
+    if name is None:
+        restrict_versions(ctx, VERSIONS)
+    else:
+        restrict_versions(ctx, [name])
+    if name != "TLSv1.3":
+        ctx.set_ciphers(_PROBE_CIPHERS)
+    return ctx
+
+
+def _failure(attempts: list[Attempt]) -> ConnectFailed | LimitHit:
+    """The error to raise when no attempt got through, the most telling first."""
+    for outcome in ("tls-first", "not-tls", "connect", "timeout"):
+        for att in attempts:
+            if att.outcome == outcome:
+                return LimitHit(att.reason) if outcome == "timeout" else ConnectFailed(att.reason)
+    return ConnectFailed(attempts[0].reason or "the probe got no answer")
+
+
+def _negotiated(best: Attempt | None) -> dict[str, Any] | None:
+    if best is None or best.cipher is None:
+        return None
+    cipher, protocol, bits = best.cipher
+    return {"version": best.version, "cipher": cipher, "cipher_protocol": protocol, "bits": bits}
+
+
+def _certificate(best: Attempt | None, trust: Attempt, attempts: list[Attempt], policy: TrustPolicy,
+                 host: str, servername: str) -> dict[str, Any] | None:
+    from runtime.tls.certinfo import hostname_matches, summarize
+
+    source = best if best is not None and best.chain else next((a for a in attempts if a.chain), None)
+    if source is None:
+        return None
+    leaf = source.chain[0]
+    if trust.outcome == "accepted":
+        verified, error = True, None
+    elif trust.outcome == "unverified" and trust.verify_error is not None:
+        verified, error = False, explain_verify_error(trust.verify_error, leaf)
+    else:
+        verified, error = None, f"could not check: {trust.reason}"
+    skipped = policy.skips_verification(host)
+    return {
+        **summarize(leaf),
+        "servername": servername,
+        "hostname_match": hostname_matches(leaf, servername),
+        "trusted": True if skipped else verified,
+        "verified": verified,
+        "trust_error": error,
+        "trust_skipped": skipped,
+        "chain": [summarize(der) for der in source.chain],
+    }
+
+
+def _smtp_facts(attempts: list[Attempt], best: Attempt | None) -> dict[str, Any]:
+    first = next((a for a in attempts if a.banner is not None), None)
+    plain_ehlo = next((a.ehlo for a in attempts if a.ehlo is not None), None)
+    tls_ehlo = best.ehlo_tls if best is not None and best.ehlo_tls is not None else \
+        next((a.ehlo_tls for a in attempts if a.ehlo_tls is not None), None)
+    extensions = tls_ehlo if tls_ehlo is not None else plain_ehlo or {}
+    size = extensions.get("SIZE", "")
+    replies: list[str] = []
+    for att in attempts:
+        replies += [r for r in att.replies if r not in replies]
+    return {
+        "banner": first.banner if first else None,
+        "ehlo": plain_ehlo,
+        "starttls_offered": None if plain_ehlo is None else "STARTTLS" in plain_ehlo,
+        "starttls_reply": next((a.starttls_reply for a in attempts if a.starttls_reply), None),
+        "ehlo_tls": tls_ehlo,
+        "auth": extensions.get("AUTH", "").split(),
+        "size": int(size) if size.isdigit() else None,
+        "replies": replies,
+    }
+
+
+def _policy_facts(policy: TrustPolicy, host: str, verdicts: dict[str, bool], defaults: list[str]) -> dict[str, Any]:
+    # The versions a send under this policy could use: accepted by the server and allowed here.
+    allowed = policy.protocols or tuple(defaults)
+    usable = [n for n, ok in verdicts.items() if ok and n in allowed]
+    return {**policy.to_json(), "skips_verification": policy.skips_verification(host), "usable_protocols": usable}

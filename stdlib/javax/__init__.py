@@ -1,0 +1,1 @@
+"""Java-style shims so that the product's idioms port line by line."""

@@ -1,0 +1,1 @@
+"""javax.net: only what the shims need."""

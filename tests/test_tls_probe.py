@@ -1,0 +1,258 @@
+"""`jcsh tls probe` against real servers on loopback: versions, SMTP facts, and every way it cannot connect."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runtime.errors import ConnectFailed, LimitHit, UsageError
+from runtime.sink import Sink, SinkConfig
+from runtime.tls.probe import VERSIONS, probe
+from runtime.tls.trust import protocol_version
+from shell.commands.tls import parse_target
+from tests.support.cli import jcsh
+
+OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
+_S_CLIENT_FLAG = {"TLSv1": "-tls1", "TLSv1.1": "-tls1_1", "TLSv1.2": "-tls1_2", "TLSv1.3": "-tls1_3"}
+
+
+def _v(name: str | None) -> ssl.TLSVersion | None:
+    return protocol_version(name) if name else None
+
+
+@contextlib.contextmanager
+def _sink(mode: str = "starttls", low: str | None = None, high: str | None = None, **kw: object) -> Iterator[Sink]:
+    config = SinkConfig(port=0, mode=mode, min_version=_v(low), max_version=_v(high), **kw)  # type: ignore[arg-type]
+    with Sink(config) as sink:
+        yield sink
+
+
+@contextlib.contextmanager
+def _silent_listener() -> Iterator[int]:
+    """A port that accepts connections and never says a word."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        yield s.getsockname()[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("mode", ["starttls", "implicit"])
+@pytest.mark.parametrize("only", VERSIONS)
+def test_a_server_pinned_to_one_version_accepts_exactly_that_one(mode: str, only: str) -> None:
+    with _sink(mode, only, only) as sink:
+        result = probe(sink.host, sink.port, mode=mode, timeout=5)
+    assert result.protocols == {v: v == only for v in VERSIONS}
+    assert set(result.reasons) == set(VERSIONS) - {only}
+    assert all("refused by the server" in r for r in result.reasons.values())
+    assert result.negotiated is not None and result.negotiated["version"] == only
+    assert result.certificate is not None and result.certificate["chain"]
+
+
+@pytest.mark.timeout(30)
+def test_verdicts_equal_openssl_s_client() -> None:
+    with _sink("starttls", "TLSv1.1", "TLSv1.2") as sink:
+        result = probe(sink.host, sink.port, timeout=5)
+        runs = {
+            v: subprocess.Popen(
+                [OPENSSL, "s_client", "-starttls", "smtp", "-connect", f"{sink.host}:{sink.port}",
+                 _S_CLIENT_FLAG[v], "-cipher", "DEFAULT:@SECLEVEL=0", "-brief"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for v in VERSIONS
+        }
+        openssl = {v: p.wait(timeout=20) == 0 for v, p in runs.items()}
+    assert openssl == {"TLSv1": False, "TLSv1.1": True, "TLSv1.2": True, "TLSv1.3": False}
+    assert result.protocols == openssl
+
+
+@pytest.mark.timeout(30)
+def test_smtp_facts_on_the_way() -> None:
+    with _sink("starttls", auth={"alice": "pw"}, size_limit=1_000_000) as sink:
+        result = probe(sink.host, sink.port, timeout=5)
+    smtp = result.smtp
+    assert smtp["banner"].startswith("220 ")
+    assert smtp["starttls_offered"] is True
+    assert smtp["starttls_reply"].startswith("220")
+    assert "STARTTLS" in smtp["ehlo"] and "STARTTLS" not in smtp["ehlo_tls"]
+    assert set(smtp["auth"]) == {"PLAIN", "LOGIN"}
+    assert smtp["size"] == 1_000_000
+    assert result.negotiated["version"] == "TLSv1.3"
+    assert result.mode == "starttls"
+
+
+@pytest.mark.timeout(30)
+def test_no_starttls_offered_is_data_not_failure(home: Path) -> None:
+    with _sink("plain") as sink:
+        result = probe(sink.host, sink.port, timeout=5)
+        ran = jcsh(home, "tls", "probe", f"{sink.host}:{sink.port}", "--json", "--timeout", "5")
+    assert result.protocols == dict.fromkeys(VERSIONS, False)
+    assert set(result.reasons.values()) == {"no STARTTLS offered"}
+    assert result.smtp["starttls_offered"] is False
+    assert result.certificate is None
+    assert ran.code == 0 and ran.json["protocols"] == result.protocols
+
+
+@pytest.mark.timeout(30)
+def test_server_refusing_starttls_is_reported_with_its_reply() -> None:
+    with _sink("starttls", fail={"connect": 554}) as sink:
+        result = probe(sink.host, sink.port, timeout=5)
+    assert not any(result.protocols.values())
+    assert "554" in result.reasons["TLSv1.3"]
+    assert any(r.startswith("554") for r in result.smtp["replies"])
+
+
+@pytest.mark.timeout(30)
+def test_protocols_option_limits_the_attempts(home: Path) -> None:
+    with _sink("starttls", "TLSv1.2", "TLSv1.3") as sink:
+        ran = jcsh(home, "tls", "probe", f"{sink.host}:{sink.port}", "--protocols", "TLSv1.3,TLSv1", "--json")
+    assert ran.code == 0, ran.err
+    assert ran.json["protocols"] == {"TLSv1": False, "TLSv1.3": True}
+
+
+@pytest.mark.timeout(30)
+def test_ipv6_loopback() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        sink_cm = _sink("starttls", host="::1")
+        sink = sink_cm.__enter__()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    try:
+        result = probe(f"[{sink.host}]", sink.port, timeout=5)
+    finally:
+        sink_cm.__exit__(None, None, None)
+    assert result.host == "::1"
+    assert result.protocols["TLSv1.3"] is True
+    assert result.certificate["hostname_match"] is True
+
+
+@pytest.mark.timeout(30)
+def test_human_output_is_a_table(home: Path) -> None:
+    with _sink("implicit", "TLSv1.2", "TLSv1.3") as sink:
+        ran = jcsh(home, "tls", "probe", f"{sink.host}:{sink.port}", "--implicit")
+    assert ran.code == 0, ran.err
+    lines = ran.out.splitlines()
+    assert lines[0].startswith(f"{sink.host}:{sink.port}  implicit")
+    assert lines[1].split()[:2] == ["TLSv1", "no"]
+    assert lines[3].split() == ["TLSv1.2", "accepted"]
+    assert any(line.startswith("negotiated TLSv1.3") for line in lines)
+    assert any("NOT trusted: self-signed" in line for line in lines)
+
+
+@pytest.mark.timeout(30)
+def test_default_target_is_the_configured_server(home: Path) -> None:
+    with _sink("implicit", "TLSv1.2", "TLSv1.3") as sink:
+        for key, value in (("Server", sink.host), ("Port", str(sink.port)), ("Transport", "smtp"),
+                           ("ConnectionSecurity", "TLS")):
+            assert jcsh(home, "registry", "set", f"/configuration/mail/{key}", value).code == 0
+        ran = jcsh(home, "tls", "probe", "--json", "--timeout", "5")
+    assert ran.code == 0, ran.err
+    assert (ran.json["host"], ran.json["port"], ran.json["mode"]) == (sink.host, sink.port, "implicit")
+    assert ran.json["protocols"]["TLSv1.3"] is True
+
+
+def test_no_host_and_no_configured_server_says_configure(home: Path) -> None:
+    ran = jcsh(home, "tls", "probe", "--json")
+    assert ran.code == 1 and ran.json["error"]["kind"] == "config"
+    assert "jcsh configure" in ran.json["error"]["message"]
+
+
+def test_parse_target() -> None:
+    assert parse_target("smtp.example.test") == ("smtp.example.test", None)
+    assert parse_target("smtp.example.test:587") == ("smtp.example.test", 587)
+    assert parse_target("127.0.0.1:25") == ("127.0.0.1", 25)
+    assert parse_target("[::1]:2525") == ("::1", 2525)
+    assert parse_target("[::1]") == ("::1", None)
+    assert parse_target("::1") == ("::1", None)
+    for bad in ("host:", "host:99999", "[nothost]:25", "a b", "host:x", ":25"):
+        with pytest.raises(UsageError):
+            parse_target(bad)
+
+
+def test_bad_options_are_usage_errors(home: Path) -> None:
+    assert jcsh(home, "tls", "probe", "127.0.0.1:1", "--protocols", "TLSv9").code == 2
+    assert jcsh(home, "tls", "probe", "127.0.0.1:1", "--timeout", "0").code == 2
+    assert jcsh(home, "tls", "probe", "127.0.0.1:1", "--starttls", "--implicit").code == 2
+
+
+# -- could not connect or handshake: exit 3 or 4, always within the timeout -----------------------
+
+
+def _timed(fn: object) -> tuple[BaseException, float]:
+    started = time.monotonic()
+    with pytest.raises((ConnectFailed, LimitHit)) as info:
+        fn()  # type: ignore[operator]
+    return info.value, time.monotonic() - started
+
+
+@pytest.mark.timeout(20)
+def test_refused_port_fails_fast() -> None:
+    error, took = _timed(lambda: probe("127.0.0.1", _free_port(), timeout=5))
+    assert isinstance(error, ConnectFailed) and "refused" in error.message
+    assert took < 2
+
+
+@pytest.mark.timeout(20)
+def test_silent_server_times_out_within_the_timeout(home: Path) -> None:
+    with _silent_listener() as port:
+        error, took = _timed(lambda: probe("127.0.0.1", port, timeout=1.5))
+        ran = jcsh(home, "tls", "probe", f"127.0.0.1:{port}", "--timeout", "1", "--json")
+    assert isinstance(error, LimitHit) and "no SMTP greeting" in error.message
+    assert took < 1.5 + 0.5
+    assert ran.code == 4 and ran.json["error"]["kind"] == "limit"
+
+
+@pytest.mark.timeout(20)
+def test_plain_server_probed_with_implicit_tls(home: Path) -> None:
+    with _sink("plain") as sink:
+        error, took = _timed(lambda: probe(sink.host, sink.port, mode="implicit", timeout=5))
+        ran = jcsh(home, "tls", "probe", f"{sink.host}:{sink.port}", "--implicit")
+    assert isinstance(error, ConnectFailed) and "plain text" in error.message and "--starttls" in error.message
+    assert took < 2
+    assert ran.code == 3 and "plain text" in ran.err
+
+
+@pytest.mark.timeout(20)
+def test_implicit_server_probed_with_starttls(home: Path) -> None:
+    with _sink("implicit") as sink:
+        error, took = _timed(lambda: probe(sink.host, sink.port, mode="starttls", timeout=3))
+        ran = jcsh(home, "tls", "probe", f"{sink.host}:{sink.port}", "--starttls", "--timeout", "3")
+    assert isinstance(error, ConnectFailed) and "--implicit" in error.message
+    assert took < 3  # found out on a side connection, well before the timeout
+    assert ran.code == 3 and "implicit" in ran.err
+
+
+@pytest.mark.timeout(20)
+def test_silent_server_probed_with_implicit_tls_times_out() -> None:
+    with _silent_listener() as port:
+        error, took = _timed(lambda: probe("127.0.0.1", port, mode="implicit", timeout=1))
+    assert isinstance(error, LimitHit) and "TLS handshake" in error.message
+    assert took < 1.5
+
+
+@pytest.mark.timeout(30)
+def test_probe_of_all_four_versions_is_fast() -> None:
+    with _sink("starttls", "TLSv1", "TLSv1.3") as sink:
+        probe(sink.host, sink.port, timeout=5)  # warm: the process-wide protocol list
+        times = []
+        for _ in range(5):
+            started = time.monotonic()
+            result = probe(sink.host, sink.port, timeout=5)
+            times.append(time.monotonic() - started)
+    assert all(result.protocols.values())
+    assert sorted(times)[2] < 0.5
