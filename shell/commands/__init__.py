@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Spec", "syntax", "specs", "find", "JcshArgumentParser", "ParserExit", "add_common"]
 
-_AREAS = ("registry", "credential", "mail", "tls", "sink", "script")
+_AREAS = ("registry", "credential", "mail", "testmail", "tls", "sink", "script")
 
 Runner = Callable[["Context", argparse.Namespace], int]
 Builder = Callable[[argparse.ArgumentParser], None]

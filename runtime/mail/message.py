@@ -1,0 +1,187 @@
+"""Building a message with the `email` package: addresses, headers, bodies, attachment policy."""
+
+from __future__ import annotations
+
+import functools
+import mimetypes
+import re
+from dataclasses import dataclass, field
+from email import policy as email_policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, localtime, make_msgid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runtime.errors import JobFailed, UsageError
+
+if TYPE_CHECKING:
+    from runtime.mail.settings import MailSettings
+
+__all__ = ["MailRequest", "BuiltMessage", "build_message", "parse_address", "check_header_value"]
+
+# Headers build_message writes itself: an extra header of the same name would duplicate or
+# (Bcc) leak them, so these come only from the request's own fields.
+_OWN_HEADERS = frozenset(
+    {"to", "cc", "bcc", "from", "subject", "date", "message-id", "mime-version", "content-type",
+     "content-transfer-encoding", "content-disposition"}
+)
+_FIELD_NAME = re.compile(r"[!-9;-~]+\Z")  # RFC 5322 ftext: printable ASCII except ':'
+_NON_ASCII_LOCAL = "local-part contains non-ASCII characters"
+
+
+@dataclass
+class MailRequest:
+    """What to send: recipients, sender override, subject, bodies, extra headers, attachments."""
+
+    to: list[str]
+    cc: list[str] = field(default_factory=list)
+    bcc: list[str] = field(default_factory=list)
+    from_: str | None = None
+    subject: str | None = None
+    body: str | None = None
+    html: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    attachments: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BuiltMessage:
+    """A message ready for the SMTP dialogue: its bytes' source, envelope and warnings."""
+
+    message: EmailMessage
+    envelope_from: str
+    recipients: list[str]  # addr-specs in To, Cc, Bcc order, duplicates removed
+    message_id: str
+    smtputf8: bool  # an address needs SMTPUTF8 (non-ASCII local part)
+    warnings: list[str]
+
+    def as_bytes(self) -> bytes:
+        return self.message.as_bytes(policy=email_policy.SMTPUTF8 if self.smtputf8 else email_policy.SMTP)
+
+
+def check_header_value(name: str, value: str) -> str:
+    """Refuse CR, LF and other control characters in a header value (header injection)."""
+    if not isinstance(value, str):
+        raise UsageError(f"the {name} header must be text, not {type(value).__name__}")
+    if "\r" in value or "\n" in value:
+        raise UsageError(f"the {name} header contains a line break (CR or LF); refused (header injection)")
+    if any(ord(c) < 32 and c != "\t" or ord(c) == 127 for c in value):
+        raise UsageError(f"the {name} header contains a control character; refused")
+    return value
+
+
+@functools.lru_cache(maxsize=512)  # batches repeat the same few addresses; the parser is slow
+def parse_address(text: str, what: str = "address") -> tuple[Address, bool]:
+    """One mailbox ("a@b.example" or "Name <a@b.example>") and whether it needs SMTPUTF8."""
+    check_header_value(what, text)
+    try:
+        header = email_policy.SMTP.header_factory("To", text)
+    except Exception:  # the parser raises IndexError, HeaderParseError...: all mean "does not parse"
+        raise UsageError(f"{what} {text!r} is not a valid email address") from None
+    defects = [str(d) for d in header.defects]
+    utf8 = any(_NON_ASCII_LOCAL in d for d in defects)
+    defects = [d for d in defects if _NON_ASCII_LOCAL not in d]
+    addresses = header.addresses
+    if defects or len(addresses) != 1 or header.groups[0].display_name is not None:
+        why = defects[0] if defects else ("it holds more than one address" if len(addresses) > 1 else "")
+        raise UsageError(f"{what} {text!r} is not a valid email address" + (f": {why}" if why else ""))
+    address = addresses[0]
+    if not address.username or not address.domain:
+        raise UsageError(f"{what} {text!r} is not a valid email address: it needs a user and a domain")
+    return address, utf8 or not address.domain.isascii()
+
+
+def _addresses(texts: list[str], what: str) -> tuple[list[Address], bool]:
+    if isinstance(texts, str):
+        texts = [texts]
+    parsed = [parse_address(t, f"{what} address") for t in texts]
+    return [a for a, _ in parsed], any(u for _, u in parsed)
+
+
+def _attachment(path_text: str, base: Path) -> tuple[Path | None, str | None]:
+    """(resolved file, None) when readable inside AccessiblePath, else (None, why not)."""
+    try:
+        path = Path(path_text).expanduser().resolve(strict=True)  # symlinks followed
+    except (OSError, RuntimeError):
+        return None, f"attachment {path_text} does not exist"
+    if not path.is_relative_to(base):
+        return None, f"attachment {path_text} ({path}) lies outside AccessiblePath {base}"
+    if not path.is_file():
+        return None, f"attachment {path_text} is not a regular file"
+    return path, None
+
+
+def _mime_type(path: Path) -> tuple[str, str]:
+    kind, encoding = mimetypes.guess_type(path.name, strict=False)
+    if encoding == "gzip":
+        return "application", "gzip"
+    if kind is None or encoding is not None:
+        return "application", "octet-stream"
+    main, _, sub = kind.partition("/")
+    return main, sub
+
+
+def build_message(settings: MailSettings, request: MailRequest) -> BuiltMessage:
+    """The EmailMessage for a request; UsageError for bad input, JobFailed for an attachment refused."""
+    to, u1 = _addresses(request.to, "To")
+    cc, u2 = _addresses(request.cc, "Cc")
+    bcc, u3 = _addresses(request.bcc, "Bcc")
+    if not (to or cc or bcc):
+        raise UsageError("no recipient: give at least one To, Cc or Bcc address")
+    sender_text = request.from_ or settings.from_.value
+    if not sender_text:
+        raise UsageError("no From address: set /configuration/mail/From (jcsh configure) or give --from")
+    sender, u4 = parse_address(sender_text, "From address")
+    envelope_text = settings.envelope_from.value
+    envelope, u5 = parse_address(envelope_text, "mail.smtp.from") if envelope_text else (sender, False)
+    subject = check_header_value("Subject", request.subject or "")
+    extra: list[tuple[str, str]] = []
+    for name, value in (request.headers or {}).items():
+        if not isinstance(name, str) or not _FIELD_NAME.match(name):
+            raise UsageError(f"header name {name!r} is not valid (printable ASCII, no spaces or ':')")
+        if name.lower() in _OWN_HEADERS:
+            raise UsageError(f"header {name} is set from its own option, not as an extra header")
+        extra.append((name, check_header_value(name, value)))
+
+    warnings: list[str] = []
+    files: list[Path] = []
+    base = Path(settings.accessible_path.value).expanduser().resolve() if request.attachments else Path()
+    for text in request.attachments or []:
+        path, why = _attachment(text, base)
+        if path is not None:
+            files.append(path)
+        elif settings.attachment_error.value == "Skip":
+            warnings.append(f"{why}; sent without it (AttachmentError=Skip)")
+        else:
+            raise JobFailed(f"{why}; nothing was sent (AttachmentError={settings.attachment_error.value})")
+
+    msg = EmailMessage(policy=email_policy.SMTP)
+    msg["From"] = sender
+    if to:
+        msg["To"] = to
+    if cc:
+        msg["Cc"] = cc
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(localtime())
+    # make_msgid() without a domain calls getfqdn(), a DNS lookup that can stall: use the sender's.
+    message_id = make_msgid(domain=sender.domain.strip("[]") or "jcsh.invalid")
+    msg["Message-ID"] = message_id
+    for name, value in extra:
+        msg[name] = value
+    msg.set_content(request.body or "")
+    if request.html is not None:
+        msg.add_alternative(request.html, subtype="html")
+    for path in files:
+        main, sub = _mime_type(path)
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise JobFailed(f"cannot read attachment {path}: {e.strerror}; nothing was sent") from None
+        msg.add_attachment(data, maintype=main, subtype=sub, filename=path.name)
+
+    seen: dict[str, None] = {}
+    for address in (*to, *cc, *bcc):  # Bcc reaches the envelope only: it is never a header
+        seen.setdefault(address.addr_spec, None)
+    return BuiltMessage(msg, envelope.addr_spec, list(seen), message_id,
+                        u1 or u2 or u3 or u4 or u5, warnings)

@@ -1,0 +1,113 @@
+"""The result of sending one message, and how a server's refusal becomes an error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from runtime.errors import JcshError, JobFailed, TempFailure
+
+__all__ = ["SendResult", "reply_text", "refusal", "certificate_fields"]
+
+
+@dataclass
+class SendResult:
+    """What happened to one message; `to_json()` is the --json output of `jcsh testmail`."""
+
+    server: str | None
+    port: int | None
+    security: str
+    status: str = "failed"  # "sent" | "partial" | "failed"
+    tls: dict[str, str] | None = None
+    verified: bool = False
+    certificate: dict[str, str] | None = None
+    authenticated_as: str | None = None
+    accepted: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+    message_id: str | None = None
+    final_reply: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    transcript: list[str] | None = None
+    elapsed_ms: int = 0
+    error: dict[str, str] | None = None
+    exit_code: int = 0
+
+    def fail(self, err: JcshError) -> None:
+        self.status = "failed"
+        self.accepted = []
+        self.error = err.to_json()
+        self.exit_code = err.exit_code
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status, "server": self.server, "port": self.port, "security": self.security,
+            "tls": self.tls, "verified": self.verified, "certificate": self.certificate,
+            "authenticated_as": self.authenticated_as, "accepted": list(self.accepted),
+            "refused": dict(self.refused), "message_id": self.message_id, "final_reply": self.final_reply,
+            "warnings": list(self.warnings), "transcript": self.transcript, "elapsed_ms": self.elapsed_ms,
+            "error": self.error,
+        }
+
+
+def _text(message: bytes | str) -> str:
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+    return " ".join(line.strip() for line in text.splitlines()) if text else ""
+
+
+def reply_text(code: int, message: bytes | str) -> str:
+    """A server reply as one line: "550 5.1.1 no such user" (continuation lines joined)."""
+    return f"{code} {_text(message)}".rstrip()
+
+
+def refusal(what: str, code: int, message: bytes | str) -> JcshError:
+    """The error for a refused step: 4xx is temporary (exit 75), anything else permanent (exit 1)."""
+    text = f"the server refused {what}: {reply_text(code, message)}"
+    return TempFailure(text) if 400 <= code < 500 else JobFailed(text, kind="refused")
+
+
+# ssl's names for the attributes cryptography's rfc4514_string() abbreviates; anything else falls back.
+_SHORT = {"commonName": "CN", "localityName": "L", "stateOrProvinceName": "ST", "organizationName": "O",
+          "organizationalUnitName": "OU", "countryName": "C", "streetAddress": "STREET",
+          "domainComponent": "DC", "userId": "UID"}
+
+
+def _escape(value: str) -> str:
+    """RFC 4514 escaping, as cryptography does it."""
+    if not value:
+        return ""
+    for ch in ("\\", '"', "+", ",", ";", "<", ">"):
+        value = value.replace(ch, "\\" + ch)
+    value = value.replace("\0", "\\00")
+    if value[0] in ("#", " "):
+        value = "\\" + value
+    if value[-1] == " ":
+        value = value[:-1] + "\\ "
+    return value
+
+
+def _rfc4514(name: tuple[tuple[tuple[str, str], ...], ...]) -> str | None:
+    try:
+        return ",".join("+".join(f"{_SHORT[k]}={_escape(v)}" for k, v in rdn) for rdn in reversed(name))
+    except KeyError:
+        return None
+
+
+def certificate_fields(peer: dict[str, Any], der: bytes | None) -> dict[str, str] | None:
+    """Subject, issuer and expiry of the server certificate.
+
+    From ssl's parsed form when verification produced one (no `cryptography` import: it costs a
+    command tens of milliseconds), else from the DER via runtime.tls.certinfo.
+    """
+    subject, issuer = _rfc4514(peer.get("subject", ())), _rfc4514(peer.get("issuer", ()))
+    if peer and subject is not None and issuer is not None and peer.get("notAfter"):
+        import ssl
+        from datetime import datetime, timezone
+
+        not_after = datetime.fromtimestamp(ssl.cert_time_to_seconds(peer["notAfter"]), timezone.utc)
+        return {"subject": subject, "issuer": issuer, "not_after": not_after.isoformat()}
+    if not der:
+        return None
+    from runtime.tls.certinfo import summarize
+
+    info = summarize(der)
+    return {"subject": info["subject"], "issuer": info["issuer"], "not_after": info["not_after"]}

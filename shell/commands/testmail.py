@@ -1,0 +1,121 @@
+"""`jcsh testmail`: send a test mail with the configured mail module and say what happened."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from runtime.errors import UsageError
+from shell.commands import syntax
+from shell.context import Context
+from shell.render import paint, strip_controls
+
+if TYPE_CHECKING:
+    from runtime.mail.send import SendResult
+
+__all__ = ["cmd_testmail", "summary"]
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"--timeout must be a number of seconds, not {text!r}") from None
+    if not 0 < value <= 3600:
+        raise UsageError(f"--timeout must be between 0 and 3600 seconds, not {text}")
+    return value
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--to", action="append", required=True, metavar="ADDR", help="recipient (repeat for more)")
+    p.add_argument("--cc", action="append", default=[], metavar="ADDR", help="copy recipient (repeatable)")
+    p.add_argument("--bcc", action="append", default=[], metavar="ADDR",
+                   help="blind copy: envelope only, never a header (repeatable)")
+    p.add_argument("--from", dest="from_", metavar="ADDR", help="sender (default: /configuration/mail/From)")
+    p.add_argument("--subject", metavar="S", help="subject (default: says it is a jcsh test mail)")
+    p.add_argument("--body", metavar="TEXT", help="text body (default: names this host and the time)")
+    p.add_argument("--html", metavar="FILE", help="an HTML alternative body read from FILE")
+    p.add_argument("--attach", action="append", default=[], metavar="FILE",
+                   help="attach FILE (must lie inside AccessiblePath; repeatable)")
+    p.add_argument("--server", metavar="HOST", help="use this server's settings instead of the configured one")
+    p.add_argument("--timeout", dest="net_timeout", type=_seconds, metavar="SECONDS",
+                   help="connect, read and write timeout (default: the mail.smtp.*timeout settings)")
+    p.add_argument("--transcript", action="store_true", help="print the SMTP dialogue (AUTH redacted)")
+
+
+def _read_html(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        raise UsageError(f"cannot read --html {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--html {path} is not UTF-8 text") from None
+
+
+def summary(result: SendResult, *, color: bool = False) -> str:
+    """The human summary: server, security, TLS, trust, login, recipients, final reply."""
+    rows: list[tuple[str, str, str | None]] = [
+        ("status", result.status, {"sent": "green", "partial": "yellow"}.get(result.status, "red")),
+        ("server", f"[{result.server}]:{result.port}" if ":" in (result.server or "") else
+         f"{result.server}:{result.port}", None),
+        ("security", result.security, None),
+    ]
+    if result.tls:
+        rows.append(("tls", f"{result.tls['version']} {result.tls['cipher']}", None))
+        cert = result.certificate
+        who = f"{cert['subject']}, issued by {cert['issuer']}, valid until {cert['not_after']}" if cert else ""
+        trust = "verified" if result.verified else "NOT verified"
+        rows.append(("trust", f"{trust}: {who}" if who else trust, None if result.verified else "yellow"))
+    else:
+        rows.append(("tls", "none (plain text)", None))
+    rows.append(("login", result.authenticated_as or "none", None))
+    rows += [("recipient", f"{a}: accepted", None) for a in result.accepted]
+    rows += [("recipient", f"{a}: refused: {r}", "red") for a, r in result.refused.items()]
+    if result.final_reply:
+        rows.append(("reply", result.final_reply, None))
+    if result.message_id:
+        rows.append(("message-id", result.message_id, None))
+    rows += [("warning", w, "yellow") for w in result.warnings]
+    rows.append(("elapsed", f"{result.elapsed_ms} ms", None))
+    width = max(len(k) for k, _, _ in rows) + 1
+    # Server replies and certificate names are remote text: no terminal controls from them.
+    return "\n".join(f"{(k + ':').ljust(width)} " + (paint(strip_controls(v), c, color) if c else strip_controls(v))
+                     for k, v, c in rows)
+
+
+@syntax("testmail", "send a test mail with the configured mail module", _arguments)
+def cmd_testmail(ctx: Context, args: argparse.Namespace) -> int:
+    import dataclasses
+    import socket
+    from datetime import datetime
+
+    from runtime.mail.message import MailRequest
+    from runtime.mail.send import send_mail
+    from runtime.mail.settings import Setting, load_settings
+
+    settings = load_settings(ctx.registry, ctx.credentials, server=args.server)
+    settings.require_server()
+    if args.net_timeout is not None:
+        ms = Setting(round(args.net_timeout * 1000), "--timeout")
+        settings = dataclasses.replace(settings, connect_timeout_ms=ms, read_timeout_ms=ms, write_timeout_ms=ms)
+    host = socket.gethostname()
+    when = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+    body = args.body
+    if body is None:
+        body = (f"This is a jcsh test mail, sent from {host} at {when}\n"
+                f"through {settings.server.value}:{settings.port.value} ({settings.security.value}).\n"
+                "If you can read it, the mail module works.\n")
+    request = MailRequest(
+        to=args.to, cc=args.cc, bcc=args.bcc, from_=args.from_,
+        subject=args.subject if args.subject is not None else f"jcsh test mail from {host} at {when}",
+        body=body, html=_read_html(args.html) if args.html else None, attachments=args.attach,
+    )
+    result = send_mail(settings, ctx.credentials, request, transcript=args.transcript)
+    text = summary(result, color=ctx.color)
+    if args.transcript and result.transcript:
+        text = strip_controls("\n".join(result.transcript)) + "\n\n" + text
+    ctx.emit(result.to_json(), text)
+    if result.error and not ctx.json:
+        ctx.warn(result.error["message"])
+    return result.exit_code
