@@ -24,8 +24,28 @@ def _timeout(text: str) -> float:
     return value
 
 
-def build_parser() -> JcshArgumentParser:
-    """The whole command line; every command's options come from its own `@syntax` builder."""
+_GLOBAL_WITH_VALUE = {"--home", "--timeout", "-c"}
+
+
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The subcommand's name in argv, without parsing: "" when there is none, None to build all."""
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token in ("-h", "--help"):
+            return None
+        elif token in _GLOBAL_WITH_VALUE:
+            skip = True
+        elif token == "--":
+            return None
+        elif not token.startswith("-"):
+            return token
+    return ""
+
+
+def build_parser(only: str | None = None) -> JcshArgumentParser:
+    """The command line; `only` limits the subparsers to one command ("" = none) to start faster."""
     parser = JcshArgumentParser(
         prog="jcsh",
         description="A sandboxed Python scripting shell for outgoing mail: configure, probe, test.",
@@ -35,10 +55,15 @@ def build_parser() -> JcshArgumentParser:
                         help="wall-clock limit of a script or statement (default 30)")
     parser.add_argument("--version", action="store_true", help="version (with --json: Python, OpenSSL, sandbox)")
     parser.add_argument("-c", dest="code", metavar="CODE", help="run CODE in the sandbox")
+    parser.add_argument("--vi", action="store_true", help="vi key bindings in the REPL")
+    if only == "":
+        return parser
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=JcshArgumentParser)
     groups: dict[str, object] = {}
     for name, spec in specs().items():
         words = name.split()
+        if only is not None and words[0] != only:
+            continue
         target = sub
         if len(words) == 2:
             if words[0] not in groups:
@@ -78,13 +103,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ctx = Context(json=wants_json)
     try:
         try:
-            args = build_parser().parse_args(argv)
+            word = _command_word(argv)
+            known = {name.split()[0] for name in specs()}
+            args = build_parser(word if word == "" or word in known else None).parse_args(argv)
         except ParserExit as e:
             return e.status
         ctx.home_arg = args.home
         ctx.json = bool(args.json)
         ctx.no_color = bool(args.no_color or os.environ.get("NO_COLOR"))
         ctx.timeout = args.timeout
+        ctx.vi = args.vi
         if args.version:
             return _version(ctx)
         spec = getattr(args, "spec", None)

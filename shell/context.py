@@ -26,6 +26,7 @@ class Context:
     json: bool = False
     no_color: bool = False
     timeout: float | None = None
+    vi: bool = False  # REPL key bindings
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
     stdin: TextIO = field(default_factory=lambda: sys.stdin)

@@ -1,16 +1,152 @@
-"""`jcsh -c`, `jcsh run`, and `jcsh` itself (REPL or stdin script)."""
+"""`jcsh -c CODE`, `jcsh run FILE [ARG...]`, and `jcsh` itself (REPL on a terminal, else stdin as a script)."""
 
 from __future__ import annotations
 
-from runtime.errors import UsageError
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from runtime.errors import ConfigError, UsageError
+from shell.commands import syntax
 from shell.context import Context
 
-__all__ = ["run_code", "run_default"]
+if TYPE_CHECKING:
+    from runtime.sandbox.client import RunResult, Session
+
+__all__ = ["run_code", "run_default", "cmd_run", "prestart", "imports_modules", "script_timeout", "TIMEOUT_KEY"]
+
+TIMEOUT_KEY = "/configuration/shell/Timeout"
+
+
+def script_timeout(ctx: Context) -> float:
+    """--timeout, else the registry's /configuration/shell/Timeout, else 30 seconds."""
+    if ctx.timeout is not None:
+        return ctx.timeout
+    text = ctx.registry.value(TIMEOUT_KEY)
+    if text is None or not text.strip():
+        return 30.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86_400:
+        raise ConfigError(f"{TIMEOUT_KEY} is {text!r}: it must be a number of seconds from 0 to 86400")
+    return value
+
+
+def imports_modules(source: str) -> bool:
+    """Whether a script may import a module: only an import statement reaches one."""
+    return "import" in source
+
+
+def prestart(argv: list[str]) -> None:
+    """For `jcsh -c CODE`: start the worker before the command line is parsed (call first thing)."""
+    if "-c" in argv[:-1]:
+        from runtime.sandbox.client import prestart as start
+
+        start(modules=imports_modules(argv[argv.index("-c") + 1]))
+
+
+def _new_session(*, modules: bool) -> Session:
+    from runtime.sandbox.client import Session
+
+    session = Session(None, modules=modules)
+    session.start()
+    return session
+
+
+def _session(ctx: Context, source: str | None = None) -> Session:
+    """A started worker (first thing: it boots while we read the registry); source None: not known yet."""
+    from runtime.sandbox.client import claim_prestarted
+
+    return claim_prestarted() or _new_session(modules=source is None or imports_modules(source))
+
+
+def _run(ctx: Context, session: Session | None, source: str, filename: str, args: list[str] | None) -> int:
+    from runtime.sandbox.host import Host
+
+    session = session or ctx.session or _session(ctx)
+    own = session is not ctx.session  # the REPL's own session outlives this run
+    try:
+        if session.host is None:
+            session.host = Host(lambda: ctx.registry, lambda: ctx.credentials, ctx.home, args=args,
+                                out=ctx.out, err=ctx.err)
+        session.timeout = script_timeout(ctx)
+        collected: dict[str, list[str]] = {"out": [], "err": []}
+
+        def collect(stream: str, text: str) -> None:
+            collected[stream].append(text)
+
+        result = session.run(source, filename=filename, args=args if args is not None else [],
+                             on_output=collect if ctx.json else None)
+    finally:
+        if own:
+            session.close(wait=False)  # this process is about to exit: no need to reap the worker
+    return _report(ctx, result, collected)
+
+
+def _report(ctx: Context, result: RunResult, collected: dict[str, list[str]]) -> int:
+    if ctx.json:
+        data: dict[str, Any] = {"ok": result.ok, "exit_code": result.exit_code, "stdout": "".join(collected["out"]),
+                                "stderr": "".join(collected["err"]), "error": result.error, "limit": result.limit}
+        ctx.emit(data, None)
+    elif result.error:
+        ctx.err.write(result.error if result.error.endswith("\n") else result.error + "\n")
+        ctx.err.flush()
+    return result.exit_code
 
 
 def run_code(ctx: Context, code: str) -> int:
-    raise UsageError("the script engine is not built yet")
+    """`jcsh -c CODE`."""
+    session = _session(ctx, code) if ctx.session is None else None
+    return _run(ctx, session, code, "<string>", [])
 
 
 def run_default(ctx: Context) -> int:
-    raise UsageError("the script engine is not built yet")
+    """`jcsh`: the REPL on a terminal, else stdin run as a script."""
+    if ctx.interactive:
+        from shell.repl import run_repl
+
+        return run_repl(ctx)
+    session = _session(ctx)
+    try:
+        source = ctx.stdin.read()
+    except UnicodeDecodeError:
+        session.close()
+        raise UsageError("standard input is not UTF-8 text") from None
+    return _run(ctx, session, source, "<stdin>", [])
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="a .jcs script (Python with the preloaded names); - reads stdin")
+    p.add_argument("args", metavar="ARG", nargs=argparse.REMAINDER, help="passed to the script as jcsArgs")
+
+
+def _read_script(ctx: Context, name: str) -> str:
+    if name == "-":
+        try:
+            return ctx.stdin.read()
+        except UnicodeDecodeError:
+            raise UsageError("standard input is not UTF-8 text") from None
+    try:
+        with open(name, encoding="utf-8-sig") as f:
+            return f.read()
+    except OSError as e:
+        raise UsageError(f"cannot read {name}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{name} is not UTF-8 text") from None
+
+
+@syntax("run", "run a saved script (.jcs) in the sandbox; ARGs reach it as jcsArgs", _arguments)
+def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
+    session = None
+    if ctx.session is None and args.file == "-":
+        session = _session(ctx)  # reading stdin may take a while: start the worker first
+    try:
+        source = _read_script(ctx, args.file)
+    except UsageError:
+        if session is not None:
+            session.close()
+        raise
+    if ctx.session is None and session is None:
+        session = _session(ctx, source)  # a file reads in well under a millisecond
+    return _run(ctx, session, source, "<stdin>" if args.file == "-" else args.file, list(args.args))

@@ -1,0 +1,306 @@
+"""The capability surface scripts reach: every request from the worker is checked here, then done.
+
+A request is a method name and a JSON object of parameters. Each method names exactly the
+parameters it takes with their types and sizes; anything else is refused (UsageError) before
+runtime is called. Registry paths and credential fields are then checked by runtime itself.
+Answers are plain JSON data; secrets are never among them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from runtime.errors import JcshError, UsageError
+
+if TYPE_CHECKING:
+    from runtime.credentials import CredentialStore
+    from runtime.registry import Registry
+
+__all__ = ["Host", "METHODS"]
+
+_TEXT_MAX = 64 * 1024
+_BIG_TEXT_MAX = 4 << 20  # message bodies, HTML, certificates
+_LIST_MAX = 1000
+_MAX_SESSIONS = 8
+
+# kind: "text" | "big" (large text) | "texts" (list of text) | "flag" | "int" | "number" | "headers"
+_Spec = dict[str, tuple[str, bool]]  # name -> (kind, required)
+
+
+def _check(method: str, params: Any, spec: _Spec) -> dict[str, Any]:
+    if not isinstance(params, dict):
+        raise UsageError(f"{method}: parameters must be an object")
+    unknown = sorted(set(params) - set(spec))
+    if unknown:
+        raise UsageError(f"{method}: unknown parameter {unknown[0]!r}")
+    out: dict[str, Any] = {}
+    for name, (kind, required) in spec.items():
+        value = params.get(name)
+        if value is None:
+            if required:
+                raise UsageError(f"{method}: {name} is required")
+            out[name] = [] if kind == "texts" else ({} if kind == "headers" else None)
+            continue
+        out[name] = _value(method, name, kind, value)
+    return out
+
+
+def _value(method: str, name: str, kind: str, value: Any) -> Any:
+    where = f"{method}: {name}"
+    if kind in ("text", "big"):
+        limit = _TEXT_MAX if kind == "text" else _BIG_TEXT_MAX
+        if type(value) is not str:
+            raise UsageError(f"{where} must be text, not {type(value).__name__}")
+        if len(value) > limit:
+            raise UsageError(f"{where} is {len(value)} characters long; the limit is {limit}")
+        return value
+    if kind == "texts":
+        if type(value) is not list or len(value) > _LIST_MAX:
+            raise UsageError(f"{where} must be a list of at most {_LIST_MAX} strings")
+        return [_value(method, name, "text", v) for v in value]
+    if kind == "flag":
+        if type(value) is not bool:
+            raise UsageError(f"{where} must be true or false")
+        return value
+    if kind == "int":
+        if type(value) is not int or not 0 < value < 65536:
+            raise UsageError(f"{where} must be a whole number from 1 to 65535")
+        return value
+    if kind == "number":
+        if type(value) not in (int, float) or not 0 < value <= 3600:
+            raise UsageError(f"{where} must be a number of seconds from 0 to 3600")
+        return float(value)
+    if kind == "headers":
+        if type(value) is not dict or len(value) > 100:
+            raise UsageError(f"{where} must be an object of at most 100 header names and values")
+        return {_value(method, name, "text", k): _value(method, name, "text", v) for k, v in value.items()}
+    raise AssertionError(kind)
+
+
+_PATH = {"path": ("text", True)}
+_IDENTITY = {"protocol": ("text", True), "endpoint": ("text", True), "virtual_user": ("text", True)}
+_MESSAGE = {"to": ("texts", True), "cc": ("texts", False), "bcc": ("texts", False), "from": ("text", False),
+            "subject": ("text", False), "body": ("big", False), "html": ("big", False),
+            "headers": ("headers", False), "attachments": ("texts", False)}
+
+# method -> parameters; the handler is Host._<method with dots as underscores>.
+METHODS: dict[str, _Spec] = {
+    "registry.get": _PATH, "registry.exists": _PATH,
+    "registry.set": {"path": ("text", True), "value": ("text", True)},
+    "registry.delete": {"path": ("text", True), "recursive": ("flag", False)},
+    "registry.list": _PATH, "registry.walk": _PATH,
+    "credentials.protocols": {}, "credentials.add_protocol": {"name": ("text", True)},
+    "credentials.list": {"protocol": ("text", False)},
+    "credentials.find": _IDENTITY, "credentials.remove": _IDENTITY,
+    "credentials.add": {**_IDENTITY, "real_user": ("text", False), "secret": ("text", False),
+                        "certificate": ("big", False), "replace": ("flag", False)},
+    "mail.settings": {"server": ("text", False)},
+    "mail.configure": {"from": ("text", True), "server": ("text", False)},
+    "mail.send": {**_MESSAGE, "server": ("text", False), "transcript": ("flag", False)},
+    "mail.test": {**_MESSAGE, "server": ("text", False), "transcript": ("flag", False)},
+    "mail.session.open": {"server": ("text", False), "transcript": ("flag", False)},
+    "mail.session.send": {**_MESSAGE, "id": ("int", True)},
+    "mail.session.close": {"id": ("int", True)},
+    "tls.protocols": {},
+    "tls.probe": {"host": ("text", False), "port": ("int", False), "mode": ("text", False),
+                  "servername": ("text", False), "protocols": ("texts", False), "timeout": ("number", False)},
+}
+
+
+class Host:
+    """What a script may ask the parent to do, checked and carried out with runtime."""
+
+    def __init__(self, registry: Registry | Callable[[], Registry],
+                 credentials: CredentialStore | Callable[[], CredentialStore], home: Path, *,
+                 args: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> None:
+        # registry and credentials may be given as callables, so that they open on the first request.
+        self._registry = registry
+        self._credentials = credentials
+        self.home = home
+        self.args = list(args or [])
+        self.out = out
+        self.err = err
+        self._sessions: dict[int, Any] = {}
+        self._next_session = 0
+
+    @property
+    def registry(self) -> Registry:
+        if callable(self._registry) and not hasattr(self._registry, "get"):
+            self._registry = self._registry()
+        return self._registry  # type: ignore[return-value]
+
+    @property
+    def credentials(self) -> CredentialStore:
+        if callable(self._credentials) and not hasattr(self._credentials, "find"):
+            self._credentials = self._credentials()
+        return self._credentials  # type: ignore[return-value]
+
+    def handle(self, method: Any, params: Any) -> Any:
+        """Check one request and carry it out; JcshError when refused or failed."""
+        if type(method) is not str or method not in METHODS:
+            raise UsageError(f"unknown request {str(method)[:60]!r}")
+        checked = _check(method, params if params is not None else {}, METHODS[method])
+        return getattr(self, "_" + method.replace(".", "_"))(**checked)
+
+    def reset(self) -> None:
+        """The worker was replaced: close what its script had open."""
+        sessions, self._sessions = self._sessions, {}
+        for session in sessions.values():
+            try:
+                session.close()
+            except Exception:  # noqa: BLE001 - closing a dead connection may fail; nothing to do
+                pass
+
+    close = reset
+
+    # -- registry -----------------------------------------------------------------------------
+
+    def _registry_get(self, path: str) -> str:
+        return self.registry.get(path)
+
+    def _registry_exists(self, path: str) -> bool:
+        return self.registry.exists(path)
+
+    def _registry_set(self, path: str, value: str) -> None:
+        self.registry.set(path, value)
+
+    def _registry_delete(self, path: str, recursive: bool | None) -> int:
+        return self.registry.delete(path, recursive=bool(recursive))
+
+    def _registry_list(self, path: str) -> list[dict[str, Any]]:
+        return [{"name": c.name, "path": c.path, "value": c.value, "has_children": c.has_children}
+                for c in self.registry.children(path)]
+
+    def _registry_walk(self, path: str) -> list[list[Any]]:
+        return [[p, v] for p, v in self.registry.walk(path)]
+
+    # -- credentials (never a secret out) -----------------------------------------------------
+
+    def _credentials_protocols(self) -> list[str]:
+        return self.credentials.protocols()
+
+    def _credentials_add_protocol(self, name: str) -> None:
+        self.credentials.add_protocol(name)
+
+    def _credentials_list(self, protocol: str | None) -> list[dict[str, Any]]:
+        return [c.to_json() for c in self.credentials.list(protocol)]
+
+    def _credentials_find(self, protocol: str, endpoint: str, virtual_user: str) -> dict[str, Any] | None:
+        found = self.credentials.find(protocol, endpoint, virtual_user)
+        return found.to_json() if found else None
+
+    def _credentials_add(self, protocol: str, endpoint: str, virtual_user: str, real_user: str | None,
+                         secret: str | None, certificate: str | None, replace: bool | None) -> dict[str, Any]:
+        return self.credentials.add(protocol, endpoint, virtual_user, real_user=real_user, secret=secret,
+                                    certificate=certificate, replace=bool(replace)).to_json()
+
+    def _credentials_remove(self, protocol: str, endpoint: str, virtual_user: str) -> None:
+        self.credentials.remove(protocol, endpoint, virtual_user)
+
+    # -- mail ---------------------------------------------------------------------------------
+
+    def _settings(self, server: str | None) -> Any:
+        from runtime.mail.settings import load_settings
+
+        return load_settings(self.registry, self.credentials, server=server)
+
+    def _mail_settings(self, server: str | None) -> dict[str, Any]:
+        return self._settings(server).to_json()
+
+    def _mail_configure(self, server: str | None, **params: Any) -> dict[str, Any]:
+        from runtime.mail.configure import configure
+
+        return configure(self.registry, self.credentials, params["from"], server).to_json()
+
+    @staticmethod
+    def _request(to: list[str], cc: list[str], bcc: list[str], subject: str | None, body: str | None,
+                 html: str | None, headers: dict[str, str], attachments: list[str], **rest: Any) -> Any:
+        from runtime.mail.message import MailRequest
+
+        if attachments:
+            # An attachment is a file the parent would read for the script, and a script can also set
+            # AccessiblePath: together they would let it mail any file away. Scripts attach nothing.
+            raise UsageError("scripts cannot attach files: the sandbox reads no file for a script "
+                             "(send attachments with `jcsh testmail --attach FILE`)")
+        return MailRequest(to=to, cc=cc, bcc=bcc, from_=rest.get("from"), subject=subject, body=body, html=html,
+                           headers=headers, attachments=attachments)
+
+    def _mail_send(self, server: str | None, transcript: bool | None, **message: Any) -> dict[str, Any]:
+        from runtime.mail.send import send_mail
+
+        settings = self._settings(server)
+        settings.require_server()
+        return send_mail(settings, self.credentials, self._request(**message), transcript=bool(transcript)).to_json()
+
+    def _mail_test(self, server: str | None, transcript: bool | None, **message: Any) -> dict[str, Any]:
+        import socket
+        from datetime import datetime
+
+        settings = self._settings(server)
+        settings.require_server()
+        host = socket.gethostname()
+        when = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+        if message.get("subject") is None:
+            message["subject"] = f"jcsh test mail from {host} at {when}"
+        if message.get("body") is None:
+            message["body"] = (f"This is a jcsh test mail, sent by a script from {host} at {when}\n"
+                               f"through {settings.server.value}:{settings.port.value} ({settings.security.value}).\n"
+                               "If you can read it, the mail module works.\n")
+        from runtime.mail.send import send_mail
+
+        return send_mail(settings, self.credentials, self._request(**message), transcript=bool(transcript)).to_json()
+
+    def _mail_session_open(self, server: str | None, transcript: bool | None) -> dict[str, int]:
+        from runtime.mail.send import MailSession
+
+        if len(self._sessions) >= _MAX_SESSIONS:
+            raise JcshError(f"a script may keep at most {_MAX_SESSIONS} mail sessions open; close one first",
+                            kind="limit")
+        settings = self._settings(server)
+        settings.require_server()
+        self._next_session += 1
+        self._sessions[self._next_session] = MailSession(settings, self.credentials, transcript=bool(transcript))
+        return {"id": self._next_session}
+
+    def _session(self, ident: int) -> Any:
+        session = self._sessions.get(ident)
+        if session is None:
+            raise UsageError(f"mail session {ident} is not open")
+        return session
+
+    def _mail_session_send(self, id: int, **message: Any) -> dict[str, Any]:  # noqa: A002 - the wire name
+        return self._session(id).send(self._request(**message)).to_json()
+
+    def _mail_session_close(self, id: int) -> None:  # noqa: A002
+        self._session(id).close()
+        del self._sessions[id]
+
+    # -- tls ----------------------------------------------------------------------------------
+
+    def _tls_protocols(self) -> dict[str, Any]:
+        from runtime.tls.protocols import supported_protocols
+
+        return supported_protocols().to_json()
+
+    def _tls_probe(self, host: str | None, port: int | None, mode: str | None, servername: str | None,
+                   protocols: list[str], timeout: float | None) -> dict[str, Any]:
+        from runtime.tls.probe import probe
+        from runtime.tls.trust import TrustPolicy
+
+        if mode not in (None, "starttls", "implicit"):
+            raise UsageError(f"tls.probe: mode must be 'starttls' or 'implicit', not {mode!r}")
+        settings = self._settings(host)
+        if host is None:
+            host = settings.require_server()
+            if port is None:
+                port = settings.port.value
+            if mode is None:
+                mode = "implicit" if settings.security.value == "TLS" else "starttls"
+        elif port is None:
+            port = 465 if mode == "implicit" else 25
+        result = probe(host, port, mode=mode, servername=servername, protocols=tuple(protocols) or None,
+                       timeout=timeout or 10.0, policy=TrustPolicy.from_settings(settings, self.credentials),
+                       local_hostname=settings.localhost.value)
+        return result.to_json()

@@ -1,0 +1,363 @@
+"""The interactive shell: a prompt over the sandbox session, with `%` commands.
+
+Start-up order matters: the worker is spawned first and boots while prompt_toolkit loads, so the
+prompt shows before the worker is ready; the first statement waits for it if needed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shell.render import paint, strip_controls
+from shell.statement import is_complete
+
+if TYPE_CHECKING:
+    from shell.context import Context
+
+__all__ = ["run_repl", "open_session", "statement_timeout", "Repl", "PROMPT", "CONTINUATION", "HISTORY_NAME",
+           "ECHO_LIMIT"]
+
+PROMPT = "jcsh> "
+CONTINUATION = "...> "
+HISTORY_NAME = "history"
+ECHO_LIMIT = 4000  # characters of an echoed value: a huge repr is cut, not scrolled past
+_DEFAULT_TIMEOUT = 30.0
+
+
+def run_repl(ctx: Context) -> int:
+    """Run the REPL on the terminal until Ctrl-D or %exit; return the exit status."""
+    session = open_session(ctx)  # first: the worker boots while the rest loads
+    try:
+        status = Repl(ctx, session).loop()
+    finally:
+        session.close()
+        ctx.session = None
+    from shell.magics import abandoned_jobs
+
+    if abandoned_jobs():
+        # A cancelled network command still waits on its socket, and the interpreter would join
+        # its thread pool at exit (up to the network timeout): close the stores and leave now.
+        ctx.close()
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(status)
+    return status
+
+
+def open_session(ctx: Context) -> Any:
+    """A started sandbox session on the context's stores; start() does not wait for the worker."""
+    from runtime.sandbox.client import Session
+
+    session = Session(None)
+    session.start()
+    from runtime.sandbox.host import Host
+
+    session.host = Host(lambda: ctx.registry, lambda: ctx.credentials, ctx.home, out=ctx.out, err=ctx.err)
+    session.timeout = statement_timeout(ctx)
+    ctx.session = session
+    return session
+
+
+def statement_timeout(ctx: Context) -> float:
+    """The scripts' rule (--timeout, the registry, 30 s); a bad stored value warns instead of stopping."""
+    from runtime.errors import ConfigError
+    from shell.commands.script import script_timeout
+
+    try:
+        return script_timeout(ctx)
+    except ConfigError as e:
+        ctx.warn(f"{e.message}; using {_DEFAULT_TIMEOUT:g} s")
+        return _DEFAULT_TIMEOUT
+
+
+def plain_terminal(ctx: Context) -> bool:
+    """A dumb terminal, or output that is not a terminal: no prompt_toolkit, plain prompts."""
+    term = os.environ.get("TERM", "")
+    return term in ("dumb", "unknown", "") or not getattr(ctx.out, "isatty", lambda: False)()
+
+
+class Repl:
+    """One interactive session: reads statements, runs them in the sandbox, keeps the status."""
+
+    def __init__(self, ctx: Context, session: Any) -> None:
+        from shell.magics import Magics
+
+        self.ctx = ctx
+        self._session = session
+        self.count = 0
+        self.last: tuple[str, str] | None = None  # ("ok" | "failed", detail) of the last input
+        self.color = ctx.color
+        self.magics = Magics(self)
+        self._names: list[str] | None = None
+        self._mail: tuple[str, str] | None = None
+        self._at_line_start = True
+        self._layers: list[str] | None = None
+        # Learn the worker's layers when it is ready, without making the prompt wait for it.
+        threading.Thread(target=self._watch_ready, name="jcsh-ready", daemon=True).start()
+
+    @property
+    def session(self) -> Any:
+        return self._session
+
+    def _watch_ready(self) -> None:
+        try:
+            self._layers = list(self._session.layers)
+        except Exception:  # noqa: BLE001 - the first statement reports a worker that cannot start
+            pass
+
+    # the loops --------------------------------------------------------------------------------
+
+    def loop(self) -> int:
+        """Read and run inputs until Ctrl-D, %exit or exit(); the status to leave with."""
+        from shell.magics import ExitRepl
+
+        try:
+            if plain_terminal(self.ctx):
+                return self._plain_loop()
+            return self._prompt_loop()
+        except ExitRepl as e:
+            return e.status
+
+    def _prompt_loop(self) -> int:
+        from shell.prompt import build_prompt
+
+        prompt = build_prompt(
+            history=self.ctx.home / HISTORY_NAME,
+            completer=self.completer(),
+            toolbar=self.toolbar,
+            vi=bool(getattr(self.ctx, "vi", False)),
+            color=not (self.ctx.no_color or os.environ.get("NO_COLOR")),
+            warmups=(described, allowed_modules),
+        )
+        self._write(self.banner())
+        while True:
+            try:
+                text = prompt.prompt()
+            except KeyboardInterrupt:
+                continue  # Ctrl-C at the prompt clears the line
+            except EOFError:
+                return 0
+            self.execute(text)
+
+    def _plain_loop(self) -> int:
+        """Plain prompts without cursor movement; history is still kept."""
+        from shell.history import append_history
+
+        self._write(self.banner())
+        lines: list[str] = []
+        while True:
+            try:
+                lines.append(input(CONTINUATION if lines else PROMPT))
+            except EOFError:
+                self._write("\n")
+                return 0
+            except KeyboardInterrupt:
+                self._write("\n")
+                lines = []
+                continue
+            text = "\n".join(lines).rstrip()
+            if is_complete("\n".join(lines)):
+                lines = []
+                append_history(self.ctx.home / HISTORY_NAME, text)
+                self.execute(text)
+
+    def execute(self, text: str) -> int:
+        """Run one input, Python or a `%` command; ExitRepl when it asks to leave."""
+        from runtime.errors import JcshError
+        from shell.magics import ExitRepl
+
+        if not text.strip():
+            return 0
+        try:
+            if text.lstrip().startswith("%"):
+                started = time.monotonic()
+                code = self.magics.run(text)
+                self._mail = None  # a command may have changed the configuration
+                self._record(code, time.monotonic() - started)
+                return code
+            self.count += 1
+            return self.run_source(text, f"<stdin-{self.count}>", interactive=True)
+        except ExitRepl:
+            raise
+        except KeyboardInterrupt:
+            self._newline()
+            self._write("KeyboardInterrupt\n", stream="err")
+            self._record(130, 0.0)
+            return 130
+        except JcshError as e:
+            self._newline()
+            self._write(f"jcsh: {strip_controls(e.message)}\n", stream="err")
+            self._record(e.exit_code, 0.0)
+            return e.exit_code
+        except Exception as e:  # noqa: BLE001 - whatever went wrong, the session goes on
+            self._newline()
+            self._write(f"jcsh: internal error: {type(e).__name__}: {e}\n", stream="err")
+            self._record(1, 0.0)
+            return 1
+        finally:
+            self._newline()
+
+    # running code -----------------------------------------------------------------------------
+
+    def run_source(self, source: str, filename: str, *, interactive: bool, args: list[str] | None = None) -> int:
+        """Run source in the session, streaming its output; echo its value or error."""
+        from shell.magics import ExitRepl
+
+        started = time.monotonic()
+        result = self._session.run(source, filename=filename, interactive=interactive,
+                                   on_output=self._on_output, args=args)
+        elapsed = time.monotonic() - started
+        self._names = None
+        self._mail = None  # scripts can reconfigure mail
+        if result.value is not None:
+            self._newline()
+            self._write(_truncate(result.value) + "\n")
+        if result.error:
+            self._newline()
+            self._write(paint(result.error.rstrip("\n"), "red", self.color) + "\n", stream="err")
+        if result.namespace_lost:
+            self._newline()
+            self._write(paint("jcsh: a fresh worker took over; the namespace is empty", "yellow", self.color)
+                        + "\n", stream="err")
+        code = 0 if result.ok else (result.exit_code or 1)
+        self._record(code, elapsed)
+        if result.exited and interactive:
+            raise ExitRepl(result.exit_code)  # exit() at the prompt leaves, as in python
+        return code
+
+    def reset(self) -> None:
+        self._session.reset()
+        self._names = None
+        self.count = 0
+
+    def _on_output(self, stream: str, text: str) -> None:
+        self._write(text, stream="err" if stream == "err" else "out")
+
+    def _write(self, text: str, *, stream: str = "out") -> None:
+        if not text:
+            return
+        target = self.ctx.err if stream == "err" else self.ctx.out
+        target.write(text)
+        target.flush()
+        self._at_line_start = text.endswith("\n")
+
+    def _newline(self) -> None:
+        if not self._at_line_start:
+            self._write("\n")
+
+    def _record(self, code: int, elapsed: float) -> None:
+        took = f"{elapsed * 1000:.0f} ms" if elapsed < 10 else f"{elapsed:.1f} s"
+        self.last = ("ok", took) if code == 0 else ("failed", f"exit {code}, {took}")
+
+    # around the prompt ------------------------------------------------------------------------
+
+    def mail_status(self) -> tuple[str, str]:
+        """(server:port, security) of the effective mail settings; cached, never raises."""
+        if self._mail is None:
+            try:
+                from runtime.mail.settings import load_settings
+
+                settings = load_settings(self.ctx.registry, self.ctx.credentials)
+                server = settings.server.value
+                self._mail = (f"{server}:{settings.port.value}", str(settings.security.value)) if server else ("", "")
+            except Exception:  # noqa: BLE001 - the banner and toolbar must survive a broken configuration
+                self._mail = ("?", "unreadable configuration; try %doctor")
+        return self._mail
+
+    def banner(self) -> str:
+        from runtime import __version__
+
+        server, security = self.mail_status()
+        mail = f"mail {server} ({security})" if server else "mail not configured — try %configure"
+        layers = self._layers
+        if layers is None:  # the worker is still starting: name what this platform applies
+            from runtime.sandbox.limits import available_layers
+
+            layers = available_layers()
+        first = f"jcsh {__version__} · home {_tilde(self.ctx.home)} · {mail}"
+        second = f"sandbox: {', '.join(layers) or 'process only'} · %help lists commands · Ctrl-D leaves"
+        return paint(first, "bold", self.color) + "\n" + paint(second, "dim", self.color) + "\n"
+
+    def toolbar(self) -> list[tuple[str, str]]:
+        server, security = self.mail_status()
+        parts = [("class:bottom-toolbar", f" mail: {server or 'not configured'}")]
+        if server:
+            parts.append(("class:bottom-toolbar", f"  security: {security}"))
+        if self.last:
+            state, detail = self.last
+            parts.append(("class:bottom-toolbar", "  │ last: "))
+            parts.append((f"class:bottom-toolbar.{state}", "ran" if state == "ok" else "failed"))
+            parts.append(("class:bottom-toolbar", f" ({detail}) "))
+        return parts
+
+    # completion -------------------------------------------------------------------------------
+
+    def completer(self) -> Any:
+        from shell.completion import JcshCompleter, Sources
+
+        return JcshCompleter(Sources(
+            namespace=self.names,
+            members=described,
+            modules=allowed_modules,
+            registry_children=self._registry_children,
+            magics=self.magics.summaries,
+            magic_parser=self.magics.parser_for,
+        ))
+
+    def names(self) -> list[str]:
+        """The namespace's names, asked once after each statement (nothing is evaluated)."""
+        if self._names is None:
+            if not self.count:
+                return list(described())  # nothing ran yet: only the preloaded names exist
+            try:
+                self._names = list(self._session.names())
+            except Exception:  # noqa: BLE001 - a restarting worker gives no names, not an error
+                return list(described())
+        return self._names
+
+    def _registry_children(self, path: str) -> list[tuple[str, bool, str | None]]:
+        try:
+            return [(c.name, c.has_children, c.value) for c in self.ctx.registry.children(path)]
+        except Exception:  # noqa: BLE001 - a missing or malformed path completes to nothing
+            return []
+
+
+_DESCRIBED: dict[str, dict[str, str]] | None = None
+
+
+def described() -> dict[str, dict[str, str]]:
+    """stdlib.describe(), once per process; {} when it cannot be read."""
+    global _DESCRIBED
+    if _DESCRIBED is None:
+        try:
+            from stdlib.describe import describe
+
+            _DESCRIBED = describe()
+        except Exception:  # noqa: BLE001 - no description means no member completion, nothing worse
+            _DESCRIBED = {}
+    return _DESCRIBED
+
+
+def allowed_modules() -> list[str]:
+    """The modules a script may import (the sandbox's allowlist)."""
+    from runtime.sandbox.imports import ALLOWED
+
+    return list(ALLOWED)
+
+
+def _truncate(text: str) -> str:
+    if len(text) <= ECHO_LIMIT:
+        return text
+    return text[:ECHO_LIMIT] + f"… ({len(text) - ECHO_LIMIT} more characters)"
+
+
+def _tilde(path: Path) -> str:
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,109 @@
+"""A one-line `⠋ probing… 1.4s` indicator on the terminal while a command waits on the network."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import TracebackType
+from typing import Any, TextIO
+
+__all__ = ["Spinner"]
+
+_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+_ASCII = "|/-\\"
+
+
+class Spinner:
+    """Draws on `stream` (a terminal) after `delay` seconds; `guard()` wraps an output stream
+    so that anything the command writes first erases the indicator line."""
+
+    def __init__(self, label: str, stream: TextIO, *, enabled: bool = True, delay: float = 0.25,
+                 interval: float = 0.1) -> None:
+        self.label = label
+        self.stream = stream
+        self.enabled = enabled and bool(getattr(stream, "isatty", lambda: False)())
+        self.delay = delay
+        self.interval = interval
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        self.frames = _FRAMES if encoding == "utf8" else _ASCII
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._shown = False
+        self._paused = False
+        self._silenced = False
+        self._thread: threading.Thread | None = None
+        self._start = 0.0
+
+    def __enter__(self) -> Spinner:
+        self._start = time.monotonic()
+        if self.enabled:
+            self._thread = threading.Thread(target=self._spin, name="jcsh-spinner", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(1.0)
+        with self._lock:
+            self._erase()
+
+    def _spin(self) -> None:
+        if self._stop.wait(self.delay):
+            return
+        i = 0
+        while not self._stop.is_set():
+            with self._lock:
+                if not self._paused and not self._stop.is_set():
+                    elapsed = time.monotonic() - self._start
+                    frame = self.frames[i % len(self.frames)]
+                    self.stream.write(f"\r{frame} {self.label} {elapsed:.1f}s  (Ctrl-C cancels)\x1b[K")
+                    self.stream.flush()
+                    self._shown = True
+            i += 1
+            self._stop.wait(self.interval)
+
+    def _erase(self) -> None:
+        if self._shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._shown = False
+
+    def guard(self, stream: TextIO) -> TextIO:
+        """`stream`, erasing the indicator before each write; it stays away mid-line."""
+        return _Guarded(self, stream)  # type: ignore[return-value]
+
+    def silence(self) -> None:
+        """Drop whatever the guarded streams are given from now on (the command was cancelled)."""
+        with self._lock:
+            self._silenced = True
+            self._erase()
+
+    def _before_write(self) -> None:
+        self._erase()
+        self._paused = True
+
+    def _after_write(self, text: str) -> None:
+        self._paused = not text.endswith("\n")
+
+
+class _Guarded:
+    """A text stream that lets the spinner erase itself before output reaches the terminal."""
+
+    def __init__(self, spinner: Spinner, stream: TextIO) -> None:
+        self._spinner = spinner
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        with self._spinner._lock:
+            if self._spinner._silenced:
+                return len(text)
+            self._spinner._before_write()
+            n = self._stream.write(text)
+            self._stream.flush()
+            self._spinner._after_write(text)
+        return n
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)

@@ -1,0 +1,41 @@
+"""The names a script starts with. The worker imports this module by name and calls build()."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stdlib.credentials import CredentialsStub
+from stdlib.errors import JcshError, request
+from stdlib.javax.net import ssl as javax_ssl
+from stdlib.mail import MailStub
+from stdlib.out import PrintWriter
+from stdlib.registry import RegistryStub
+from stdlib.tls import TlsStub
+
+__all__ = ["build", "ALIASES", "PRELOADED"]
+
+# Modules a script may import that live here: importable name -> real module.
+ALIASES = {"javax.net.ssl": "stdlib.javax.net.ssl"}
+
+# Preloaded name -> the class of its object (describe() reads the docs from these).
+PRELOADED: dict[str, type] = {
+    "jcsOut": PrintWriter, "jcsErr": PrintWriter, "registry": RegistryStub, "credentials": CredentialsStub,
+    "mail": MailStub, "tls": TlsStub, "SSLContext": javax_ssl.SSLContext, "JcshError": JcshError,
+}
+
+
+def build(link: Any, args: list[str]) -> dict[str, Any]:
+    """The preloaded objects, each talking to the parent over link."""
+    # In the worker the protocol list can only come from the parent.
+    javax_ssl.set_protocols_source(lambda: request(link, "tls.protocols"))
+    return {
+        "jcsOut": PrintWriter(link, "out"),
+        "jcsErr": PrintWriter(link, "err"),
+        "registry": RegistryStub(link),
+        "credentials": CredentialsStub(link),
+        "mail": MailStub(link),
+        "tls": TlsStub(link),
+        "SSLContext": javax_ssl.SSLContext,
+        "JcshError": JcshError,
+        "jcsArgs": list(args),
+    }

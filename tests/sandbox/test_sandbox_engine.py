@@ -1,0 +1,242 @@
+"""The engine itself: framing, results, tracebacks, the REPL contract, guards, and a worker gone bad."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from runtime.controls import ControlStripper, strip_controls
+from runtime.sandbox.client import Session
+from runtime.sandbox.imports import ALLOWED
+from runtime.sandbox.limits import available_layers, seccomp_available
+from runtime.sandbox.compiler import compile_user
+from runtime.sandbox.protocol import MAX_FRAME, Channel, ProtocolError, decode, encode
+from tests.sandbox.helpers import run
+
+
+# -- framing --------------------------------------------------------------------------------------
+
+def test_frames_round_trip_and_bad_frames_are_refused() -> None:
+    a, b = socket.socketpair()
+    left, right = Channel(a), Channel(b)
+    left.send({"t": "out", "d": "é\n" * 3})
+    assert right.recv(1) == {"t": "out", "d": "é\n" * 3}
+    assert right.recv(0.05) is None
+    for body in (b"not json", b"[1, 2]", b'{"no": "type"}', b"[" * 100000 + b"]" * 100000):
+        with pytest.raises(ProtocolError):
+            decode(body)
+    a.sendall((MAX_FRAME + 1).to_bytes(4, "big"))
+    with pytest.raises(ProtocolError):
+        right.recv(1)
+    with pytest.raises(ProtocolError):
+        encode({"t": "x", "d": "x" * MAX_FRAME})
+    left.close()
+    with pytest.raises(EOFError):
+        Channel(b).recv(1)
+
+
+def test_control_sequences_are_stripped_even_across_chunks() -> None:
+    assert strip_controls("a\x1b[31mb\x1b[0m\tc\r\n\x07\x9b2Jd\x1b]0;title\x07e") == "ab\tc\n2Jde"
+    s = ControlStripper()
+    assert s.feed("x\x1b[3") + s.feed("1my") + s.flush() == "xy"
+
+
+# -- results --------------------------------------------------------------------------------------
+
+def test_interactive_values_and_underscore(restricted_session: Session) -> None:
+    assert run(restricted_session, "6 * 7", interactive=True).result.value == "42"
+    assert run(restricted_session, "_ + 1", interactive=True).result.value == "43"
+    assert run(restricted_session, "x = 1", interactive=True).result.value is None
+    assert run(restricted_session, "None", interactive=True).result.value is None
+    assert run(restricted_session, "6 * 7").result.value is None  # scripts echo nothing
+
+
+@pytest.mark.parametrize(("code", "exit_code", "error"), [
+    ("exit()", 0, None), ("exit(0)", 0, None), ("raise SystemExit(3)", 3, None), ("quit(300)", 44, None),
+    ("exit('bye')", 1, "bye"), ("raise KeyboardInterrupt", 130, "KeyboardInterrupt"),
+])
+def test_exit_statuses(restricted_session: Session, code: str, exit_code: int, error: str | None) -> None:
+    r = run(restricted_session, code).result
+    assert r.exit_code == exit_code and r.exited == code.startswith(("exit", "quit", "raise SystemExit"))
+    assert (r.error is None) if error is None else (error in r.error)
+
+
+def test_tracebacks_show_user_lines_only(restricted_session: Session) -> None:
+    code = "def inner():\n    return registry.get(5)\n\ndef outer():\n    return inner()\nouter()"
+    r = run(restricted_session, code, filename="scripts/check.jcs").result
+    assert r.error == (
+        'Traceback (most recent call last):\n'
+        '  File "scripts/check.jcs", line 6, in <module>\n    outer()\n'
+        '  File "scripts/check.jcs", line 5, in outer\n    return inner()\n'
+        '  File "scripts/check.jcs", line 2, in inner\n    return registry.get(5)\n'
+        'TypeError: path must be a string, not int')
+    assert "runtime" not in r.error and "stdlib" not in r.error
+
+
+def test_repl_entries_are_numbered(restricted_session: Session) -> None:
+    run(restricted_session, "def half(n):\n    return 1 / n", interactive=True)
+    r = run(restricted_session, "half(0)", interactive=True).result
+    assert '<stdin-' in r.error and "line 2, in half" in r.error and "return 1 / n" in r.error
+
+
+def test_syntax_error_points_at_the_line(restricted_session: Session) -> None:
+    r = run(restricted_session, "x = 1\ny = (2 +\n", filename="bad.jcs").result
+    assert r.exit_code == 1 and r.error.startswith('File "bad.jcs", line 2') and "SyntaxError" in r.error
+
+
+def test_refusals_are_one_line(restricted_session: Session) -> None:
+    for code in ("import os", "x = 1\nopen('/etc/passwd')", "getattr(1, '__class__')", "().__class__"):
+        r = run(restricted_session, code).result
+        assert r.exit_code == 1 and "\n" not in r.error and r.error.startswith('File "<stdin>", line ')
+    assert "line 2: open()" in run(restricted_session, "x = 1\nopen('/etc/passwd')").result.error
+
+
+def test_output_and_errors_are_stripped_of_controls(restricted_session: Session) -> None:
+    ran = run(restricted_session, "print('\\x1b[2J\\x1b]0;owned\\x07clear')\nraise ValueError('\\x1b[31mred')",
+              interactive=True)
+    assert ran.out == "clear\n" and ran.result.error.endswith("ValueError: red")
+    assert run(restricted_session, "'\\x1b[31m'", interactive=True).result.value == "'\\x1b[31m'"  # repr escapes
+
+
+def test_what_scripts_can_do(restricted_session: Session) -> None:
+    code = """
+import collections, enum, json, re, datetime, time, math, statistics, decimal, hashlib, base64, ipaddress, uuid
+import email.utils, string, textwrap, pprint, functools, itertools, random, fractions, calendar, hmac, binascii, cmath
+class Point:
+    def __init__(self, x, y):
+        self.x = x
+        self.y = y
+    def __eq__(self, other):
+        return (self.x, self.y) == (other.x, other.y)
+class Color(enum.Enum):
+    RED = 1
+P = collections.namedtuple('P', 'a b')
+p = Point(1, 2)
+p.x += 10
+total = 0
+for k, v in {'a': 1, 'b': 2}.items():
+    total += v
+a, (b, c) = 1, (2, 3)
+print(p.x, Color.RED.name, P(1, 2).b, total, a + b + c, '{0.x}-{1}'.format(p, [1][0]), '{a}'.format_map({'a': 5}))
+print(json.dumps({'k': [1]}), re.sub(r'\\d', '#', 'a1b2'), math.sqrt(16), statistics.mean([1, 2, 3]))
+print(hashlib.sha256(b'x').hexdigest()[:8], ipaddress.ip_address('::1').is_loopback, len(str(uuid.uuid4())))
+print(email.utils.parseaddr('Admin <admin@example.test>'), 'bücher.example'.encode('idna'), 'é'.encode('latin-1'))
+print(datetime.datetime.strptime('2024-05-06', '%Y-%m-%d').date(), time.localtime().tm_year > 2000)
+print(sorted({3, 1, 2}), list(reversed([1, 2])), dict(zip('ab', [1, 2])), max([1, 5]), sum(range(5)))
+print(dir(p), hasattr(p, 'x'), getattr(p, 'nope', 'default'), Point(1, 2) == Point(1, 2))
+pprint.pprint({'z': 1})
+"""
+    ran = run(restricted_session, code)
+    assert ran.result.ok, ran.text
+    lines = ran.out.splitlines()
+    assert lines[0] == "11 RED 2 3 6 11-1 5"
+    assert lines[3] == "('Admin', 'admin@example.test') b'xn--bcher-kva.example' b'\\xe9'"
+    assert lines[6] == "['x', 'y'] True default True" and lines[7] == "{'z': 1}"
+
+
+def test_every_allowed_module_imports(restricted_session: Session) -> None:
+    code = "\n".join(f"import {name}" for name in ALLOWED)
+    assert run(restricted_session, code).result.ok
+
+
+def test_writes_only_to_what_the_script_made(restricted_session: Session) -> None:
+    r = run(restricted_session, "rows = registry.list('/')\nd = {}\nd['k'] = 1\nimport collections\n"
+                                "c = collections.Counter()\nc['k'] += 1\nprint(d, dict(c))").result
+    assert r.ok, r.error
+    assert "cannot set attributes of PrintWriter" in run(restricted_session, "jcsOut.x = 1").result.error
+
+
+def test_names_reset_layers_and_limits(session: Session) -> None:
+    run(session, "alpha = 1\ndef beta():\n    pass")
+    names = session.names()
+    assert {"alpha", "beta", "jcsOut", "registry", "mail", "tls", "jcsArgs", "SSLContext"} <= set(names)
+    assert not any(n.startswith("_") for n in names)
+    session.reset()
+    assert "alpha" not in session.names()
+    assert session.layers == available_layers()
+    limits = session.limits
+    assert limits["timeout_seconds"] == 1.0 and limits["output_bytes"] == 1 << 20
+    assert limits["address_space_bytes"] == 1 << 30 and limits["file_size_bytes"] == 0
+
+
+def test_interrupt_from_another_thread(session: Session) -> None:
+    session.timeout = 30
+    run(session, "kept = 5")
+    timer = threading.Timer(0.3, session.interrupt)
+    timer.start()
+    started = time.monotonic()
+    r = run(session, "while True:\n    pass").result
+    assert time.monotonic() - started < 3
+    assert (r.exit_code, r.namespace_lost) == (130, False) and "KeyboardInterrupt" in r.error
+    assert run(session, "print(kept)").out == "5\n"
+
+
+def test_guarded_attribute_reads_compile_to_plain_reads() -> None:
+    code = compile_user("p.x + p.y\n'{}'.format(1)", "<t>", interactive=False)
+    names = set(code.co_names)
+    assert "x" in names and "y" in names  # plain LOAD_ATTR
+    assert "_getattr_" in names  # format still goes through the guard
+
+
+@pytest.mark.slow
+def test_guarded_attribute_loop_runs_near_plain_speed(restricted_session: Session,
+                                                      unrestricted_session: Session) -> None:
+    code = ("import time\nclass P:\n    def __init__(self):\n        self.x = 1\np = P()\nbest = 9.0\n"
+            "for attempt in range(3):\n    t = time.perf_counter()\n    s = 0\n"
+            "    for i in range(300000):\n        s += p.x\n    best = min(best, time.perf_counter() - t)\nbest")
+    guarded = float(run(restricted_session, code, interactive=True).result.value)
+    plain = float(run(unrestricted_session, code, interactive=True).result.value)
+    assert guarded < 2 * plain, (guarded, plain)
+
+
+# -- a worker gone bad ----------------------------------------------------------------------------
+
+@pytest.mark.skipif(not seccomp_available(), reason="needs the unrestricted worker to be contained")
+@pytest.mark.parametrize(("code", "says"), [
+    ("import os, sys\nos.write(int(sys.argv[1]), b'\\xff\\xff\\xff\\xff')", "broke the protocol"),
+    ("import os, sys\nos.write(int(sys.argv[1]), b'\\x00\\x00\\x00\\x05hello')", "broke the protocol"),
+    ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "killed (SIGKILL)"),
+    ("import os\nos._exit(3)", "exited with status 3"),
+])
+def test_a_worker_that_dies_or_babbles_is_replaced(unrestricted_session: Session, code: str, says: str) -> None:
+    before = unrestricted_session.pid
+    r = run(unrestricted_session, code).result
+    assert (r.ok, r.exit_code, r.namespace_lost) == (False, 1, True)
+    assert says in r.error
+    assert unrestricted_session.pid != before
+    assert run(unrestricted_session, "print(1)").out == "1\n"
+
+
+def test_a_closed_output_stops_the_script(session: Session) -> None:
+    session.timeout = 10
+
+    def closed(stream: str, text: str) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    started = time.monotonic()
+    r = session.run("while True:\n    print('x')", on_output=closed)
+    assert (r.exit_code, r.namespace_lost) == (1, False) and "broken pipe" in r.error
+    assert time.monotonic() - started < 3
+
+
+@pytest.mark.skipif(not seccomp_available(), reason="needs the unrestricted worker to be contained")
+def test_the_worker_has_no_environment_an_empty_folder_and_few_descriptors(unrestricted_session: Session) -> None:
+    code = ("import os\nopen_fds = []\nfor fd in range(256):\n    try:\n        os.fstat(fd)\n"
+            "        open_fds.append(fd)\n    except OSError:\n        pass\n"
+            "env = sorted(os.environ)\n"
+            "print(env, os.path.basename(os.getcwd()).startswith('jcsh-worker-'), len(open_fds))\n"
+            "print(os.getcwd())")
+    ran = run(unrestricted_session, code)
+    assert ran.result.ok, ran.text
+    first, folder = ran.out.splitlines()
+    # Nothing but what the interpreter's C-locale coercion sets itself (PEP 538); 4 descriptors:
+    # stdin, stdout (/dev/null), stderr (a pipe read when the worker dies) and the channel.
+    assert first in ("[] True 4", "['LC_CTYPE'] True 4")
+    import os
+
+    assert os.path.isdir(folder) and os.listdir(folder) == []
+    unrestricted_session.reset()
+    assert not os.path.exists(folder)
