@@ -2,6 +2,6 @@
 
 import sys
 
-from shell.cli import main
+from shell.entry import main
 
 sys.exit(main())

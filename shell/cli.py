@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from runtime.errors import JcshError, UsageError
 from shell.commands import JcshArgumentParser, ParserExit, add_common, specs
 from shell.context import Context
+from shell.entry import command_word
 from shell.render import report_error
 
 __all__ = ["main", "build_parser"]
@@ -22,26 +23,6 @@ def _timeout(text: str) -> float:
     if not 0 < value <= 86_400:
         raise UsageError(f"--timeout must be between 0 and 86400 seconds, not {text}")
     return value
-
-
-_GLOBAL_WITH_VALUE = {"--home", "--timeout", "-c"}
-
-
-def _command_word(argv: Sequence[str]) -> str | None:
-    """The subcommand's name in argv, without parsing: "" when there is none, None to build all."""
-    skip = False
-    for token in argv:
-        if skip:
-            skip = False
-        elif token in ("-h", "--help"):
-            return None
-        elif token in _GLOBAL_WITH_VALUE:
-            skip = True
-        elif token == "--":
-            return None
-        elif not token.startswith("-"):
-            return token
-    return ""
 
 
 def build_parser(only: str | None = None) -> JcshArgumentParser:
@@ -103,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ctx = Context(json=wants_json)
     try:
         try:
-            word = _command_word(argv)
+            word = command_word(argv)
             known = {name.split()[0] for name in specs()}
             args = build_parser(word if word == "" or word in known else None).parse_args(argv)
         except ParserExit as e:

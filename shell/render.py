@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from typing import TextIO
 
+from runtime.controls import strip_controls
 from runtime.errors import JcshError, UsageError
 
 __all__ = ["table", "paint", "report_error", "strip_controls"]
@@ -29,14 +29,6 @@ def table(rows: Iterable[Sequence[object]], headers: Sequence[str] | None = None
     widths = [max(len(r[i]) for r in body if i < len(r)) for i in range(max(len(r) for r in body))]
     lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in body]
     return "\n".join(lines)
-
-
-_CONTROLS = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b.|[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def strip_controls(text: str) -> str:
-    """Remove terminal control sequences, keeping newlines and tabs."""
-    return _CONTROLS.sub("", text)
 
 
 def report_error(err: JcshError, *, as_json: bool, out: TextIO, stderr: TextIO) -> int:

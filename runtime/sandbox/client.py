@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from runtime.sandbox.host import Host
 
-__all__ = ["Session", "RunResult", "GRACE_SECONDS", "DEFAULT_TIMEOUT", "prestart", "claim_prestarted"]
+__all__ = ["Session", "RunResult", "GRACE_SECONDS", "DEFAULT_TIMEOUT", "prestart", "claim_prestarted", "needs_modules"]
 
 DEFAULT_TIMEOUT = 30.0
 GRACE_SECONDS = 2.0  # after SIGINT, how long a script gets to stop before its worker is killed
@@ -64,6 +64,11 @@ def _strip(text: str) -> str:
 
 
 _prestarted: list[Session] = []
+
+
+def needs_modules(source: str) -> bool:
+    """Whether a script may import a module: only an import statement reaches one."""
+    return "import" in source
 
 
 def prestart(*, modules: bool = True) -> None:

@@ -12,7 +12,7 @@ from shell.context import Context
 if TYPE_CHECKING:
     from runtime.sandbox.client import RunResult, Session
 
-__all__ = ["run_code", "run_default", "cmd_run", "prestart", "imports_modules", "script_timeout", "TIMEOUT_KEY"]
+__all__ = ["run_code", "run_default", "cmd_run", "script_timeout", "TIMEOUT_KEY"]
 
 TIMEOUT_KEY = "/configuration/shell/Timeout"
 
@@ -33,19 +33,6 @@ def script_timeout(ctx: Context) -> float:
     return value
 
 
-def imports_modules(source: str) -> bool:
-    """Whether a script may import a module: only an import statement reaches one."""
-    return "import" in source
-
-
-def prestart(argv: list[str]) -> None:
-    """For `jcsh -c CODE`: start the worker before the command line is parsed (call first thing)."""
-    if "-c" in argv[:-1]:
-        from runtime.sandbox.client import prestart as start
-
-        start(modules=imports_modules(argv[argv.index("-c") + 1]))
-
-
 def _new_session(*, modules: bool) -> Session:
     from runtime.sandbox.client import Session
 
@@ -56,9 +43,9 @@ def _new_session(*, modules: bool) -> Session:
 
 def _session(ctx: Context, source: str | None = None) -> Session:
     """A started worker (first thing: it boots while we read the registry); source None: not known yet."""
-    from runtime.sandbox.client import claim_prestarted
+    from runtime.sandbox.client import claim_prestarted, needs_modules
 
-    return claim_prestarted() or _new_session(modules=source is None or imports_modules(source))
+    return claim_prestarted() or _new_session(modules=source is None or needs_modules(source))
 
 
 def _run(ctx: Context, session: Session | None, source: str, filename: str, args: list[str] | None) -> int:

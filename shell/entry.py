@@ -1,0 +1,40 @@
+"""The console script's first step: start the sandbox worker before the rest of jcsh is imported.
+
+`jcsh -c CODE` is mostly waiting for the worker; starting it here lets its boot overlap the
+parent's own imports and parsing. This module imports nothing heavy on purpose.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main", "command_word"]
+
+_GLOBAL_WITH_VALUE = {"--home", "--timeout", "-c"}
+
+
+def command_word(argv: Sequence[str]) -> str | None:
+    """The subcommand's name in argv, without parsing: "" when there is none, None when unsure."""
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token in ("-h", "--help", "--"):
+            return None
+        elif token in _GLOBAL_WITH_VALUE:
+            skip = True
+        elif not token.startswith("-"):
+            return token
+    return ""
+
+
+def main() -> int:
+    argv = sys.argv[1:]
+    if command_word(argv) == "" and "-c" in argv[:-1]:
+        from runtime.sandbox.client import needs_modules, prestart
+
+        prestart(modules=needs_modules(argv[argv.index("-c") + 1]))
+    from shell.cli import main as cli_main
+
+    return cli_main(argv)
