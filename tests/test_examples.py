@@ -1,0 +1,73 @@
+"""Every saved script in examples/ runs as it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runtime.registry import Registry
+from runtime.sink import Sink, SinkConfig
+from tests.support.cli import jcsh_process
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_every_example_is_covered() -> None:
+    tested = {"configure_gmail.jcs", "send_testmail.jcs", "registry_tree.jcs", "tls_protocols.jcs"}
+    assert {p.name for p in EXAMPLES.glob("*.jcs")} == tested
+
+
+@pytest.mark.timeout(30)
+def test_configure_gmail(home: Path) -> None:
+    ran = jcsh_process(home, "run", str(EXAMPLES / "configure_gmail.jcs"), "ops@example.test")
+    assert ran.code == 0, ran.err
+    lines = dict(line.split(None, 1) for line in ran.out.splitlines())
+    assert lines["security"].split() == ["STARTTLSRequired",
+                                         "/configuration/mail/smtp.gmail.com/JavaMail/mail.smtp.starttls.required"]
+    assert lines["port"].split() == ["587", "default"]
+    assert lines["server"].split()[0] == "smtp.gmail.com"
+
+
+@pytest.mark.timeout(30)
+def test_send_testmail(home: Path, registry: Registry) -> None:
+    with Sink(SinkConfig(port=0)) as sink:
+        registry.set("/configuration/mail/Server", "127.0.0.1")
+        registry.set("/configuration/mail/Port", str(sink.port))
+        registry.set("/configuration/mail/Transport", "smtp")
+        registry.set("/configuration/mail/From", "jobs@example.test")
+        ran = jcsh_process(home, "run", str(EXAMPLES / "send_testmail.jcs"), "ops@example.test")
+        assert ran.code == 0, ran.err
+        assert "status    sent" in ran.out and "accepted  ops@example.test" in ran.out
+        [message] = sink.wait_for(1)
+        assert message.rcpt_tos == ["ops@example.test"]
+    usage = jcsh_process(home, "run", str(EXAMPLES / "send_testmail.jcs"))
+    assert usage.code == 2 and "usage:" in usage.err
+
+
+@pytest.mark.timeout(30)
+def test_send_testmail_reports_the_failed_step(home: Path, registry: Registry) -> None:
+    with Sink(SinkConfig(port=0, fail={"rcpt": 550})) as sink:
+        registry.set("/configuration/mail/Server", "127.0.0.1")
+        registry.set("/configuration/mail/Port", str(sink.port))
+        registry.set("/configuration/mail/Transport", "smtp")
+        registry.set("/configuration/mail/From", "jobs@example.test")
+        ran = jcsh_process(home, "run", str(EXAMPLES / "send_testmail.jcs"), "ops@example.test")
+    assert ran.code == 1
+    assert "refused   ops@example.test: 550" in ran.out
+    assert sink.messages == []
+
+
+@pytest.mark.timeout(30)
+def test_registry_tree(home: Path, registry: Registry) -> None:
+    registry.set("/configuration/mail/Server", "smtp.example.test")
+    ran = jcsh_process(home, "run", str(EXAMPLES / "registry_tree.jcs"), "/configuration")
+    assert ran.out.splitlines() == ["/configuration", "  mail", "    Server = smtp.example.test"]
+
+
+@pytest.mark.timeout(30)
+def test_tls_protocols_matches_the_command(home: Path) -> None:
+    script = jcsh_process(home, "run", str(EXAMPLES / "tls_protocols.jcs"))
+    command = jcsh_process(home, "tls", "protocols")
+    assert script.code == command.code == 0
+    assert script.out == command.out and script.out.startswith("TLSv1.3 TLSv1.2")
