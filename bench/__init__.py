@@ -1,0 +1,1 @@
+"""The jcsh benchmark harness: `bench/run.py` (see bench/NOTES.md for the method)."""

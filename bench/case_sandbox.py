@@ -1,0 +1,126 @@
+"""Sandbox cases: statement round trip in a warm session; a guarded CPU loop against plain Python."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+from bench.fixtures import Fixtures, have_module
+from bench.harness import Case, CaseError, Row, Side, Unavailable, absolute_row, alternate, ratio_row
+
+__all__ = ["CASES", "LOOP", "open_session"]
+
+ROUND_TRIP_LIMIT_S = 0.002  # issue 6: median under 2 ms
+LOOP_LIMIT = 2.0            # issue 6: within 2x plain Python
+LOOP_ITERATIONS = 1_000_000
+
+# attribute reads and writes on a script object and an item read, every iteration: the writes go
+# through the write guard, the item read through _getitem_; reads of public names are checked at
+# compile time. A last expression so the value comes back.
+LOOP = """\
+class Point:
+    def __init__(self, x, y):
+        self.x = x
+        self.y = y
+p = Point(3.0, 4.0)
+d = {{"k": 2.0}}
+total = 0.0
+for i in range({n}):
+    p.x = p.y + d["k"]
+    total += p.x * p.y
+total
+"""
+
+
+def open_session(fx: Fixtures, *, restricted: bool = True) -> tuple[Any, Any]:
+    """A started sandbox Session on a scratch home, and the registry to close after it."""
+    if not (have_module("runtime.sandbox.client") and have_module("runtime.sandbox.host")):
+        raise Unavailable("runtime/sandbox/client.py and host.py are not there yet")
+    from runtime.credentials import CredentialStore
+    from runtime.registry import open_registry
+    from runtime.sandbox.client import Session
+    from runtime.sandbox.host import Host
+
+    home = fx.folder("sandbox-home")
+    reg = open_registry(home)
+    out = io.StringIO()
+    host = Host(reg, CredentialStore(reg, home), home, out=out, err=out)
+    session = Session(host, timeout=120, restricted=restricted)
+    session.start()
+    return session, reg
+
+
+def _statement(session: Any, source: str, *, interactive: bool = False) -> Any:
+    result = session.run(source, interactive=interactive)
+    if not result.ok:
+        raise CaseError(f"sandbox refused {source.splitlines()[0]!r}: {result.error}")
+    return result
+
+
+def round_trip(fx: Fixtures) -> list[Row]:
+    session, reg = open_session(fx)
+    try:
+        for _ in range(50):  # the first waits for the worker; the rest warm both sides' caches
+            _statement(session, "x = 1")
+
+        def once() -> float:
+            start = time.perf_counter()
+            _statement(session, "x = 1")
+            return time.perf_counter() - start
+
+        side = Side("jcsh", once)
+        alternate([side], fx.settings.runs(500, quick=50), warmup=0)
+    finally:
+        session.close()
+        reg.close()
+    return [absolute_row("statement round trip", side, ROUND_TRIP_LIMIT_S, "< 2 ms",
+                         note="Session.run('x = 1') in a warm session: parent -> worker -> reply")]
+
+
+def guarded_loop(fx: Fixtures) -> list[Row]:
+    n = LOOP_ITERATIONS // (10 if fx.settings.quick else 1)
+    source = LOOP.format(n=n)
+    expected: dict[str, Any] = {}
+    exec(compile(source, "<plain>", "exec"), expected)
+    want = repr(expected["total"])
+    sessions = [open_session(fx), open_session(fx, restricted=False)]
+    try:
+        def sandboxed(session: Any) -> Any:
+            def once() -> float:
+                start = time.perf_counter()
+                result = _statement(session, source, interactive=True)
+                elapsed = time.perf_counter() - start
+                if result.value != want:
+                    raise CaseError(f"the sandboxed loop gave {result.value!r}, not {want}")
+                return elapsed
+            return once
+
+        code = compile(source, "<plain>", "exec")
+
+        def plain() -> float:
+            start = time.perf_counter()
+            exec(code, {})
+            return time.perf_counter() - start
+
+        jcsh = Side("jcsh", sandboxed(sessions[0][0]))
+        python = Side("plain python", plain)
+        process_only = Side("sandbox, process layer only", sandboxed(sessions[1][0]))
+        alternate([jcsh, python, process_only], fx.settings.runs(7), warmup=1)
+    finally:
+        for session, reg in sessions:
+            session.close()
+            reg.close()
+    title = "guarded CPU loop"
+    note = (f"{n:,} iterations of `p.x = p.y + d['k']; total += p.x * p.y` (p a script class instance) at "
+            "module level; plain python = exec in the harness; the process-layer row runs the worker without "
+            "RestrictedPython (guard cost apart)")
+    return [ratio_row(title, jcsh, python, LOOP_LIMIT, note=note),
+            ratio_row(title, jcsh, process_only, None)]
+
+
+CASES = [
+    Case("roundtrip", "statement round trip", (("—", "< 2 ms"),), round_trip),
+    Case("loop", "guarded CPU loop", (("plain python", f"<= {LOOP_LIMIT:g}x"),
+                                      ("sandbox, process layer only", "report")), guarded_loop),
+]

@@ -1,0 +1,152 @@
+"""`jcsh tls probe` of four versions and the certificate, against sslyze and openssl s_client."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.fixtures import Fixtures
+from bench.harness import (Case, CaseError, Row, Side, alternate, check_jcsh, find_peer, jcsh_command,
+                           ratio_row)
+
+__all__ = ["CASES"]
+
+PROBE_LIMIT = 0.25  # issue 5: at most a quarter of sslyze's median
+VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+_SSLYZE_KEYS = {"TLSv1": "tls_1_0_cipher_suites", "TLSv1.1": "tls_1_1_cipher_suites",
+                "TLSv1.2": "tls_1_2_cipher_suites", "TLSv1.3": "tls_1_3_cipher_suites"}
+_OPENSSL_FLAGS = {"TLSv1": "-tls1", "TLSv1.1": "-tls1_1", "TLSv1.2": "-tls1_2", "TLSv1.3": "-tls1_3"}
+
+Verdicts = dict[str, bool]
+
+
+class _Runner:
+    """Runs one side once, keeping the verdicts it saw last."""
+
+    def __init__(self, fn: Callable[[], Verdicts]) -> None:
+        self.fn = fn
+        self.verdicts: Verdicts | None = None
+
+    def __call__(self) -> float:
+        start = time.perf_counter()
+        self.verdicts = self.fn()
+        return time.perf_counter() - start
+
+
+def _run(argv: list[str], env: dict[str, str], who: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[bytes]:
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          env=env, timeout=300)
+    if proc.returncode not in ok:
+        tail = (proc.stderr or proc.stdout).decode(errors="replace").strip().splitlines()[-2:]
+        raise CaseError(f"{who} exited {proc.returncode}: {' | '.join(tail)}")
+    return proc
+
+
+def _jcsh(argv: list[str], env: dict[str, str]) -> Callable[[], Verdicts]:
+    def run() -> Verdicts:
+        doc = json.loads(_run(argv, env, "jcsh tls probe").stdout)
+        if not doc.get("certificate"):
+            raise CaseError("jcsh tls probe reported no certificate")
+        return {v: bool(doc["protocols"][v]) for v in VERSIONS}
+
+    return run
+
+
+def _sslyze(exe: str, host: str, port: int, env: dict[str, str], out: str) -> Callable[[], Verdicts]:
+    argv = [exe, "--quiet", "--starttls", "smtp", "--tlsv1", "--tlsv1_1", "--tlsv1_2", "--tlsv1_3",
+            "--certinfo", "--json_out", out, f"{host}:{port}"]
+
+    def run() -> Verdicts:
+        _run(argv, env, "sslyze")
+        with open(out, encoding="utf-8") as f:
+            doc: Any = json.load(f)
+        scan = doc["server_scan_results"][0]
+        if scan.get("scan_status") != "COMPLETED":
+            raise CaseError(f"sslyze could not scan: {scan.get('connectivity_error_trace')}")
+        result = scan["scan_result"]
+        if result["certificate_info"]["status"] != "COMPLETED":
+            raise CaseError("sslyze reported no certificate")
+        return {v: bool(result[k]["result"]["accepted_cipher_suites"]) for v, k in _SSLYZE_KEYS.items()}
+
+    return run
+
+
+def _openssl(exe: str, host: str, port: int, env: dict[str, str]) -> Callable[[], Verdicts]:
+    def run() -> Verdicts:
+        verdicts = {}
+        for version, flag in _OPENSSL_FLAGS.items():
+            argv = [exe, "s_client", "-connect", f"{host}:{port}", "-starttls", "smtp", flag, "-brief"]
+            if version in ("TLSv1", "TLSv1.1"):  # OpenSSL 3 offers them only at security level 0
+                argv += ["-cipher", "DEFAULT@SECLEVEL=0"]
+            verdicts[version] = _run(argv, env, "openssl s_client", ok=(0, 1)).returncode == 0
+        return verdicts
+
+    return run
+
+
+def _show(verdicts: Verdicts | None) -> str:
+    if verdicts is None:
+        return "?"
+    return " ".join(f"{v}:{'yes' if ok else 'no'}" for v, ok in verdicts.items())
+
+
+def _sides(fx: Fixtures, sink: Any, tag: str) -> tuple[_Runner, _Runner | None, _Runner | None]:
+    env = fx.env(fx.mail_home)  # the mail home trusts the sinks' shared certificate
+    jcsh = _Runner(_jcsh([*jcsh_command(), "tls", "probe", f"{sink.host}:{sink.port}", "--starttls", "--json"],
+                         env))
+    exe = find_peer("sslyze", fx.settings)
+    sslyze = _Runner(_sslyze(exe, sink.host, sink.port, env, str(fx.scratch / f"sslyze-{tag}.json"))) if exe else None
+    exe = find_peer("openssl", fx.settings)
+    openssl = _Runner(_openssl(exe, sink.host, sink.port, env)) if exe else None
+    return jcsh, sslyze, openssl
+
+
+def _compare(jcsh: _Runner, others: dict[str, _Runner | None]) -> tuple[bool, str]:
+    """Do the peers that ran agree with jcsh's verdicts? And the sentence saying so."""
+    parts, same = [f"jcsh {_show(jcsh.verdicts)}"], True
+    for name, runner in others.items():
+        if runner is None:
+            continue
+        agree = runner.verdicts == jcsh.verdicts
+        same &= agree
+        parts.append(f"{name} {'agrees' if agree else 'DIFFERS: ' + _show(runner.verdicts)}")
+    return same, "; ".join(parts)
+
+
+def probe(fx: Fixtures) -> list[Row]:
+    modern = fx.start_sink()  # versions as OpenSSL's defaults here: TLS 1.2 and 1.3
+    env = fx.env(fx.mail_home)
+    check_jcsh([*jcsh_command(), "tls", "probe", f"{modern.host}:{modern.port}", "--starttls", "--json"], env)
+    jcsh, sslyze, openssl = _sides(fx, modern, "modern")
+    sides = [Side("jcsh", jcsh), Side("sslyze", sslyze), Side("openssl s_client x4", openssl)]
+    alternate(sides, fx.settings.runs(5, quick=2), warmup=1)
+    same, said = _compare(jcsh, {"sslyze": sslyze, "openssl": openssl})
+    notes = [f"STARTTLS sink allowing TLS 1.2-1.3: {said}"]
+    if not fx.settings.quick:
+        # a second server that refuses both the oldest and the newest version, checked once
+        legacy = fx.start_sink(min_version=ssl.TLSVersion.TLSv1_1, max_version=ssl.TLSVersion.TLSv1_2)
+        runners = _sides(fx, legacy, "legacy")
+        for runner in runners:
+            if runner is not None:
+                runner()
+        same_legacy, said_legacy = _compare(runners[0], {"sslyze": runners[1], "openssl": runners[2]})
+        same &= same_legacy
+        notes.append(f"sink allowing TLS 1.1-1.2: {said_legacy}")
+    title = "`jcsh tls probe` 4 versions + cert"
+    rows = [ratio_row(title, sides[0], sides[1], PROBE_LIMIT, note="; ".join(notes)),
+            ratio_row(title, sides[0], sides[2], None,
+                      note="openssl s_client once per version, one after the other (verdicts only, no cert parse)")]
+    if not same:
+        rows[0].verdict = "fail"
+        rows[0].note += " — verdicts differ"
+    return rows
+
+
+CASES = [
+    Case("probe", "`jcsh tls probe` 4 versions + cert",
+         (("sslyze", f"<= {PROBE_LIMIT}x"), ("openssl s_client x4", "report")), probe),
+]
