@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from runtime.errors import JcshError, UsageError
-from shell.commands import JcshArgumentParser, ParserExit, add_common, specs
+from shell.commands import COMMAND_AREAS, JcshArgumentParser, ParserExit, add_arguments, add_common, specs
 from shell.context import Context
 from shell.entry import command_word
 from shell.render import report_error
@@ -41,10 +41,8 @@ def build_parser(only: str | None = None) -> JcshArgumentParser:
         return parser
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=JcshArgumentParser)
     groups: dict[str, object] = {}
-    for name, spec in specs().items():
+    for name, spec in specs(only).items():
         words = name.split()
-        if only is not None and words[0] != only:
-            continue
         target = sub
         if len(words) == 2:
             if words[0] not in groups:
@@ -53,8 +51,7 @@ def build_parser(only: str | None = None) -> JcshArgumentParser:
                 groups[words[0]] = group.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
             target = groups[words[0]]  # type: ignore[assignment]
         command = target.add_parser(words[-1], help=spec.summary, description=spec.summary)
-        add_common(command, suppress=True)
-        spec.arguments(command)
+        add_arguments(command, spec.arguments)
         command.set_defaults(spec=spec)
     return parser
 
@@ -85,8 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         try:
             word = command_word(argv)
-            known = {name.split()[0] for name in specs()}
-            args = build_parser(word if word == "" or word in known else None).parse_args(argv)
+            args = build_parser(word if word == "" or word in COMMAND_AREAS else None).parse_args(argv)
         except ParserExit as e:
             return e.status
         ctx.home_arg = args.home

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from runtime.errors import JcshError, UsageError
-from shell.commands import Builder, JcshArgumentParser, ParserExit, add_common, specs
+from shell.commands import Builder, JcshArgumentParser, ParserExit, add_arguments, specs
 from shell.render import report_error, table
 
 if TYPE_CHECKING:
@@ -217,8 +217,9 @@ class Magics:
         """The same parser as the command line's, with `%name` as its program name."""
         p = JcshArgumentParser(prog="%" + m.name, description=m.summary)
         if m.spec is not None:  # the subcommand's own options, global ones included
-            add_common(p, suppress=True)
-        m.arguments(p)
+            add_arguments(p, m.arguments)
+        else:
+            m.arguments(p)
         return p
 
     def parser_for(self, name: str) -> JcshArgumentParser | None:

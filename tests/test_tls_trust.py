@@ -262,3 +262,55 @@ def test_an_old_server_still_gets_a_trust_verdict(pki: TestCA) -> None:
     assert default.certificate["trusted"] is True
     assert default.policy["usable_protocols"] == []  # sending with library defaults would fail
     assert allowing.policy["usable_protocols"] == ["TLSv1.1"]
+
+
+def _system_trust_folder(tmp_path: Path, ca: TestCA, *, hashed: bool, bundle_inside: bool) -> tuple[Path, Path]:
+    """A stand-in for the system's CA folder and bundle, holding only `ca`."""
+    import shutil
+    import subprocess
+
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    (folder / "test-root.pem").write_bytes(ca.root_pem)
+    if hashed:
+        if shutil.which("openssl") is None:
+            pytest.skip("openssl is needed to hash a CA folder")
+        subprocess.run(["openssl", "rehash", str(folder)], check=True)
+    bundle = (folder if bundle_inside else tmp_path) / "ca-certificates.crt"
+    bundle.write_bytes(ca.root_pem)
+    return folder, bundle
+
+
+def _handshake_verifies(sink: Sink) -> bool:
+    ctx = client_context(TrustPolicy(), "localhost")
+    with socket.create_connection(("127.0.0.1", sink.port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            return tls.version() is not None
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(("hashed", "bundle_inside"), [(True, True), (False, True), (True, False)])
+def test_system_trust_from_folder_or_bundle(pki: TestCA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            hashed: bool, bundle_inside: bool) -> None:
+    from runtime.tls.trust import _hashed_system_folder
+
+    folder, bundle = _system_trust_folder(tmp_path, pki, hashed=hashed, bundle_inside=bundle_inside)
+    monkeypatch.setenv("SSL_CERT_DIR", str(folder))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    # The hashed folder replaces the bundle only when the bundle is generated inside it.
+    assert _hashed_system_folder() == (str(folder.resolve()) if hashed and bundle_inside else None)
+    leaf = pki.issue(("localhost",))
+    with _serving(leaf.cert_path, leaf.key_path, mode="implicit") as sink:
+        assert _handshake_verifies(sink)
+
+
+@pytest.mark.timeout(30)
+def test_system_trust_does_not_trust_an_unknown_ca(pki: TestCA, other_ca: TestCA, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, bundle = _system_trust_folder(tmp_path, pki, hashed=True, bundle_inside=True)
+    monkeypatch.setenv("SSL_CERT_DIR", str(folder))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    leaf = other_ca.issue(("localhost",))
+    with _serving(leaf.cert_path, leaf.key_path, mode="implicit") as sink:
+        with pytest.raises(ssl.SSLCertVerificationError):
+            _handshake_verifies(sink)

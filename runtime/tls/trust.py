@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import ssl
 import warnings
 from dataclasses import dataclass
@@ -90,6 +92,31 @@ def _bare_host(host: str) -> str:
     return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
+_HASHED_NAME = re.compile(r"[0-9a-f]{8}\.[0-9]+")
+
+
+def _hashed_system_folder() -> str | None:
+    """The system CA folder when it alone holds the system trust, so that it can replace the bundle.
+
+    Parsing the whole bundle costs ~30 ms a process; OpenSSL reads a hashed folder lazily, only
+    the issuers a handshake needs. That is the same trust only where the bundle is generated from
+    the folder (Debian's update-ca-certificates: the bundle lives in the hashed folder); a bundle
+    anywhere else, as `SSL_CERT_FILE` may name, is loaded whole.
+    """
+    paths = ssl.get_default_verify_paths()
+    if not (paths.cafile and paths.capath):
+        return None
+    folder = os.path.realpath(paths.capath)
+    if os.path.dirname(os.path.realpath(paths.cafile)) != folder:
+        return None
+    try:
+        with os.scandir(folder) as entries:
+            hashed = any(_HASHED_NAME.fullmatch(e.name) for e in entries)
+    except OSError:
+        return None
+    return folder if hashed else None
+
+
 def client_context(policy: TrustPolicy, host: str) -> ssl.SSLContext:
     """A client context for `host` under `policy` (CERT_NONE only when the policy skips it)."""
     if policy.skips_verification(host):
@@ -97,7 +124,7 @@ def client_context(policy: TrustPolicy, host: str) -> ssl.SSLContext:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     else:
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, capath=_hashed_system_folder())
         ctx.check_hostname = policy.check_hostname
         for pem in policy.extra_cas:
             try:

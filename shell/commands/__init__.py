@@ -17,9 +17,12 @@ from runtime.errors import UsageError
 if TYPE_CHECKING:
     from shell.context import Context
 
-__all__ = ["Spec", "syntax", "specs", "find", "JcshArgumentParser", "ParserExit", "add_common"]
+__all__ = ["Spec", "COMMAND_AREAS", "syntax", "specs", "find", "JcshArgumentParser", "ParserExit", "add_common", "add_arguments"]
 
 _AREAS = ("registry", "credential", "mail", "testmail", "tls", "sink", "script")
+# The first word of each command -> its area module, so that one command imports one area.
+COMMAND_AREAS = {"registry": "registry", "credential": "credential", "configure": "mail", "mail": "mail",
+                 "testmail": "testmail", "tls": "tls", "sink": "sink", "run": "script"}
 
 Runner = Callable[["Context", argparse.Namespace], int]
 Builder = Callable[[argparse.ArgumentParser], None]
@@ -49,9 +52,12 @@ def syntax(name: str, summary: str, arguments: Builder | None = None) -> Callabl
     return register
 
 
-def specs() -> dict[str, Spec]:
-    """Every command, by name; imports the area modules the first time."""
+def specs(word: str | None = None) -> dict[str, Spec]:
+    """Every command by name (importing the area modules the first time); with word, its commands."""
     global _loaded
+    if word is not None:
+        importlib.import_module(f"shell.commands.{COMMAND_AREAS[word]}")
+        return {name: spec for name, spec in _SPECS.items() if name.split()[0] == word}
     if not _loaded:
         for area in _AREAS:
             importlib.import_module(f"shell.commands.{area}")
@@ -91,3 +97,18 @@ def add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                         help="one JSON document on stdout")
     parser.add_argument("--no-color", action="store_true", default=default if suppress else False,
                         help="no colour (also NO_COLOR)")
+
+
+def add_arguments(parser: argparse.ArgumentParser, arguments: Builder) -> None:
+    """A command's options plus the global ones, on it and on each of its actions (`registry get`)."""
+    add_common(parser, suppress=True)
+    arguments(parser)
+    _add_common_below(parser)
+
+
+def _add_common_below(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:  # argparse exposes sub-parsers only through its private list
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                add_common(sub, suppress=True)
+                _add_common_below(sub)
