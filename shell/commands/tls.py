@@ -159,9 +159,10 @@ def _smtp_lines(s: dict[str, Any]) -> list[str]:
     lines = []
     if s["banner"]:
         lines.append(f"smtp       {s['banner']}")
-    ehlo = s["ehlo_tls"] if s["ehlo_tls"] is not None else s["ehlo"]
-    if ehlo is not None:
-        lines.append("  ehlo     " + " ".join(f"{k} {v}".strip() for k, v in ehlo.items()))
+    # AUTH and SIZE often appear only after STARTTLS, so both answers are shown.
+    for label, ehlo in (("ehlo     ", s["ehlo"]), ("after tls", s["ehlo_tls"])):
+        if ehlo is not None:
+            lines.append(f"  {label} " + " ".join(f"{k} {v}".strip() for k, v in ehlo.items()))
     if s["starttls_offered"] is False:
         lines.append("  STARTTLS not offered")
     lines += [f"  reply    {reply}" for reply in s["replies"]]
