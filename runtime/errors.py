@@ -27,6 +27,7 @@ class JcshError(Exception):
             self.kind = kind
 
     def to_json(self) -> dict[str, str]:
+        """The error as `--json` shows it: {"kind", "message"}."""
         return {"kind": self.kind, "message": self.message}
 
 

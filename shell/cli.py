@@ -6,8 +6,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from runtime.errors import JcshError, UsageError
-from shell.commands import COMMAND_AREAS, JcshArgumentParser, ParserExit, add_arguments, add_common, specs
+from runtime.errors import JcshError
+from shell.commands import COMMAND_AREAS, JcshArgumentParser, ParserExit, add_arguments, add_common, seconds, specs
 from shell.context import Context
 from shell.entry import command_word
 from shell.render import report_error
@@ -15,14 +15,6 @@ from shell.render import report_error
 __all__ = ["main", "build_parser"]
 
 
-def _timeout(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"--timeout must be a number of seconds, not {text!r}") from None
-    if not 0 < value <= 86_400:
-        raise UsageError(f"--timeout must be between 0 and 86400 seconds, not {text}")
-    return value
 
 
 def build_parser(only: str | None = None) -> JcshArgumentParser:
@@ -32,7 +24,7 @@ def build_parser(only: str | None = None) -> JcshArgumentParser:
         description="A sandboxed Python scripting shell for outgoing mail: configure, probe, test.",
     )
     add_common(parser, suppress=False)
-    parser.add_argument("--timeout", type=_timeout, metavar="SECONDS",
+    parser.add_argument("--timeout", type=seconds(86_400), metavar="SECONDS",
                         help="wall-clock limit of a script or statement (default 30)")
     parser.add_argument("--version", action="store_true", help="version (with --json: Python, OpenSSL, sandbox)")
     parser.add_argument("-c", dest="code", metavar="CODE", help="run CODE in the sandbox")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from stdlib.credentials import CredentialsStub
-from stdlib.errors import JcshError, request
+from stdlib.errors import JcshError, name_for_scripts, request
 from stdlib.javax.net import ssl as javax_ssl
 from stdlib.mail import MailStub
 from stdlib.out import PrintWriter
@@ -26,6 +26,7 @@ PRELOADED: dict[str, type] = {
 
 def build(link: Any, args: list[str]) -> dict[str, Any]:
     """The preloaded objects, each talking to the parent over link."""
+    name_for_scripts()
     # In the worker the protocol list can only come from the parent.
     javax_ssl.set_protocols_source(lambda: request(link, "tls.protocols"))
     return {

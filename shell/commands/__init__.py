@@ -17,7 +17,8 @@ from runtime.errors import UsageError
 if TYPE_CHECKING:
     from shell.context import Context
 
-__all__ = ["Spec", "COMMAND_AREAS", "syntax", "specs", "find", "JcshArgumentParser", "ParserExit", "add_common", "add_arguments"]
+__all__ = ["Spec", "COMMAND_AREAS", "syntax", "specs", "find", "JcshArgumentParser", "ParserExit", "add_common",
+           "add_arguments", "seconds", "read_text"]
 
 _AREAS = ("registry", "credential", "mail", "testmail", "tls", "sink", "script")
 # The first word of each command -> its area module, so that one command imports one area.
@@ -112,3 +113,32 @@ def _add_common_below(parser: argparse.ArgumentParser) -> None:
             for sub in dict.fromkeys(action.choices.values()):
                 add_common(sub, suppress=True)
                 _add_common_below(sub)
+
+
+def seconds(maximum: float) -> Callable[[str], float]:
+    """An argparse type for `--timeout`: a number of seconds above 0 and at most `maximum`."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise UsageError(f"--timeout must be a number of seconds, not {text!r}") from None
+        if not 0 < value <= maximum:
+            raise UsageError(f"--timeout must be more than 0 and at most {maximum:g} seconds, not {text}")
+        return value
+
+    return parse
+
+
+def read_text(ctx: Context, name: str, *, what: str = "") -> str:
+    """A UTF-8 file's text (`-` reads standard input); UsageError saying why it cannot be read."""
+    label = "standard input" if name == "-" else f"{what} {name}".strip()
+    try:
+        if name == "-":
+            return ctx.stdin.read()
+        with open(name, encoding="utf-8-sig") as f:
+            return f.read()
+    except OSError as e:
+        raise UsageError(f"cannot read {label}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{label} is not UTF-8 text") from None

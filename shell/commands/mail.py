@@ -5,22 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from runtime.errors import UsageError
-from shell.commands import syntax
+from shell.commands import seconds, syntax
 from shell.context import Context
 from shell.render import paint, strip_controls, table
 
 __all__ = ["cmd_configure", "cmd_settings", "cmd_doctor"]
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"--timeout must be a number of seconds, not {text!r}") from None
-    if not 0 < value <= 300:
-        raise UsageError(f"--timeout must be between 0 and 300 seconds, not {text}")
-    return value
 
 
 # -- jcsh configure -------------------------------------------------------------------------------
@@ -29,7 +20,7 @@ def _configure_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from", dest="from_addr", required=True, metavar="ADDR",
                    help="the default From: address (display name allowed: 'Ops <ops@example.test>')")
     p.add_argument("--server", metavar="HOST", help="the SMTP server; blank: detect it from From's domain (MX)")
-    p.add_argument("--timeout", dest="dns_timeout", type=_seconds, default=None, metavar="SECONDS",
+    p.add_argument("--timeout", dest="dns_timeout", type=seconds(300), default=None, metavar="SECONDS",
                    help="time limit of each DNS lookup (default 5)")
 
 

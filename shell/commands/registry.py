@@ -6,7 +6,7 @@ import argparse
 import json
 
 from runtime.errors import UsageError
-from shell.commands import syntax
+from shell.commands import read_text, syntax
 from shell.context import Context
 
 __all__ = ["cmd_registry"]
@@ -33,12 +33,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _read_document(ctx: Context, name: str) -> object:
-    try:
-        text = ctx.stdin.read() if name == "-" else open(name, encoding="utf-8").read()
-    except OSError as e:
-        raise UsageError(f"cannot read {name}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{name} is not UTF-8 text") from None
+    text = read_text(ctx, name)
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:

@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from runtime.errors import ConfigError, UsageError
-from shell.commands import syntax
+from shell.commands import read_text, syntax
 from shell.context import Context
 
 if TYPE_CHECKING:
@@ -108,28 +108,13 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("args", metavar="ARG", nargs=argparse.REMAINDER, help="passed to the script as jcsArgs")
 
 
-def _read_script(ctx: Context, name: str) -> str:
-    if name == "-":
-        try:
-            return ctx.stdin.read()
-        except UnicodeDecodeError:
-            raise UsageError("standard input is not UTF-8 text") from None
-    try:
-        with open(name, encoding="utf-8-sig") as f:
-            return f.read()
-    except OSError as e:
-        raise UsageError(f"cannot read {name}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{name} is not UTF-8 text") from None
-
-
 @syntax("run", "run a saved script (.jcs) in the sandbox; ARGs reach it as jcsArgs", _arguments)
 def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
     session = None
     if ctx.session is None and args.file == "-":
         session = _session(ctx)  # reading stdin may take a while: start the worker first
     try:
-        source = _read_script(ctx, args.file)
+        source = read_text(ctx, args.file)
     except UsageError:
         if session is not None:
             session.close()

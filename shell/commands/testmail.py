@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from runtime.errors import UsageError
-from shell.commands import syntax
+from shell.commands import read_text, seconds, syntax
 from shell.context import Context
 from shell.render import paint, strip_controls
 
@@ -16,14 +15,6 @@ if TYPE_CHECKING:
 __all__ = ["cmd_testmail", "summary"]
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"--timeout must be a number of seconds, not {text!r}") from None
-    if not 0 < value <= 3600:
-        raise UsageError(f"--timeout must be between 0 and 3600 seconds, not {text}")
-    return value
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -38,19 +29,9 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--attach", action="append", default=[], metavar="FILE",
                    help="attach FILE (must lie inside AccessiblePath; repeatable)")
     p.add_argument("--server", metavar="HOST", help="use this server's settings instead of the configured one")
-    p.add_argument("--timeout", dest="net_timeout", type=_seconds, metavar="SECONDS",
+    p.add_argument("--timeout", dest="net_timeout", type=seconds(3600), metavar="SECONDS",
                    help="connect, read and write timeout (default: the mail.smtp.*timeout settings)")
     p.add_argument("--transcript", action="store_true", help="print the SMTP dialogue (AUTH redacted)")
-
-
-def _read_html(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError as e:
-        raise UsageError(f"cannot read --html {path}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"--html {path} is not UTF-8 text") from None
 
 
 def summary(result: SendResult, *, color: bool = False) -> str:
@@ -109,7 +90,7 @@ def cmd_testmail(ctx: Context, args: argparse.Namespace) -> int:
     request = MailRequest(
         to=args.to, cc=args.cc, bcc=args.bcc, from_=args.from_,
         subject=args.subject if args.subject is not None else f"jcsh test mail from {host} at {when}",
-        body=body, html=_read_html(args.html) if args.html else None, attachments=args.attach,
+        body=body, html=read_text(ctx, args.html, what="--html") if args.html else None, attachments=args.attach,
     )
     result = send_mail(settings, ctx.credentials, request, transcript=args.transcript)
     text = summary(result, color=ctx.color)

@@ -8,7 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from runtime.errors import UsageError
-from shell.commands import syntax
+from shell.commands import seconds, syntax
 from shell.context import Context
 
 if TYPE_CHECKING:
@@ -31,14 +31,6 @@ def cmd_protocols(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _timeout(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"--timeout must be a number of seconds, not {text!r}") from None
-    if not 0 < value <= 3600:
-        raise UsageError(f"--timeout must be more than 0 and at most 3600 seconds, not {text}")
-    return value
 
 
 def _probe_arguments(p: argparse.ArgumentParser) -> None:
@@ -51,7 +43,7 @@ def _probe_arguments(p: argparse.ArgumentParser) -> None:
                       help="TLS from the first byte (default on port 465; without :PORT means 465)")
     p.add_argument("--servername", metavar="NAME", help="SNI and the name the certificate must match (default: HOST)")
     p.add_argument("--protocols", metavar="LIST", help='versions to try, e.g. "TLSv1.2 TLSv1.3" (default: all four)')
-    p.add_argument("--timeout", type=_timeout, default=10.0, metavar="S",
+    p.add_argument("--timeout", type=seconds(3600), default=10.0, metavar="S",
                    help="network timeout of each connection, seconds (default 10)")
 
 
