@@ -8,7 +8,6 @@ export -> import -> export is byte-identical.
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 import time
@@ -270,6 +269,8 @@ class Registry:
         return {"path": path, **root}
 
     def export_json(self, path: str = "/") -> str:
+        import json  # lazily: most runs never print JSON
+
         return json.dumps(self.export(path), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
     def import_(self, document: object, *, replace: bool = False) -> int:

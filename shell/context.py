@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -70,6 +69,8 @@ class Context:
     def emit(self, data: dict[str, Any], text: str | None) -> None:
         """Print the result: the JSON document with --json, else the human text."""
         if self.json:
+            import json  # lazily: most runs never print JSON
+
             self.out.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
         elif text:
             self.out.write(text if text.endswith("\n") else text + "\n")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import TextIO
 
@@ -34,6 +33,8 @@ def table(rows: Iterable[Sequence[object]], headers: Sequence[str] | None = None
 def report_error(err: JcshError, *, as_json: bool, out: TextIO, stderr: TextIO) -> int:
     """Write an error the way the architecture says, and return its exit code."""
     if as_json:
+        import json  # lazily: most runs never print JSON
+
         out.write(json.dumps({"error": err.to_json()}, indent=2) + "\n")
     else:
         if isinstance(err, UsageError) and err.usage:
