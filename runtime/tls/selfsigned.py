@@ -7,10 +7,24 @@ import ipaddress
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-__all__ = ["generate_self_signed", "ensure_self_signed", "DEFAULT_NAMES"]
+__all__ = ["generate_self_signed", "ensure_self_signed", "san_entries", "DEFAULT_NAMES"]
 
 DEFAULT_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def san_entries(names: Sequence[str]) -> list[Any]:
+    """Subject alternative names: IP literals (v4, v6, bracketed or not) as IPAddress, the rest DNSName."""
+    from cryptography import x509
+
+    entries: list[x509.GeneralName] = []
+    for name in names:
+        try:
+            entries.append(x509.IPAddress(ipaddress.ip_address(name.strip("[]"))))
+        except ValueError:
+            entries.append(x509.DNSName(name))
+    return entries
 
 
 def generate_self_signed(folder: Path, names: Sequence[str] = DEFAULT_NAMES, *, days: int = 30,
@@ -29,12 +43,7 @@ def generate_self_signed(folder: Path, names: Sequence[str] = DEFAULT_NAMES, *, 
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "jcsh sink"),
                          x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    sans: list[x509.GeneralName] = []
-    for name in names:
-        try:
-            sans.append(x509.IPAddress(ipaddress.ip_address(name.strip("[]"))))
-        except ValueError:
-            sans.append(x509.DNSName(name))
+    sans = san_entries(names)
     now = dt.datetime.now(dt.timezone.utc)
     cert = (
         x509.CertificateBuilder()

@@ -6,7 +6,6 @@ EC P-256 keys keep generation fast; every file is PEM, written under the given f
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +16,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["Issued", "TestCA", "self_signed", "san_entries"]
+from runtime.tls.selfsigned import san_entries
+
+__all__ = ["Issued", "TestCA", "self_signed"]
 
 _DAY = dt.timedelta(days=1)
 
@@ -31,17 +32,6 @@ class Issued:
     chain_path: Path  # leaf followed by the intermediates, what a server presents
     cert_pem: bytes
     key_pem: bytes
-
-
-def san_entries(hostnames: Sequence[str]) -> list[x509.GeneralName]:
-    """DNS names as DNSName, IP literals (v4 and v6) as IPAddress."""
-    entries: list[x509.GeneralName] = []
-    for name in hostnames:
-        try:
-            entries.append(x509.IPAddress(ipaddress.ip_address(name.strip("[]"))))
-        except ValueError:
-            entries.append(x509.DNSName(name))
-    return entries
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
