@@ -7,10 +7,13 @@ imports nothing heavy at module level, so building every parser stays cheap.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from runtime.errors import UsageError
 
@@ -78,8 +81,32 @@ class ParserExit(Exception):
         self.status = status
 
 
+@functools.cache
+def _help_width() -> int:
+    # argparse asks shutil for the terminal size in every formatter it makes (one per option
+    # added), importing shutil and its compression modules on every start: ask once, here.
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 80
+    return max(columns - 2, 20)
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, width or _help_width())
+
+
 class JcshArgumentParser(argparse.ArgumentParser):
     """A parser that raises instead of exiting, so that the REPL survives a bad option."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message, usage=self.format_usage())
