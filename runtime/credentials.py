@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from runtime.errors import ConfigError, NotFound, UsageError
 from runtime.registry import Registry
@@ -47,8 +46,7 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
-@dataclass(frozen=True)
-class Credential:
+class Credential(NamedTuple):
     """A credential as listed: never its secret."""
 
     protocol: str

@@ -13,9 +13,8 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from runtime.errors import NotFound, UsageError
 
@@ -118,8 +117,7 @@ def _subtree_bounds(path: str) -> tuple[str, str]:
     return prefix, prefix[:-1] + "0"
 
 
-@dataclass(frozen=True)
-class Child:
+class Child(NamedTuple):
     """One child in a listing."""
 
     path: str

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["Problem", "MAIL", "VERIFY_KEY", "KEYS", "KNOWN_PROPERTIES", "children", "key_problems",
            "property_problems"]
@@ -17,8 +17,7 @@ KNOWN_PROPERTIES = ("port", "connectiontimeout", "timeout", "writetimeout", "fro
                     "ssl.trust", "ssl.checkserveridentity", "ssl.protocols", "host")
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """Something wrong or notable in the configuration; `fatal` ones make load_settings raise."""
 
     level: str  # "error" | "warning" | "note"

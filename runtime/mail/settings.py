@@ -22,9 +22,9 @@ This module is the only reader of `/configuration/mail` and of
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from runtime.errors import ConfigError, NotFound, UsageError
 from runtime.mail import values
@@ -58,16 +58,14 @@ NO_SERVER = "no mail server is configured; run `jcsh configure`"
 DEFAULT = "default"
 
 
-@dataclass(frozen=True)
-class Setting(Generic[T]):
+class Setting(NamedTuple, Generic[T]):
     """One effective value and where it came from: a registry path, `default`, or `--server`."""
 
     value: T
     origin: str
 
 
-@dataclass(frozen=True)
-class CredentialRef:
+class CredentialRef(NamedTuple):
     """The smtp credential used to log in (never its secret)."""
 
     endpoint: str
@@ -75,8 +73,7 @@ class CredentialRef:
     virtual_user: str
 
 
-@dataclass(frozen=True)
-class MailSettings:
+class MailSettings(NamedTuple):
     """Everything sending and probing need, each value with its origin."""
 
     server: Setting[str | None]
@@ -100,7 +97,7 @@ class MailSettings:
     envelope_from: Setting[str | None]
     warnings: tuple[str, ...] = ()
     scope: str | None = None  # the server scope in force, e.g. /configuration/mail/smtp.gmail.com
-    raw_properties: Mapping[str, Setting[str]] = field(default_factory=dict)  # every JavaMail property
+    raw_properties: Mapping[str, Setting[str]] = MappingProxyType({})  # every JavaMail property
 
     SETTING_NAMES = ("server", "transport", "port", "security", "from", "user", "credential", "verify",
                      "check_server_identity", "trust_hosts", "protocols", "connect_timeout_ms",
@@ -258,7 +255,7 @@ class _Loader:
             raw_properties=dict(sorted(self.props.items())),
         )
         notes = tuple(p.message for p in self.problems if not p.fatal)
-        return replace(settings, warnings=notes), self.problems
+        return settings._replace(warnings=notes), self.problems
 
     def find_server(self) -> Setting[str | None]:
         self.problems += key_problems(self.entries)

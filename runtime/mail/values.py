@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "Address",
@@ -106,8 +106,7 @@ def connect_host(server: str) -> str:
     return server[1:-1] if server.startswith("[") and server.endswith("]") else server
 
 
-@dataclass(frozen=True)
-class Address:
+class Address(NamedTuple):
     """One parsed mailbox: display name, addr-spec, domain, and its canonical header form."""
 
     display_name: str

@@ -7,7 +7,7 @@ import socket
 import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from runtime.errors import ConfigError, ConnectFailed, LimitHit, UsageError
@@ -77,7 +77,7 @@ def probe(host: str, port: int = 25, *, mode: str | None = None, servername: str
     attempts = [Attempt(name, _pinned(name)) for name in wanted if getattr(ssl, HAS_FLAG[name], False)]
     run = Run(host, port, mode, servername, timeout, local_hostname or socket.gethostname(), _pinned(None),
               started)
-    strict = replace(policy, verify=True, trust_hosts=(), protocols=())
+    strict = policy._replace(verify=True, trust_hosts=(), protocols=())
     try:
         with ThreadPoolExecutor(max_workers=len(attempts) + 3, thread_name_prefix="jcsh-probe") as pool:
             # What this machine supports (first call in a process) and the system CAs (~30 ms)
@@ -97,7 +97,7 @@ def probe(host: str, port: int = 25, *, mode: str | None = None, servername: str
         # A verifying client offers TLS 1.2+ by default; judge an older server's certificate anyway.
         old = [a.label for a in attempts[:-1] if a.outcome == "accepted" and a.label in here.names]
         if attempts[-1].outcome == "refused" and old and run.remaining() > 0:
-            retry = Attempt("trust", client_context(replace(strict, protocols=tuple(old)), servername))
+            retry = Attempt("trust", client_context(strict._replace(protocols=tuple(old)), servername))
             attempts[-1] = run_attempt(run, retry)
     finally:
         run.close()

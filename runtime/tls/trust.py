@@ -6,8 +6,7 @@ import os
 import re
 import ssl
 import warnings
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from runtime.errors import ConfigError
 
@@ -46,8 +45,7 @@ def _canonical(name: str) -> str:
     return _ALIASES.get(name, name)
 
 
-@dataclass(frozen=True)
-class TrustPolicy:
+class TrustPolicy(NamedTuple):
     """What a client trusts and allows: verification, host names, versions, extra CAs."""
 
     verify: bool = True

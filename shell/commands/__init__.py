@@ -12,8 +12,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from runtime.errors import UsageError
 
@@ -32,8 +31,7 @@ Runner = Callable[["Context", argparse.Namespace], int]
 Builder = Callable[[argparse.ArgumentParser], None]
 
 
-@dataclass(frozen=True)
-class Spec:
+class Spec(NamedTuple):
     """One command: its name (words separated by a space), its help line, its parser and runner."""
 
     name: str

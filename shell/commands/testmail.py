@@ -67,7 +67,6 @@ def summary(result: SendResult, *, color: bool = False) -> str:
 
 @syntax("testmail", "send a test mail with the configured mail module", _arguments)
 def cmd_testmail(ctx: Context, args: argparse.Namespace) -> int:
-    import dataclasses
     import socket
     from datetime import datetime
 
@@ -79,7 +78,7 @@ def cmd_testmail(ctx: Context, args: argparse.Namespace) -> int:
     settings.require_server()
     if args.net_timeout is not None:
         ms = Setting(round(args.net_timeout * 1000), "--timeout")
-        settings = dataclasses.replace(settings, connect_timeout_ms=ms, read_timeout_ms=ms, write_timeout_ms=ms)
+        settings = settings._replace(connect_timeout_ms=ms, read_timeout_ms=ms, write_timeout_ms=ms)
     host = socket.gethostname()
     when = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
     body = args.body
