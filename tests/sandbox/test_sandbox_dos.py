@@ -26,8 +26,9 @@ def test_busy_loop_is_interrupted_and_keeps_the_namespace(session: Session) -> N
     ran, elapsed = _stopped(session, "while True:\n    pass")
     r = ran.result
     assert (r.ok, r.exit_code, r.limit, r.namespace_lost) == (False, 4, "timeout", False)
-    assert r.error.startswith("timed out after 1 s") and "KeyboardInterrupt" in r.error
-    assert 'File "<stdin>", line 1' in r.error  # where it was when interrupted
+    # One line that says where it was when interrupted.
+    assert r.error in ("timed out after 1 s at <stdin> line 1: while True:",
+                       "timed out after 1 s at <stdin> line 2: pass")
     assert elapsed < session.timeout + 2  # no kill: SIGINT was enough
     assert run(session, "jcsOut.println(kept)").out == "1\n"
 
