@@ -13,7 +13,7 @@ from runtime.errors import (ConfigError, ConnectFailed, JcshError, JobFailed, Li
 from runtime.sandbox.link import RemoteError
 
 __all__ = ["JcshError", "NotFound", "UsageError", "JobFailed", "ConfigError", "ConnectFailed", "LimitHit",
-           "TempFailure", "request", "name_for_scripts"]
+           "TempFailure", "request", "error_for", "name_for_scripts"]
 
 _CLASSES = (JcshError, NotFound, UsageError, JobFailed, ConfigError, ConnectFailed, LimitHit, TempFailure)
 _BY_KIND = {cls.kind: cls for cls in _CLASSES[1:]}
@@ -25,11 +25,16 @@ def name_for_scripts() -> None:
         cls.__module__ = "builtins"
 
 
+def error_for(kind: str, message: str) -> JcshError:
+    """The error class a script catches for a failure of this kind ("connect", "temporary" ...)."""
+    return _BY_KIND.get(kind, JcshError)(message, kind=kind)
+
+
 def request(link: Any, method: str, params: dict[str, Any] | None = None) -> Any:
     """Ask the parent; its refusal comes back as the matching JcshError."""
     try:
         return link.call(method, params)
     except RemoteError as e:
-        error = _BY_KIND.get(e.kind, JcshError)(e.message, kind=e.kind)
+        error = error_for(e.kind, e.message)
         error.exit_code = e.exit_code
         raise error from None

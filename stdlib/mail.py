@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stdlib.errors import request
+from stdlib.errors import error_for, request
 from stdlib.records import check_flag, check_text, check_texts, to_records
 
 __all__ = ["MailStub", "MailSessionStub"]
@@ -23,6 +23,19 @@ def _message(to: Any, subject: Any, body: Any, cc: Any, bcc: Any, from_addr: Any
         "html": check_text(html, "html", optional=True), "headers": dict(headers),
         "attachments": check_texts(attachments, "attachments"),
     }
+
+
+def _delivered(record: Any) -> Any:
+    """A message not delivered to every recipient raises, as JavaMail's Transport.send throws.
+
+    The error's `result` is the whole record (refused recipients, server replies, transcript).
+    """
+    if record.get("status") == "sent":
+        return record
+    error = record.get("error") or {}
+    raised = error_for(str(error.get("kind") or "failed"), str(error.get("message") or f"mail {record.get('status')}"))
+    raised.result = record
+    raise raised
 
 
 class MailStub:
@@ -45,18 +58,18 @@ class MailStub:
     def send(self, to: Any, subject: str | None = None, body: str | None = None, *, cc: Any = None,
              bcc: Any = None, from_addr: str | None = None, html: str | None = None, headers: Any = None,
              attachments: Any = None, server: str | None = None, transcript: bool = False) -> Any:
-        """Send one message with the configured module; the result record (status, accepted, refused ...).
+        """Send one message; the result record, or a JcshError (with `.result`) when not all were delivered.
 
         Scripts cannot attach files (that would let a script read any file): attachments must stay empty.
         """
         params = _message(to, subject, body, cc, bcc, from_addr, html, headers, attachments)
         params.update(server=check_text(server, "server", optional=True),
                       transcript=check_flag(transcript, "transcript"))
-        return to_records(request(self._link, "mail.send", params))
+        return _delivered(to_records(request(self._link, "mail.send", params)))
 
     def test(self, to: Any, *, subject: str | None = None, body: str | None = None, server: str | None = None,
              transcript: bool = False) -> Any:
-        """Send a test mail (default subject and body name this host and the time), like `jcsh testmail`."""
+        """Send a test mail like `jcsh testmail`; the result record says which step failed (it never raises for that)."""
         params = _message(to, subject, body, None, None, None, None, None, None)
         params.update(server=check_text(server, "server", optional=True),
                       transcript=check_flag(transcript, "transcript"))
@@ -84,10 +97,10 @@ class MailSessionStub:
     def send(self, to: Any, subject: str | None = None, body: str | None = None, *, cc: Any = None,
              bcc: Any = None, from_addr: str | None = None, html: str | None = None, headers: Any = None,
              attachments: Any = None) -> Any:
-        """Send one message on this session's connection; the result record."""
+        """Send one message on this session's connection; as `mail.send`, raises when not all were delivered."""
         params = _message(to, subject, body, cc, bcc, from_addr, html, headers, attachments)
         params["id"] = self._id
-        return to_records(request(self._link, "mail.session.send", params))
+        return _delivered(to_records(request(self._link, "mail.session.send", params)))
 
     def close(self) -> None:
         """Close the connection (QUIT)."""

@@ -155,8 +155,10 @@ def test_mail_failure_is_data_and_bad_input_is_an_error(live: Session, registry:
     with Sink(SinkConfig(port=0, fail={"rcpt": 550})) as sink:
         configure_mail(registry, sink.port)
         ran = run(live, """
-r = mail.send('nobody@example.test', 's', 'b')
-print(r.status, r.refused)
+try:
+    mail.send('nobody@example.test', 's', 'b')
+except JcshError as e:
+    print(e.result.status, e.result.refused, e.kind, e.exit_code)
 try:
     mail.send('not an address', 's', 'b')
 except JcshError as e:
@@ -168,7 +170,7 @@ except JcshError as e:
 """.replace("SECRETFILE", str(secret)))
     assert ran.result.ok, ran.text
     lines = ran.out.splitlines()
-    assert lines[0].startswith("failed {'nobody@example.test': '550")
+    assert lines[0].startswith("failed {'nobody@example.test': '550") and lines[0].endswith(" 1")
     assert lines[1] == "refused: usage"
     assert lines[2].startswith("refused: usage scripts cannot attach files")
     assert len(sink.messages) == 0
