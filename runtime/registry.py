@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID
 
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # exactly Unicode's category Cc
+_VALUE_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # Cc but tab, LF, CR
 
 
 def validate_path(path: object, *, allow_root: bool = False) -> str:
@@ -96,8 +97,10 @@ def validate_value(value: object) -> str:
         raise UsageError("registry value is not valid Unicode text (lone surrogate)") from None
     if size > MAX_VALUE:
         raise UsageError(f"registry value is {size} bytes; the limit is {MAX_VALUE} (64 KiB)")
-    if "\x00" in value:
-        raise UsageError("registry value contains a NUL character")
+    bad = _VALUE_CONTROL.search(value)
+    if bad:
+        # Values are printed by `registry get`/`ls`: an ESC stored here would drive the terminal later.
+        raise UsageError(f"registry value contains the control character {bad.group()!r} (only tab and line breaks)")
     return value
 
 
