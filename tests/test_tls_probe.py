@@ -19,6 +19,7 @@ from runtime.tls.probe import VERSIONS, probe
 from runtime.tls.trust import protocol_version
 from shell.commands.tls import parse_target
 from tests.support.cli import jcsh
+from tests.support.mailconf import RawServer
 
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 _S_CLIENT_FLAG = {"TLSv1": "-tls1", "TLSv1.1": "-tls1_1", "TLSv1.2": "-tls1_2", "TLSv1.3": "-tls1_3"}
@@ -235,6 +236,35 @@ def test_implicit_server_probed_with_starttls(home: Path) -> None:
     assert isinstance(error, ConnectFailed) and "--implicit" in error.message
     assert took < 3  # found out on a side connection, well before the timeout
     assert ran.code == 3 and "implicit" in ran.err
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("mode", ["implicit", "starttls"])
+def test_server_that_completes_no_handshake_is_a_connection_failure(home: Path, mode: str) -> None:
+    def script(conn: socket.socket) -> None:
+        if mode == "starttls":
+            conn.sendall(b"220 hangs up at the handshake\r\n")
+            while (line := server.read_line(conn)) and not line.upper().startswith(b"STARTTLS"):
+                conn.sendall(b"250-hello\r\n250 STARTTLS\r\n" if line.upper().startswith(b"EHLO") else b"250 ok\r\n")
+            conn.sendall(b"220 go ahead\r\n")
+        conn.close()  # during the TLS handshake
+
+    with RawServer(script) as server:
+        error, took = _timed(lambda: probe("127.0.0.1", server.port, mode=mode, timeout=5))
+        ran = jcsh(home, "tls", "probe", f"127.0.0.1:{server.port}", f"--{mode}", "--timeout", "5")
+    assert isinstance(error, ConnectFailed) and "no TLS handshake succeeded" in error.message
+    assert ran.code == 3 and len(ran.err.strip().splitlines()) == 1
+
+
+@pytest.mark.timeout(20)
+def test_a_server_that_is_not_smtp(home: Path) -> None:
+    def script(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+
+    with RawServer(script) as server:
+        error, _ = _timed(lambda: probe("127.0.0.1", server.port, timeout=5))
+    assert isinstance(error, ConnectFailed)
+    assert "is not an SMTP server" in error.message and "HTTP/1.0 400" in error.message
 
 
 @pytest.mark.timeout(20)

@@ -107,6 +107,8 @@ def run_attempt(run: Run, att: Attempt) -> Attempt:
             _starttls(run, att)
     except Fatal as f:
         att.done(f.outcome, f.message)
+    except (ConnectionError, smtplib.SMTPServerDisconnected) as e:  # reset or closed before the handshake ended
+        att.done("refused", f"the server closed the connection during the handshake ({getattr(e, 'strerror', None) or e})")
     except Exception as e:  # a surprise on one connection must not take the others down
         att.done("connect", f"{type(e).__name__}: {e}")
     return att
@@ -130,7 +132,13 @@ def _starttls(run: Run, att: Attempt) -> None:
     try:
         _await_greeting(run, conn)
         smtp = _smtp(run, conn)
+        try:  # the greeting's first line as sent, for when it is not SMTP (smtplib drops 4 bytes)
+            first = conn.recv(120, socket.MSG_PEEK).split(b"\r\n")[0].decode("ascii", "replace")
+        except OSError:
+            first = ""
         code, msg = _call(run, conn, smtp.getreply, "the greeting")
+        if not 200 <= code <= 599:  # smtplib reads a line without a reply code as -1
+            raise Fatal("not-smtp", f"{run.where} is not an SMTP server: it greeted with {first!r}")
         att.banner = _line(code, msg)
         if code != 220:
             att.replies.append(att.banner)

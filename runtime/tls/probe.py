@@ -101,6 +101,10 @@ def probe(host: str, port: int = 25, *, mode: str | None = None, servername: str
             attempts[-1] = run_attempt(run, retry)
     finally:
         run.close()
+    if not any(a.outcome in ("accepted", "unverified") for a in attempts):
+        refused = [a for a in attempts if a.outcome == "refused"]
+        if refused:  # TLS was tried and no version got through: nothing to report on
+            raise ConnectFailed(f"no TLS handshake succeeded with {run.where} at any version: {refused[0].reason}")
 
     by_name = {a.label: a for a in attempts if a.label != "trust"}
     verdicts: dict[str, bool] = {}
@@ -166,7 +170,7 @@ def _pinned(name: str | None) -> ssl.SSLContext:
 
 def _failure(attempts: list[Attempt]) -> ConnectFailed | LimitHit:
     """The error to raise when no attempt got through, the most telling first."""
-    for outcome in ("tls-first", "not-tls", "connect", "timeout"):
+    for outcome in ("tls-first", "not-tls", "not-smtp", "connect", "timeout"):
         for att in attempts:
             if att.outcome == outcome:
                 return LimitHit(att.reason) if outcome == "timeout" else ConnectFailed(att.reason)
