@@ -17,7 +17,7 @@ from runtime.errors import ConnectFailed, LimitHit, UsageError
 from runtime.sink import Sink, SinkConfig
 from runtime.tls.probe import VERSIONS, probe
 from runtime.tls.trust import protocol_version
-from shell.commands.tls import parse_target
+from runtime.tls.target import parse_target
 from tests.support.cli import jcsh
 from tests.support.mailconf import RawServer
 

@@ -291,6 +291,10 @@ class Host:
 
         if mode not in (None, "starttls", "implicit"):
             raise UsageError(f"tls.probe: mode must be 'starttls' or 'implicit', not {mode!r}")
+        if host is not None and port is None:
+            from runtime.tls.target import parse_target
+
+            host, port = parse_target(host)  # "HOST:PORT" as on the command line
         settings = self._settings(host)
         if host is None:
             host = settings.require_server()

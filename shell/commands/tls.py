@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import re
 from typing import TYPE_CHECKING, Any
 
 from runtime.errors import UsageError
+from runtime.tls.target import parse_target
 from shell.commands import seconds, syntax
 from shell.context import Context
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from runtime.tls.probe import ProbeResult
     from runtime.tls.trust import TrustPolicy
 
-__all__ = ["cmd_protocols", "cmd_probe", "parse_target", "render_probe"]
+__all__ = ["cmd_protocols", "cmd_probe", "render_probe"]
 
 
 def _protocols_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,34 +45,6 @@ def _probe_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocols", metavar="LIST", help='versions to try, e.g. "TLSv1.2 TLSv1.3" (default: all four)')
     p.add_argument("--timeout", type=seconds(3600), default=10.0, metavar="S",
                    help="network timeout of each connection, seconds (default 10)")
-
-
-def parse_target(text: str) -> tuple[str, int | None]:
-    """`name`, `1.2.3.4`, `[::1]` or a bare IPv6 address, each with an optional `:PORT`."""
-    text = text.strip()
-    match = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?", text)
-    if match:
-        host, port = match.group(1), match.group(2)
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise UsageError(f"{host!r} in brackets is not an IPv6 address") from None
-    elif text.count(":") > 1:
-        try:
-            return str(ipaddress.IPv6Address(text)), None
-        except ValueError:
-            raise UsageError(f"{text!r} is not HOST[:PORT]; write an IPv6 address in brackets: [::1]:25") from None
-    else:
-        host, _, port = text.partition(":")
-        if _ and not port:
-            raise UsageError(f"{text!r} has a colon but no port")
-    if not host or not re.fullmatch(r"[A-Za-z0-9._:-]+", host):
-        raise UsageError(f"{text!r} is not HOST[:PORT]")
-    if port is None or port == "":
-        return host, None
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"port {port!r} is not 1-65535")
-    return host, int(port)
 
 
 @syntax("tls probe", "which TLS versions a mail server accepts, its certificate, and whether it is trusted",

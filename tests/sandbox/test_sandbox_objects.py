@@ -187,9 +187,10 @@ def test_tls_probe_from_a_script(live: Session, pki) -> None:  # noqa: ANN001 - 
     issued = pki.issue()
     with Sink(SinkConfig(port=0, mode="starttls", cert_path=issued.cert_path, key_path=issued.key_path)) as sink:
         ran = run(live, f"r = tls.probe('127.0.0.1', {sink.port}, timeout=5)\n"
-                        "print(r.mode, r.protocols['TLSv1.2'], r.protocols['TLSv1.3'], r.certificate.trusted)")
+                        "print(r.mode, r.protocols['TLSv1.2'], r.protocols['TLSv1.3'], r.certificate.trusted)\n"
+                        f"print(tls.probe('127.0.0.1:{sink.port}', timeout=5).port)")  # HOST:PORT as on the CLI
     assert ran.result.ok, ran.text
-    assert ran.out == "starttls True True False\n"  # the test CA is not trusted in this home
+    assert ran.out == f"starttls True True False\n{sink.port}\n"  # the test CA is not trusted in this home
 
 
 def test_host_checks_every_request(host: Host) -> None:
