@@ -63,6 +63,9 @@ def test_registry_tree(home: Path, registry: Registry) -> None:
     registry.set("/configuration/mail/Server", "smtp.example.test")
     ran = jcsh_process(home, "run", str(EXAMPLES / "registry_tree.jcs"), "/configuration")
     assert ran.out.splitlines() == ["/configuration", "  mail", "    Server = smtp.example.test"]
+    missing = jcsh_process(home, "run", str(EXAMPLES / "registry_tree.jcs"), "/nowhere")
+    assert missing.code == 1 and missing.out == ""
+    assert missing.err == "no registry entry at /nowhere (see `jcsh registry ls /`)\n"
 
 
 @pytest.mark.timeout(30)
