@@ -53,16 +53,22 @@ def _version(ctx: Context) -> int:
     import ssl
 
     from runtime import __version__
-    from runtime.sandbox.limits import available_layers
+    from runtime.sandbox.client import Session
 
-    layers = available_layers()
+    worker = Session(None, modules=False)  # the layers in force are the ones a real worker applied
+    worker.start()
+    try:
+        layers = worker.layers
+    finally:
+        worker.close()
     data = {
         "version": __version__,
         "python": platform.python_version(),
         "openssl": ssl.OPENSSL_VERSION,
         "sandbox_layers": layers,
     }
-    ctx.emit(data, f"jcsh {__version__} (Python {data['python']}, {data['openssl']}; sandbox: {', '.join(layers)})")
+    shown = ", ".join(layers) or "none (the worker did not start)"
+    ctx.emit(data, f"jcsh {__version__} (Python {data['python']}, {data['openssl']}; sandbox: {shown})")
     return 0
 
 
