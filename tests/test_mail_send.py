@@ -129,8 +129,12 @@ def test_untrusted_issuer(registry, credentials, pki, other_ca) -> None:  # type
     trust(credentials, pki.root_pem)
     leaf = other_ca.issue()
     with sink_for(pki, "starttls", cert_path=leaf.chain_path, key_path=leaf.key_path) as sink:
-        message = _refused_trust(registry, credentials, sink).error["message"]  # type: ignore[index]
+        result = _refused_trust(registry, credentials, sink)
+    message = result.error["message"]  # type: ignore[index]
     assert "untrusted issuer" in message and "jcsh Untrusted Root CA" in message and "CN=localhost" in message
+    # The result names the refused certificate too, not only the message.
+    assert result.certificate is not None and result.certificate["issuer"].startswith("CN=jcsh Untrusted Root CA")
+    assert result.tls is None and result.verified is False
 
 
 @pytest.mark.timeout(20)

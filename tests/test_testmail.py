@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
 import pytest
 
+from runtime.registry import Registry
 from runtime.sink import Sink, SinkConfig
 from tests.support.cli import jcsh, jcsh_process
 from tests.support.mailconf import MAIL, PASSWORD, RawServer, write
@@ -98,7 +100,9 @@ def test_untrusted_server_exits_3(home, pki, other_ca) -> None:  # type: ignore[
         basic(home, sink.port, STARTTLS_REQUIRED)
         human = jcsh(home, "testmail", "--to", TO)
         data = jcsh(home, "--json", "testmail", "--to", TO)
-    assert human.code == 3 and "status:     failed" in human.out
+    lines = {line.split(":", 1)[0]: line.split(":", 1)[1].strip() for line in human.out.splitlines()}
+    assert human.code == 3 and lines["status"] == "failed" and lines["tls"] == "certificate not trusted"
+    assert "issued by CN=jcsh Untrusted Root CA" in lines["certificate"]
     assert "jcsh: the certificate of 127.0.0.1" in human.err and "untrusted issuer" in human.err
     assert data.code == 3 and data.json["error"]["kind"] == "trust"  # type: ignore[index]
 
@@ -206,3 +210,22 @@ def test_whole_process(home, pki) -> None:  # type: ignore[no-untyped-def]
         sink.wait_for(1)
     assert ran.code == 0, ran.err
     assert "-> STARTTLS" in ran.out and "status:     sent" in ran.out
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "code", "kind"),
+    [
+        ({}, ("--to", "a@example.test"), 1, "config"),  # no server configured
+        ({"Server": "127.0.0.1", "Port": "25"}, ("--to", "not an address"), 2, "usage"),
+        ({"Server": "127.0.0.1", "JavaMail/mail.smtp.ssl.protocols": "TLSv9"}, ("--to", "a@example.test"), 1,
+         "config"),
+    ],
+)
+def test_json_result_has_the_same_shape_when_it_fails_before_connecting(
+        home: Path, registry: Registry, setup: dict[str, str], args: tuple[str, ...], code: int, kind: str) -> None:
+    for key, value in setup.items():
+        registry.set(f"/configuration/mail/{key}", value)
+    ran = jcsh(home, "--json", "testmail", *args)
+    doc = json.loads(ran.out)
+    assert ran.code == code and doc["status"] == "failed" and doc["error"]["kind"] == kind
+    assert {"server", "port", "security", "accepted", "refused", "warnings", "tls", "verified"} <= set(doc)

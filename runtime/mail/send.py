@@ -67,6 +67,7 @@ class MailSession:
         self._context: ssl.SSLContext | None = None
         self._stage = "connecting"
         self._clean = True  # no transaction left open on the connection
+        self._refused_certificate: dict[str, str] | None = None  # the one a failed trust check saw
 
     def __enter__(self) -> MailSession:
         return self
@@ -99,6 +100,8 @@ class MailSession:
             raise
         except JcshError as e:
             result.fail(e)
+            if self._refused_certificate is not None:  # trust failed: say which certificate it was
+                result.certificate, self._refused_certificate = self._refused_certificate, None
             self._transcript.event(f"failed: {e.message}")
             if self._client is not None and not self._clean:
                 self._reset()
@@ -356,7 +359,9 @@ class MailSession:
         from runtime.mail.explain import explain_failure, peer_certificate
 
         def fetch() -> bytes | None:
-            return peer_certificate(self._bare_host, self.port, self.security, self._timeouts())
+            der = peer_certificate(self._bare_host, self.port, self.security, self._timeouts())
+            self._refused_certificate = certificate_fields({}, der)
+            return der
 
         return explain_failure(e, stage=self._stage, where=self._where(), security=self.security, peer_der=fetch)
 

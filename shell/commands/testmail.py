@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from runtime.errors import JcshError
 from shell.commands import read_text, seconds, syntax
 from shell.context import Context
 from shell.render import paint, strip_controls
@@ -48,6 +49,15 @@ def summary(result: SendResult, *, color: bool = False) -> str:
         who = f"{cert['subject']}, issued by {cert['issuer']}, valid until {cert['not_after']}" if cert else ""
         trust = "verified" if result.verified else "NOT verified"
         rows.append(("trust", f"{trust}: {who}" if who else trust, None if result.verified else "yellow"))
+    elif (result.error or {}).get("kind") in ("trust", "tls"):
+        trust_failed = result.error["kind"] == "trust"
+        rows.append(("tls", "certificate not trusted" if trust_failed else "handshake failed", "red"))
+        if result.certificate:
+            cert = result.certificate
+            rows.append(("certificate", f"{cert['subject']}, issued by {cert['issuer']}, "
+                                        f"valid until {cert['not_after']}", None))
+    elif result.status == "failed":
+        rows.append(("tls", "not established", None))
     else:
         rows.append(("tls", "none (plain text)", None))
     rows.append(("login", result.authenticated_as or "none", None))
@@ -71,27 +81,40 @@ def cmd_testmail(ctx: Context, args: argparse.Namespace) -> int:
     from datetime import datetime
 
     from runtime.mail.message import MailRequest
+    from runtime.mail.result import SendResult
     from runtime.mail.send import send_mail
     from runtime.mail.settings import Setting, load_settings
 
-    settings = load_settings(ctx.registry, ctx.credentials, server=args.server)
-    settings.require_server()
-    if args.net_timeout is not None:
-        ms = Setting(round(args.net_timeout * 1000), "--timeout")
-        settings = settings._replace(connect_timeout_ms=ms, read_timeout_ms=ms, write_timeout_ms=ms)
-    host = socket.gethostname()
-    when = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
-    body = args.body
-    if body is None:
-        body = (f"This is a jcsh test mail, sent from {host} at {when}\n"
-                f"through {settings.server.value}:{settings.port.value} ({settings.security.value}).\n"
-                "If you can read it, the mail module works.\n")
-    request = MailRequest(
-        to=args.to, cc=args.cc, bcc=args.bcc, from_=args.from_,
-        subject=args.subject if args.subject is not None else f"jcsh test mail from {host} at {when}",
-        body=body, html=read_text(ctx, args.html, what="--html") if args.html else None, attachments=args.attach,
-    )
-    result = send_mail(settings, ctx.credentials, request, transcript=args.transcript)
+    settings = None
+    try:
+        settings = load_settings(ctx.registry, ctx.credentials, server=args.server)
+        settings.require_server()
+        if args.net_timeout is not None:
+            ms = Setting(round(args.net_timeout * 1000), "--timeout")
+            settings = settings._replace(connect_timeout_ms=ms, read_timeout_ms=ms, write_timeout_ms=ms)
+        host = socket.gethostname()
+        when = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+        body = args.body
+        if body is None:
+            body = (f"This is a jcsh test mail, sent from {host} at {when}\n"
+                    f"through {settings.server.value}:{settings.port.value} ({settings.security.value}).\n"
+                    "If you can read it, the mail module works.\n")
+        request = MailRequest(
+            to=args.to, cc=args.cc, bcc=args.bcc, from_=args.from_,
+            subject=args.subject if args.subject is not None else f"jcsh test mail from {host} at {when}",
+            body=body, html=read_text(ctx, args.html, what="--html") if args.html else None, attachments=args.attach,
+        )
+        result = send_mail(settings, ctx.credentials, request, transcript=args.transcript)  # bad input raises
+    except JcshError as e:
+        if not ctx.json:
+            raise
+        # --json: the same result object as every other path, so that CI reads `.status` always.
+        early = SendResult(settings.server.value if settings else args.server,
+                           settings.port.value if settings else None,
+                           settings.security.value if settings else None)
+        early.fail(e)
+        ctx.emit(early.to_json(), None)
+        return e.exit_code
     text = summary(result, color=ctx.color)
     if args.transcript and result.transcript:
         text = strip_controls("\n".join(result.transcript)) + "\n\n" + text
