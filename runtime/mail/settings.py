@@ -255,6 +255,8 @@ class _Loader:
             raw_properties=dict(sorted(self.props.items())),
         )
         notes = tuple(p.message for p in self.problems if not p.fatal)
+        if settings.server.value is None:
+            notes = (NO_SERVER, *notes)
         return settings._replace(warnings=notes), self.problems
 
     def find_server(self) -> Setting[str | None]:
