@@ -17,6 +17,9 @@ __all__ = ["main", "build_parser"]
 
 
 
+_OWN_TIMEOUT = ("testmail", "tls probe", "configure")
+
+
 def build_parser(only: str | None = None) -> JcshArgumentParser:
     """The command line; `only` limits the subparsers to one command ("" = none) to start faster."""
     parser = JcshArgumentParser(
@@ -92,6 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _version(ctx)
         spec = getattr(args, "spec", None)
         if spec is not None:
+            if args.timeout is not None and spec.name != "run":
+                ctx.warn(f"--timeout before the command limits scripts only; `{spec.name}` ignores it"
+                         + (" (give its own --timeout after the command)" if spec.name in _OWN_TIMEOUT else ""))
             return spec.run(ctx, args)
         from shell.commands import script
 

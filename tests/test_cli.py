@@ -49,3 +49,8 @@ def test_help_lists_every_command(home: Path) -> None:
     assert ran.code == 0
     for word in COMMAND_AREAS:
         assert word in ran.out
+
+
+def test_global_timeout_on_a_non_script_command_says_it_is_ignored(home: Path) -> None:
+    ran = jcsh(home, "--timeout", "3", "registry", "ls")
+    assert ran.code == 0 and "limits scripts only" in ran.err
