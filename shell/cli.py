@@ -27,7 +27,7 @@ def build_parser(only: str | None = None) -> JcshArgumentParser:
         description="A sandboxed Python scripting shell for outgoing mail: configure, probe, test.",
     )
     add_common(parser, suppress=False)
-    parser.add_argument("--timeout", type=seconds(86_400), metavar="SECONDS",
+    parser.add_argument("--timeout", dest="script_timeout", type=seconds(86_400), metavar="SECONDS",
                         help="wall-clock limit of a script or statement (default 30)")
     parser.add_argument("--version", action="store_true", help="version (with --json: Python, OpenSSL, sandbox)")
     parser.add_argument("-c", dest="code", metavar="CODE", help="run CODE in the sandbox")
@@ -89,13 +89,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx.home_arg = args.home
         ctx.json = bool(args.json)
         ctx.no_color = bool(args.no_color or os.environ.get("NO_COLOR"))
-        ctx.timeout = args.timeout
+        ctx.timeout = args.script_timeout
         ctx.vi = args.vi
         if args.version:
             return _version(ctx)
         spec = getattr(args, "spec", None)
         if spec is not None:
-            if args.timeout is not None and spec.name != "run":
+            if args.script_timeout is not None and spec.name != "run":
                 ctx.warn(f"--timeout before the command limits scripts only; `{spec.name}` ignores it"
                          + (" (give its own --timeout after the command)" if spec.name in _OWN_TIMEOUT else ""))
             return spec.run(ctx, args)

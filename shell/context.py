@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -17,22 +16,28 @@ if TYPE_CHECKING:
 __all__ = ["Context"]
 
 
-@dataclass
 class Context:
     """Options and streams of one command, shared by the command line and the REPL."""
 
-    home_arg: str | None = None
-    json: bool = False
-    no_color: bool = False
-    timeout: float | None = None
-    vi: bool = False  # REPL key bindings
-    out: TextIO = field(default_factory=lambda: sys.stdout)
-    err: TextIO = field(default_factory=lambda: sys.stderr)
-    stdin: TextIO = field(default_factory=lambda: sys.stdin)
-    session: Any = None  # the REPL's sandbox session, when a command runs inside one
-    _home: Path | None = None
-    _registry: Registry | None = None
-    _credentials: CredentialStore | None = None
+    # A plain class, not a dataclass: this is on every command's start-up path (see docs/decisions.md).
+    def __init__(self, *, home_arg: str | None = None, json: bool = False, no_color: bool = False,
+                 timeout: float | None = None, vi: bool = False, out: TextIO | None = None,
+                 err: TextIO | None = None, stdin: TextIO | None = None, session: Any = None) -> None:
+        self.home_arg = home_arg
+        self.json = json
+        self.no_color = no_color
+        self.timeout = timeout
+        self.vi = vi  # REPL key bindings
+        self.out: TextIO = sys.stdout if out is None else out
+        self.err: TextIO = sys.stderr if err is None else err
+        self.stdin: TextIO = sys.stdin if stdin is None else stdin
+        self.session = session  # the REPL's sandbox session, when a command runs inside one
+        self._home: Path | None = None
+        self._registry: Registry | None = None
+        self._credentials: CredentialStore | None = None
+
+    def __repr__(self) -> str:
+        return f"Context(home_arg={self.home_arg!r}, json={self.json})"
 
     @property
     def color(self) -> bool:

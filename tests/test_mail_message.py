@@ -77,8 +77,7 @@ def test_html_alternative_and_non_ascii_subject(settings) -> None:  # type: igno
     ("headers", {"Bcc": "evil@example.test"}),
 ])
 def test_header_injection_is_refused(settings, field: str, value: object) -> None:  # type: ignore[no-untyped-def]
-    request = MailRequest(to=["a@example.test"])
-    setattr(request, field, value)
+    request = MailRequest(to=["a@example.test"])._replace(**{field: value})
     with pytest.raises(UsageError):
         build_message(settings, request)
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import functools
 import mimetypes
 import re
-from dataclasses import dataclass, field
 from email import policy as email_policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, localtime, make_msgid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from runtime.errors import JobFailed, UsageError
 
@@ -30,23 +30,21 @@ _FIELD_NAME = re.compile(r"[!-9;-~]+\Z")  # RFC 5322 ftext: printable ASCII exce
 _NON_ASCII_LOCAL = "local-part contains non-ASCII characters"
 
 
-@dataclass
-class MailRequest:
+class MailRequest(NamedTuple):
     """What to send: recipients, sender override, subject, bodies, extra headers, attachments."""
 
-    to: list[str]
-    cc: list[str] = field(default_factory=list)
-    bcc: list[str] = field(default_factory=list)
+    to: Sequence[str]
+    cc: Sequence[str] = ()
+    bcc: Sequence[str] = ()
     from_: str | None = None
     subject: str | None = None
     body: str | None = None
     html: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    attachments: list[str] = field(default_factory=list)
+    headers: Mapping[str, str] | None = None
+    attachments: Sequence[str] = ()
 
 
-@dataclass
-class BuiltMessage:
+class BuiltMessage(NamedTuple):
     """A message ready for the SMTP dialogue: its bytes' source, envelope and warnings."""
 
     message: EmailMessage

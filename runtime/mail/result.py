@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from runtime.errors import JcshError, JobFailed, TempFailure
@@ -10,27 +9,31 @@ from runtime.errors import JcshError, JobFailed, TempFailure
 __all__ = ["SendResult", "reply_text", "refusal", "certificate_fields"]
 
 
-@dataclass
 class SendResult:
     """What happened to one message; `to_json()` is the --json output of `jcsh testmail`."""
 
-    server: str | None
-    port: int | None
-    security: str
-    status: str = "failed"  # "sent" | "partial" | "failed"
-    tls: dict[str, str] | None = None
-    verified: bool = False
-    certificate: dict[str, str] | None = None
-    authenticated_as: str | None = None
-    accepted: list[str] = field(default_factory=list)
-    refused: dict[str, str] = field(default_factory=dict)
-    message_id: str | None = None
-    final_reply: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    transcript: list[str] | None = None
-    elapsed_ms: int = 0
-    error: dict[str, str] | None = None
-    exit_code: int = 0
+    # A plain class, not a dataclass: this is on testmail's start-up path (see docs/decisions.md).
+    def __init__(self, server: str | None, port: int | None, security: str | None) -> None:
+        self.server = server
+        self.port = port
+        self.security = security
+        self.status = "failed"  # "sent" | "partial" | "failed"
+        self.tls: dict[str, str] | None = None
+        self.verified = False
+        self.certificate: dict[str, str] | None = None
+        self.authenticated_as: str | None = None
+        self.accepted: list[str] = []
+        self.refused: dict[str, str] = {}
+        self.message_id: str | None = None
+        self.final_reply: str | None = None
+        self.warnings: list[str] = []
+        self.transcript: list[str] | None = None
+        self.elapsed_ms = 0
+        self.error: dict[str, str] | None = None
+        self.exit_code = 0
+
+    def __repr__(self) -> str:
+        return f"SendResult(status={self.status!r}, server={self.server!r}, error={self.error!r})"
 
     def fail(self, err: JcshError) -> None:
         self.status = "failed"

@@ -7,7 +7,6 @@ import smtplib
 import socket
 import ssl
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runtime.credentials import SMTP
@@ -40,15 +39,17 @@ class _Reconnect(Exception):
     """The server closed a reused connection before the transaction began."""
 
 
-@dataclass
 class _Link:
     """What one connection established, copied into every result sent over it."""
 
-    tls: dict[str, str] | None = None
-    verified: bool = False
-    certificate: dict[str, str] | None = None
-    authenticated_as: str | None = None
-    warnings: list[str] = field(default_factory=list)
+    __slots__ = ("tls", "verified", "certificate", "authenticated_as", "warnings")
+
+    def __init__(self) -> None:
+        self.tls: dict[str, str] | None = None
+        self.verified = False
+        self.certificate: dict[str, str] | None = None
+        self.authenticated_as: str | None = None
+        self.warnings: list[str] = []
 
 
 class MailSession:

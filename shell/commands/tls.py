@@ -7,7 +7,6 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from runtime.errors import UsageError
-from runtime.tls.target import parse_target
 from shell.commands import seconds, syntax
 from shell.context import Context
 
@@ -68,6 +67,8 @@ def _target(ctx: Context, args: argparse.Namespace) -> tuple[str, int, str | Non
     from runtime.tls.trust import TrustPolicy
 
     if args.target is not None:
+        from runtime.tls.target import parse_target
+
         host, port = parse_target(args.target)
         settings = load_settings(ctx.registry, ctx.credentials, server=host)
         mode = args.mode
