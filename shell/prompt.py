@@ -76,7 +76,10 @@ class JcshLexer(Lexer):
         from pygments.lexers.python import PythonLexer
 
         self._python = PygmentsLexer(PythonLexer)
-        self.on_ready()
+        try:
+            self.on_ready()
+        except RuntimeError:  # no prompt is running any more (between prompts, or leaving): nothing to redraw
+            pass
         for warm in self.then:
             try:
                 warm()
