@@ -279,3 +279,12 @@ def test_cli_prompts_for_the_hostname_on_a_terminal(home: Path, dns_server: DnsR
         assert reg.value(SERVER_KEY) == server
     finally:
         reg.close()
+
+
+def test_given_server_is_checked_with_the_system_resolver(registry: Registry, credentials: CredentialStore,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without $JCSH_NAMESERVERS the check is the one connecting will do: /etc/hosts knows localhost.
+    monkeypatch.delenv("JCSH_NAMESERVERS", raising=False)
+    result = configure(registry, credentials, "ops@example.test", "localhost")
+    assert result.status == "Completed"
+    assert not any("does not resolve" in w for w in result.warnings)

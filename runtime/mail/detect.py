@@ -185,13 +185,25 @@ def _failures(err: Exception) -> str:
 
 
 def resolve_host(host: str, *, lifetime: float = DEFAULT_LIFETIME) -> HostLookup:
-    """The A/AAAA addresses of host through the detection resolver (an IP literal is its own)."""
+    """The addresses of a server jcsh will connect to (an IP literal is its own).
+
+    Through `$JCSH_NAMESERVERS` when set (split DNS, tests); otherwise through the system
+    resolver, as the connection itself will be (so /etc/hosts counts: `localhost` resolves).
+    """
     inner = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
         return HostLookup(host, (str(ipaddress.ip_address(inner)),))
     except ValueError:
         pass
-    return _Lookup(lifetime).addresses(host.rstrip("."))
+    if os.environ.get(NAMESERVERS_ENV, "").strip():
+        return _Lookup(lifetime).addresses(host.rstrip("."))
+    import socket
+
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        return HostLookup(host, (), "nxdomain" if e.errno == socket.EAI_NONAME else "temporary", e.strerror)
+    return HostLookup(host, tuple(dict.fromkeys(str(info[4][0]) for info in found)))
 
 
 def detect(domain: str, *, lifetime: float = DEFAULT_LIFETIME) -> Detection:
