@@ -8,7 +8,6 @@ dies, hangs, floods or speaks garbage is killed (its whole process group) and re
 from __future__ import annotations
 
 import _thread
-import re
 import sys
 import time
 
@@ -89,20 +88,6 @@ def prestart(*, modules: bool = True) -> None:
 def claim_prestarted() -> Session | None:
     """The worker prestart() started, if any (each is claimed once)."""
     return _prestarted.pop() if _prestarted else None
-
-
-_FRAME = re.compile(r'^  File "(?P<file>[^"]+)", line (?P<line>\d+)')
-
-
-def _where(traceback: str | None) -> str:
-    """Where the script was when it was stopped, from its traceback: ` at FILE line N: CODE`."""
-    lines = (traceback or "").splitlines()
-    for i in range(len(lines) - 1, -1, -1):
-        frame = _FRAME.match(lines[i])
-        if frame:
-            code = lines[i + 1].strip() if i + 1 < len(lines) and lines[i + 1].startswith("    ") else ""
-            return f" at {frame['file']} line {frame['line']}" + (f": {code}" if code else "")
-    return ""
 
 
 class _WorkerGone(Exception):
@@ -324,7 +309,9 @@ class Session:
         result = RunResult(bool(message.get("ok")) and code == 0, code, error, value,
                            exited=bool(message.get("exited")), limit=limit)
         if stop == "timeout":
-            return RunResult(False, 4, f"timed out after {self.timeout:g} s{_where(error)}", limit="timeout")
+            where = message.get("where")
+            at = f" at {_strip(where)}" if type(where) is str else ""
+            return RunResult(False, 4, f"timed out after {self.timeout:g} s{at}", limit="timeout")
         if stop == "output" or limit == "output":
             return RunResult(False, 4, f"output limit reached: the script wrote more than {self.output_limit} bytes",
                              limit="output")

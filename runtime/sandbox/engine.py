@@ -90,17 +90,28 @@ class Engine:
         if isinstance(e, OutputLimitExceeded):
             return _done(False, 4, None, limit="output")
         text = self.describe(e)
-        if isinstance(e, KeyboardInterrupt):
-            return _done(False, 130, text)
+        if isinstance(e, KeyboardInterrupt):  # the parent names the place when a timeout caused it
+            return _done(False, 130, text, where=self.where(e))
         if isinstance(e, MemoryError):
             limit = f" of {self.memory_limit >> 20} MiB" if self.memory_limit else ""
             return _done(False, 4, f"{text}\nthe script went over its memory limit{limit}", limit="memory")
         return _done(False, 1, text)
 
+    def _user_stack(self, e: BaseException) -> traceback.StackSummary:
+        frames = [(f, n) for f, n in traceback.walk_tb(e.__traceback__) if f.f_code.co_filename in self.files]
+        return traceback.StackSummary.extract(iter(frames), limit=None)
+
+    def where(self, e: BaseException) -> str | None:
+        """The user's line when e happened: `FILE line N: CODE`."""
+        stack = self._user_stack(e)
+        if not stack:
+            return None
+        last = stack[-1]
+        return f"{last.filename} line {last.lineno}" + (f": {last.line}" if last.line else "")
+
     def describe(self, e: BaseException) -> str:
         """A short traceback of the user's frames, or one line for a refusal."""
-        frames = [(f, n) for f, n in traceback.walk_tb(e.__traceback__) if f.f_code.co_filename in self.files]
-        stack = traceback.StackSummary.extract(iter(frames), limit=None)
+        stack = self._user_stack(e)
         if isinstance(e, REFUSALS):
             where = f'File "{stack[-1].filename}", line {stack[-1].lineno}: ' if stack else ""
             return _clip(where + _safe_str(e))
@@ -120,5 +131,6 @@ def _safe_str(value: object) -> str:
 
 
 def _done(ok: bool, code: int, error: str | None, *, value: str | None = None, exited: bool = False,
-          limit: str | None = None) -> dict[str, Any]:
-    return {"t": "done", "ok": ok, "exit": code, "error": error, "value": value, "exited": exited, "limit": limit}
+          limit: str | None = None, where: str | None = None) -> dict[str, Any]:
+    return {"t": "done", "ok": ok, "exit": code, "error": error, "value": value, "exited": exited, "limit": limit,
+            "where": where}
