@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from runtime.hosts import host_port
 from runtime.sink import DROP, STALL, Received
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ logging.getLogger("mail.log").addHandler(logging.NullHandler())
 
 def _peer(session: Session) -> str:
     host, port = (session.peer or ("?", 0))[:2]
-    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return host_port(str(host), port)
 
 
 def _tls_version(server: SMTP) -> str | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runtime.errors import ConfigError
+from runtime.hosts import bare_host, host_port, shown_host
 
 if TYPE_CHECKING:
     import dns.resolver
@@ -103,8 +104,7 @@ def parse_nameservers(text: str) -> list[tuple[str, int]]:
 
 
 def _show(address: str, port: int) -> str:
-    host = f"[{address}]" if ":" in address else address
-    return host if port == 53 else f"{host}:{port}"
+    return shown_host(address) if port == 53 else host_port(address, port)
 
 
 def _resolver(lifetime: float) -> tuple[dns.resolver.Resolver, str]:
@@ -190,7 +190,7 @@ def resolve_host(host: str, *, lifetime: float = DEFAULT_LIFETIME) -> HostLookup
     Through `$JCSH_NAMESERVERS` when set (split DNS, tests); otherwise through the system
     resolver, as the connection itself will be (so /etc/hosts counts: `localhost` resolves).
     """
-    inner = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    inner = bare_host(host)
     try:
         return HostLookup(host, (str(ipaddress.ip_address(inner)),))
     except ValueError:

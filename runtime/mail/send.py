@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.credentials import SMTP
 from runtime.errors import ConfigError, ConnectFailed, JcshError, JobFailed, TempFailure, UsageError
+from runtime.hosts import bare_host, host_port
 from runtime.mail.message import BuiltMessage, MailRequest, build_message
 from runtime.mail.result import SendResult, certificate_fields, refusal, reply_text
 from runtime.mail.transcript import ReadTimeout, RecordingSMTP, RecordingSMTP_SSL, Transcript
@@ -81,8 +82,7 @@ class MailSession:
 
     @property
     def _bare_host(self) -> str:
-        h = self.host
-        return h[1:-1] if h.startswith("[") and h.endswith("]") else h
+        return bare_host(self.host)
 
     # -- one message ---------------------------------------------------------------------------
 
@@ -352,8 +352,7 @@ class MailSession:
     # -- failures ------------------------------------------------------------------------------
 
     def _where(self) -> str:
-        host = f"[{self._bare_host}]" if ":" in self._bare_host else self._bare_host
-        return f"{host}:{self.port}"
+        return host_port(self.host, self.port)
 
     def _explain(self, e: Exception) -> JcshError:
         """The user-facing error for a network or TLS exception at the current stage."""

@@ -27,6 +27,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from runtime.errors import ConfigError, NotFound, UsageError
+from runtime.hosts import bare_host
 from runtime.mail import values
 from runtime.mail.keys import KEYS, MAIL, VERIFY_KEY, Problem, children, key_problems, property_problems
 
@@ -107,7 +108,7 @@ class MailSettings(NamedTuple):
     @property
     def host(self) -> str | None:
         """The server to connect to (an IPv6 address without brackets)."""
-        return None if self.server.value is None else values.connect_host(self.server.value)
+        return None if self.server.value is None else bare_host(self.server.value)
 
     def require_server(self) -> str:
         """The effective server, or ConfigError when none is configured."""

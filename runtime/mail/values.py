@@ -6,6 +6,8 @@ import ipaddress
 import re
 from typing import NamedTuple
 
+from runtime.hosts import bare_host
+
 __all__ = [
     "Address",
     "parse_address",
@@ -15,7 +17,6 @@ __all__ = [
     "parse_millis",
     "parse_port",
     "parse_protocols",
-    "connect_host",
     "TLS_PROTOCOLS",
     "MAX_MILLIS",
 ]
@@ -83,7 +84,7 @@ def parse_host(text: str) -> str:
         raise ValueError("is empty")
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in text):
         raise ValueError("contains a space or a control character")
-    inner = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    inner = bare_host(text)
     if ":" in inner:
         try:
             ipaddress.IPv6Address(inner)
@@ -99,11 +100,6 @@ def parse_host(text: str) -> str:
     if len(ascii_name) > 253 or not all(_LABEL.match(label) for label in ascii_name.split(".")):
         raise ValueError("is not a valid host name")
     return text
-
-
-def connect_host(server: str) -> str:
-    """The host to connect to: an IPv6 address loses its brackets."""
-    return server[1:-1] if server.startswith("[") and server.endswith("]") else server
 
 
 class Address(NamedTuple):

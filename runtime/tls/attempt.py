@@ -12,6 +12,8 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from runtime.hosts import host_port
+
 __all__ = ["Attempt", "Fatal", "Run", "run_attempt", "DATA_OUTCOMES"]
 
 # Outcomes that say something about the server; the others ("connect", "timeout", "not-tls",
@@ -65,7 +67,7 @@ class Run:
         self.local_hostname = local_hostname
         self.tls_check = tls_check
         self.deadline = (started if started is not None else time.monotonic()) + timeout
-        self.where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.where = host_port(host, port)
         self.fatal: Fatal | None = None
         self.tls_check_once = threading.Lock()
         # A pipe every waiting attempt selects on: one byte wakes them all when the probe is decided.

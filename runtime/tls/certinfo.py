@@ -11,6 +11,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
+from runtime.hosts import bare_host
+
 __all__ = ["summarize", "hostname_matches", "subject_names"]
 
 
@@ -74,7 +76,7 @@ def subject_names(cert: x509.Certificate) -> list[str]:
 def hostname_matches(der: bytes, host: str) -> bool:
     """Whether the certificate is valid for `host` (RFC 6125: SANs, left-most wildcard; CN only without SANs)."""
     cert = _load(der)
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    host = bare_host(host)
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:

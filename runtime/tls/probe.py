@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runtime.errors import ConfigError, ConnectFailed, LimitHit, UsageError
+from runtime.hosts import bare_host
 from runtime.tls.attempt import DATA_OUTCOMES, Attempt, Run, run_attempt
 from runtime.tls.protocols import HAS_FLAG, supported_protocols
 from runtime.tls.trust import TrustPolicy, client_context, explain_verify_error, protocol_version, restrict_versions
@@ -60,7 +61,7 @@ def probe(host: str, port: int = 25, *, mode: str | None = None, servername: str
           policy: TrustPolicy = TrustPolicy(), local_hostname: str | None = None) -> ProbeResult:
     """Probe host:port; ConnectFailed/LimitHit when no connection got as far as SMTP or TLS."""
     started = time.monotonic()
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    host = bare_host(host)
     if not host:
         raise UsageError("no host to probe")
     if not 0 < port < 65536:

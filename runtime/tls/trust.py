@@ -9,6 +9,7 @@ import warnings
 from typing import TYPE_CHECKING, NamedTuple
 
 from runtime.errors import ConfigError
+from runtime.hosts import bare_host
 
 if TYPE_CHECKING:
     from runtime.credentials import CredentialStore
@@ -71,8 +72,8 @@ class TrustPolicy(NamedTuple):
             return "DontVerify"
         if "*" in self.trust_hosts:
             return "ssl.trust=*"
-        wanted = _bare_host(host).lower()
-        if any(_bare_host(h).lower() == wanted for h in self.trust_hosts):
+        wanted = bare_host(host).lower()
+        if any(bare_host(h).lower() == wanted for h in self.trust_hosts):
             return f"ssl.trust lists {host}"
         return None
 
@@ -84,10 +85,6 @@ class TrustPolicy(NamedTuple):
             "protocols": list(self.protocols),
             "extra_cas": len(self.extra_cas),
         }
-
-
-def _bare_host(host: str) -> str:
-    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
 _HASHED_NAME = re.compile(r"[0-9a-f]{8}\.[0-9]+")

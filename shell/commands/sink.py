@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runtime.errors import JobFailed, UsageError
+from runtime.hosts import bare_host, shown_host
 from shell.commands import syntax
 from shell.context import Context
 
@@ -83,9 +84,7 @@ def _config(ctx: Context, args: argparse.Namespace) -> SinkConfig:
 
     from runtime.sink import SinkConfig, parse_fail
 
-    host = args.host.strip()
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
+    host = bare_host(args.host.strip())
     if not host or any(c.isspace() for c in host):
         raise UsageError(f"--host {args.host!r} is not an address")
     if args.require_auth and not args.auth:
@@ -212,7 +211,7 @@ def cmd_sink(ctx: Context, args: argparse.Namespace) -> int:
         raise UsageError(f"cannot use --cert/--key: {e.reason or e}") from None
     except OSError as e:
         raise JobFailed(f"cannot listen on {config.host}:{config.port}: {e.strerror or e}") from None
-    host = f"[{sink.host}]" if ":" in sink.host else sink.host
+    host = shown_host(sink.host)
     security = {"plain": "plain text", "starttls": "STARTTLS offered", "implicit": "implicit TLS"}[config.mode]
     if config.require_starttls:
         security = "STARTTLS required"

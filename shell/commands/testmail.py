@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from runtime.errors import JcshError
+from runtime.hosts import host_port
 from shell.commands import read_text, seconds, syntax
 from shell.context import Context
 from shell.render import paint, strip_controls
@@ -39,8 +40,7 @@ def summary(result: SendResult, *, color: bool = False) -> str:
     """The human summary: server, security, TLS, trust, login, recipients, final reply."""
     rows: list[tuple[str, str, str | None]] = [
         ("status", result.status, {"sent": "green", "partial": "yellow"}.get(result.status, "red")),
-        ("server", f"[{result.server}]:{result.port}" if ":" in (result.server or "") else
-         f"{result.server}:{result.port}", None),
+        ("server", host_port(result.server or "", result.port), None),
         ("security", result.security, None),
     ]
     if result.tls:

@@ -7,6 +7,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from runtime.errors import UsageError
+from runtime.hosts import host_port
 from shell.commands import seconds, syntax
 from shell.context import Context
 
@@ -83,7 +84,7 @@ def _target(ctx: Context, args: argparse.Namespace) -> tuple[str, int, str | Non
 
 def render_probe(r: ProbeResult) -> str:
     """The compact table `jcsh tls probe` prints."""
-    where = f"[{r.host}]:{r.port}" if ":" in r.host else f"{r.host}:{r.port}"
+    where = host_port(r.host, r.port)
     sni = "" if r.servername == r.host else f", servername {r.servername}"
     lines = [f"{where}  {r.mode}{sni}  {r.elapsed_ms} ms"]
     for name, ok in r.protocols.items():
