@@ -19,13 +19,13 @@ from runtime.errors import UsageError
 if TYPE_CHECKING:
     from shell.context import Context
 
-__all__ = ["Spec", "COMMAND_AREAS", "syntax", "specs", "find", "JcshArgumentParser", "ParserExit", "add_common",
+__all__ = ["Spec", "COMMAND_AREAS", "syntax", "specs", "JcshArgumentParser", "ParserExit", "add_common",
            "add_arguments", "seconds", "read_text"]
 
-_AREAS = ("registry", "credential", "mail", "testmail", "tls", "sink", "script")
 # The first word of each command -> its area module, so that one command imports one area.
 COMMAND_AREAS = {"registry": "registry", "credential": "credential", "configure": "mail", "mail": "mail",
                  "testmail": "testmail", "tls": "tls", "sink": "sink", "run": "script"}
+_AREAS = tuple(dict.fromkeys(COMMAND_AREAS.values()))
 
 Runner = Callable[["Context", argparse.Namespace], int]
 Builder = Callable[[argparse.ArgumentParser], None]
@@ -66,9 +66,6 @@ def specs(word: str | None = None) -> dict[str, Spec]:
         _loaded = True
     return _SPECS
 
-
-def find(name: str) -> Spec | None:
-    return specs().get(name)
 
 
 class ParserExit(Exception):
