@@ -1,26 +1,33 @@
-# `make run` and `make test` build .venv when it is missing or older than pyproject.toml.
+# `make run`, `make test` and `make check` build the venv when it is missing or older than pyproject.toml.
 PYTHON ?= python3
-VENV   := .venv
+# One venv per interpreter: `make test PYTHON=python3.12` builds .venv-python3.12 and never reuses another's.
+VENV   ?= $(if $(filter python3,$(PYTHON)),.venv,.venv-$(notdir $(PYTHON)))
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench bench-peers clean compile
+.PHONY: run test check bench bench-peers clean compile
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "jcsh needs Python >= 3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
-	$(VENV)/bin/python -m pip install -q -e '.[test]' --config-settings editable_mode=compat
+	$(VENV)/bin/python -m pip install -q -e '.[test,dev]'
 	touch $(STAMP)
 
 # PYTHONDONTWRITEBYTECODE may be set; compiled files keep start-up fast all the same.
 compile: $(STAMP)
-	@$(VENV)/bin/python -m compileall -q shell runtime stdlib >/dev/null
+	@$(VENV)/bin/python -m compileall -q shell runtime stdlib jcsh/__init__.py jcsh/__main__.py >/dev/null
 
 run: compile
 	$(VENV)/bin/jcsh
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
+
+# The gate: lint, formatting and types, zero findings.
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 bench: compile
 	$(VENV)/bin/python bench/run.py
@@ -30,4 +37,4 @@ bench-peers: $(STAMP)
 	@echo "swaks and openssl come from the system package manager: apt-get install swaks openssl"
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf .venv .venv-* build *.egg-info

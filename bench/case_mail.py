@@ -6,18 +6,28 @@ import sys
 from collections.abc import Callable
 
 from bench.fixtures import FROM, TO, Fixtures
-from bench.harness import (Case, CaseError, Row, Side, alternate, check_jcsh, find_peer, jcsh_command,
-                           ratio_row, timed_process)
+from bench.harness import (
+    Case,
+    CaseError,
+    Row,
+    Side,
+    alternate,
+    check_jcsh,
+    find_peer,
+    jcsh_command,
+    ratio_row,
+    timed_process,
+)
 
 __all__ = ["CASES"]
 
 TESTMAIL_LIMIT = 1.5  # issue 4: one message within 1.5x swaks
-BATCH_LIMIT = 1.2     # issue 4: the batch within 1.2x raw smtplib
+BATCH_LIMIT = 1.2  # issue 4: the batch within 1.2x raw smtplib
 BATCH = 1000
 
 # The plain-Python sides do what jcsh does: STARTTLS with a verifying context that trusts the
 # sink's certificate, a message with Date and Message-ID.
-SMTPLIB_ONE = """\
+SMTPLIB_ONE = f"""\
 import smtplib, ssl, sys
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -29,9 +39,9 @@ msg.set_content("A test mail sent by the smtplib side of the jcsh benchmark.")
 with smtplib.SMTP(host, port, timeout=30) as smtp:
     smtp.starttls(context=ssl.create_default_context(cafile=cafile))
     smtp.send_message(msg)
-""".format(FROM=FROM, TO=TO)
+"""
 
-SMTPLIB_LOOP = """\
+SMTPLIB_LOOP = f"""\
 import smtplib, ssl, sys
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -44,14 +54,14 @@ with smtplib.SMTP(host, port, timeout=30) as smtp:
         msg["Date"], msg["Message-ID"] = formatdate(localtime=True), make_msgid(domain="example.test")
         msg.set_content(f"message {{i}} of the jcsh batch benchmark")
         smtp.send_message(msg)
-""".format(FROM=FROM, TO=TO)
+"""
 
-JCSH_LOOP = """\
+JCSH_LOOP = f"""\
 count = int(jcsArgs[0])
 with mail.session() as session:
     for i in range(count):
         session.send(to=[{TO!r}], subject=f"batch {{i}}", body=f"message {{i}} of the jcsh batch benchmark")
-""".format(TO=TO)
+"""
 
 
 def _delivered(fx: Fixtures, run: Callable[[], float], count: int, who: str) -> Callable[[], float]:
@@ -87,15 +97,38 @@ def testmail(fx: Fixtures) -> list[Row]:
     exe = find_peer("swaks", fx.settings)
     swaks = Side("swaks", None)
     if exe:
-        swaks_argv = [exe, "--silent", "2", "--to", TO, "--from", FROM, "--server", sink.host, "--port",
-                      str(sink.port), "--tls", "--tls-verify", "--tls-ca-path", cafile,
-                      "--header", "Subject: swaks test mail"]
+        swaks_argv = [
+            exe,
+            "--silent",
+            "2",
+            "--to",
+            TO,
+            "--from",
+            FROM,
+            "--server",
+            sink.host,
+            "--port",
+            str(sink.port),
+            "--tls",
+            "--tls-verify",
+            "--tls-ca-path",
+            cafile,
+            "--header",
+            "Subject: swaks test mail",
+        ]
         swaks = Side("swaks", _delivered(fx, timed_process(swaks_argv, env=env), 1, "swaks"))
     alternate([jcsh, swaks, smtplib], fx.settings.runs(9), warmup=1)
     title = "`jcsh testmail` (STARTTLS)"
-    return [ratio_row(title, jcsh, swaks, TESTMAIL_LIMIT,
-                      note="one message, STARTTLS on loopback, certificate verified by every side, whole process"),
-            ratio_row(title, jcsh, smtplib, None)]
+    return [
+        ratio_row(
+            title,
+            jcsh,
+            swaks,
+            TESTMAIL_LIMIT,
+            note="one message, STARTTLS on loopback, certificate verified by every side, whole process",
+        ),
+        ratio_row(title, jcsh, smtplib, None),
+    ]
 
 
 def batch(fx: Fixtures) -> list[Row]:
@@ -114,14 +147,24 @@ def batch(fx: Fixtures) -> list[Row]:
     raw = Side("smtplib loop", _delivered(fx, timed_process(raw_argv, env=env), count, "smtplib loop"))
     alternate([jcsh, raw], fx.settings.runs(5), warmup=1)
     fx.drain()
-    return [ratio_row(f"{count:,} messages, one connection", jcsh, raw, BATCH_LIMIT,
-                      note="`jcsh run` of a script looping over mail.session().send vs a python script "
-                           "looping over smtplib send_message; whole process, STARTTLS, verified")]
+    return [
+        ratio_row(
+            f"{count:,} messages, one connection",
+            jcsh,
+            raw,
+            BATCH_LIMIT,
+            note="`jcsh run` of a script looping over mail.session().send vs a python script "
+            "looping over smtplib send_message; whole process, STARTTLS, verified",
+        )
+    ]
 
 
 CASES = [
-    Case("testmail", "`jcsh testmail` (STARTTLS)",
-         (("swaks", f"<= {TESTMAIL_LIMIT}x"), ("smtplib script", "report")), testmail),
+    Case(
+        "testmail",
+        "`jcsh testmail` (STARTTLS)",
+        (("swaks", f"<= {TESTMAIL_LIMIT}x"), ("smtplib script", "report")),
+        testmail,
+    ),
     Case("batch", f"{BATCH:,} messages, one connection", (("smtplib loop", f"<= {BATCH_LIMIT}x"),), batch),
 ]
-

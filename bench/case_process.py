@@ -6,14 +6,27 @@ import json
 import sys
 
 from bench.fixtures import Fixtures, have_module
-from bench.harness import (Case, CaseError, Row, Side, Unavailable, absolute_row, alternate, check_jcsh,
-                           find_peer, jcsh_command, not_built, ratio_row, timed_process)
+from bench.harness import (
+    Case,
+    CaseError,
+    Row,
+    Side,
+    Unavailable,
+    absolute_row,
+    alternate,
+    check_jcsh,
+    find_peer,
+    jcsh_command,
+    not_built,
+    ratio_row,
+    timed_process,
+)
 from bench.ptyterm import time_to_first_result
 
 __all__ = ["CASES"]
 
-STARTUP_LIMIT = 0.35   # issue 6: at most 0.35x IPython
-REPL_LIMIT = 0.5       # issue 7: at most 0.5x ptpython
+STARTUP_LIMIT = 0.35  # issue 6: at most 0.35x IPython
+REPL_LIMIT = 0.5  # issue 7: at most 0.5x ptpython
 REGISTRY_ENTRIES = 10_000
 # issue 8 leaves it open: 1 s is the limit for an operation to keep the user's flow of thought
 # (Nielsen's response-time limits), fair for a bulk job on 50x a large real configuration
@@ -35,16 +48,18 @@ def startup(fx: Fixtures) -> list[Row]:
     python = Side("python -c", timed_process([sys.executable, "-c", "print(1)"], env=env, expect_out=b"1"))
     ipython = _peer_side(fx, "ipython -c", "ipython", ["-c", "print(1)"], b"1")
     alternate([jcsh, python, ipython], fx.settings.runs(15), warmup=2)
-    return [ratio_row("start-up `jcsh -c`", jcsh, python, None, note=f"python = {sys.executable}"),
-            ratio_row("start-up `jcsh -c`", jcsh, ipython, STARTUP_LIMIT)]
+    return [
+        ratio_row("start-up `jcsh -c`", jcsh, python, None, note=f"python = {sys.executable}"),
+        ratio_row("start-up `jcsh -c`", jcsh, ipython, STARTUP_LIMIT),
+    ]
 
 
-def _repl(argv: list[str], env: dict[str, str], prompt: bytes):  # type: ignore[no-untyped-def]
+def _repl(argv: list[str], env: dict[str, str], prompt: bytes):
     return lambda: time_to_first_result(argv, env, prompt)
 
 
 def repl(fx: Fixtures) -> list[Row]:
-    if not have_module("shell.repl"):  # `jcsh` on a terminal would hit the "not built yet" stub
+    if not have_module("jcsh.shell.repl"):  # `jcsh` on a terminal would hit the "not built yet" stub
         raise Unavailable("shell/repl.py is not there yet")
     home = fx.folder("repl-home")
     env = fx.env(home)
@@ -60,9 +75,12 @@ def repl(fx: Fixtures) -> list[Row]:
     python = Side("python REPL", _repl([sys.executable, "-q"], env, b">>> "))
     alternate([jcsh, ptpython, python], fx.settings.runs(9), warmup=1)
     title = "REPL to first result"
-    return [ratio_row(title, jcsh, ptpython, REPL_LIMIT,
-                      note="pty answering ESC[6n; spawn -> prompt -> type 6*7 -> see 42"),
-            ratio_row(title, jcsh, python, None)]
+    return [
+        ratio_row(
+            title, jcsh, ptpython, REPL_LIMIT, note="pty answering ESC[6n; spawn -> prompt -> type 6*7 -> see 42"
+        ),
+        ratio_row(title, jcsh, python, None),
+    ]
 
 
 def _registry_document(entries: int) -> dict[str, object]:
@@ -84,8 +102,12 @@ def registry(fx: Fixtures) -> list[Row]:
     exported = check_jcsh([*jcsh, "registry", "export", "/bench"], fx.env(source))
     if exported.count(b'"value": "value ') != entries:
         raise CaseError(f"export of /bench did not hold {entries} values")
-    export = Side("export", timed_process([*jcsh, "registry", "export", "/bench"], env=fx.env(source),
-                                          expect_out=b"value 9999 of the bench"))
+    export = Side(
+        "export",
+        timed_process(
+            [*jcsh, "registry", "export", "/bench"], env=fx.env(source), expect_out=b"value 9999 of the bench"
+        ),
+    )
 
     def import_once() -> float:
         env = fx.env(fx.folder("registry-target"))  # each import starts from an empty home
@@ -94,15 +116,18 @@ def registry(fx: Fixtures) -> list[Row]:
     imp = Side("import", import_once)
     alternate([export, imp], fx.settings.runs(7), warmup=1)
     target = f"< {REGISTRY_LIMIT_S * 1000:.0f} ms"
-    note = (f"{entries:,} values under /bench (100 groups), whole process; export to a pipe, import into an "
-            f"empty home; target: {REGISTRY_LIMIT_S:g} s keeps a bulk job within the user's flow of thought")
-    return [absolute_row(f"registry export {entries:,}", export, REGISTRY_LIMIT_S, target, note=note),
-            absolute_row(f"registry import {entries:,}", imp, REGISTRY_LIMIT_S, target)]
+    note = (
+        f"{entries:,} values under /bench (100 groups), whole process; export to a pipe, import into an "
+        f"empty home; target: {REGISTRY_LIMIT_S:g} s keeps a bulk job within the user's flow of thought"
+    )
+    return [
+        absolute_row(f"registry export {entries:,}", export, REGISTRY_LIMIT_S, target, note=note),
+        absolute_row(f"registry import {entries:,}", imp, REGISTRY_LIMIT_S, target),
+    ]
 
 
 CASES = [
-    Case("startup", "start-up `jcsh -c`", (("python -c", "report"), ("ipython -c", f"<= {STARTUP_LIMIT}x")),
-         startup),
+    Case("startup", "start-up `jcsh -c`", (("python -c", "report"), ("ipython -c", f"<= {STARTUP_LIMIT}x")), startup),
     Case("repl", "REPL to first result", (("ptpython", f"<= {REPL_LIMIT}x"), ("python REPL", "report")), repl),
     Case("registry", "registry export/import 10,000", (("—", f"< {REGISTRY_LIMIT_S * 1000:.0f} ms"),), registry),
 ]

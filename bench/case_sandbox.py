@@ -12,7 +12,7 @@ from bench.harness import Case, CaseError, Row, Side, Unavailable, absolute_row,
 __all__ = ["CASES", "LOOP", "open_session"]
 
 ROUND_TRIP_LIMIT_S = 0.002  # issue 6: median under 2 ms
-LOOP_LIMIT = 2.0            # issue 6: within 2x plain Python
+LOOP_LIMIT = 2.0  # issue 6: within 2x plain Python
 LOOP_ITERATIONS = 1_000_000
 
 # attribute reads and writes on a script object and an item read, every iteration: the writes go
@@ -35,12 +35,12 @@ total
 
 def open_session(fx: Fixtures, *, restricted: bool = True) -> tuple[Any, Any]:
     """A started sandbox Session on a scratch home, and the registry to close after it."""
-    if not (have_module("runtime.sandbox.client") and have_module("runtime.sandbox.host")):
+    if not (have_module("jcsh.runtime.sandbox.client") and have_module("jcsh.runtime.sandbox.host")):
         raise Unavailable("runtime/sandbox/client.py and host.py are not there yet")
-    from runtime.credentials import CredentialStore
-    from runtime.registry import open_registry
-    from runtime.sandbox.client import Session
-    from runtime.sandbox.host import Host
+    from jcsh.runtime.credentials import CredentialStore
+    from jcsh.runtime.registry import open_registry
+    from jcsh.runtime.sandbox.client import Session
+    from jcsh.runtime.sandbox.host import Host
 
     home = fx.folder("sandbox-home")
     reg = open_registry(home)
@@ -74,8 +74,15 @@ def round_trip(fx: Fixtures) -> list[Row]:
     finally:
         session.close()
         reg.close()
-    return [absolute_row("statement round trip", side, ROUND_TRIP_LIMIT_S, "< 2 ms",
-                         note="Session.run('x = 1') in a warm session: parent -> worker -> reply")]
+    return [
+        absolute_row(
+            "statement round trip",
+            side,
+            ROUND_TRIP_LIMIT_S,
+            "< 2 ms",
+            note="Session.run('x = 1') in a warm session: parent -> worker -> reply",
+        )
+    ]
 
 
 def guarded_loop(fx: Fixtures) -> list[Row]:
@@ -86,6 +93,7 @@ def guarded_loop(fx: Fixtures) -> list[Row]:
     want = repr(expected["total"])
     sessions = [open_session(fx), open_session(fx, restricted=False)]
     try:
+
         def sandboxed(session: Any) -> Any:
             def once() -> float:
                 start = time.perf_counter()
@@ -94,6 +102,7 @@ def guarded_loop(fx: Fixtures) -> list[Row]:
                 if result.value != want:
                     raise CaseError(f"the sandboxed loop gave {result.value!r}, not {want}")
                 return elapsed
+
             return once
 
         code = compile(source, "<plain>", "exec")
@@ -112,15 +121,20 @@ def guarded_loop(fx: Fixtures) -> list[Row]:
             session.close()
             reg.close()
     title = "guarded CPU loop"
-    note = (f"{n:,} iterations of `p.x = p.y + d['k']; total += p.x * p.y` (p a script class instance) at "
-            "module level; plain python = exec in the harness; the process-layer row runs the worker without "
-            "RestrictedPython (guard cost apart)")
-    return [ratio_row(title, jcsh, python, LOOP_LIMIT, note=note),
-            ratio_row(title, jcsh, process_only, None)]
+    note = (
+        f"{n:,} iterations of `p.x = p.y + d['k']; total += p.x * p.y` (p a script class instance) at "
+        "module level; plain python = exec in the harness; the process-layer row runs the worker without "
+        "RestrictedPython (guard cost apart)"
+    )
+    return [ratio_row(title, jcsh, python, LOOP_LIMIT, note=note), ratio_row(title, jcsh, process_only, None)]
 
 
 CASES = [
     Case("roundtrip", "statement round trip", (("—", "< 2 ms"),), round_trip),
-    Case("loop", "guarded CPU loop", (("plain python", f"<= {LOOP_LIMIT:g}x"),
-                                      ("sandbox, process layer only", "report")), guarded_loop),
+    Case(
+        "loop",
+        "guarded CPU loop",
+        (("plain python", f"<= {LOOP_LIMIT:g}x"), ("sandbox, process layer only", "report")),
+        guarded_loop,
+    ),
 ]

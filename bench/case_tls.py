@@ -10,15 +10,18 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.fixtures import Fixtures
-from bench.harness import (Case, CaseError, Row, Side, alternate, check_jcsh, find_peer, jcsh_command,
-                           ratio_row)
+from bench.harness import Case, CaseError, Row, Side, alternate, check_jcsh, find_peer, jcsh_command, ratio_row
 
 __all__ = ["CASES"]
 
 PROBE_LIMIT = 0.25  # issue 5: at most a quarter of sslyze's median
 VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
-_SSLYZE_KEYS = {"TLSv1": "tls_1_0_cipher_suites", "TLSv1.1": "tls_1_1_cipher_suites",
-                "TLSv1.2": "tls_1_2_cipher_suites", "TLSv1.3": "tls_1_3_cipher_suites"}
+_SSLYZE_KEYS = {
+    "TLSv1": "tls_1_0_cipher_suites",
+    "TLSv1.1": "tls_1_1_cipher_suites",
+    "TLSv1.2": "tls_1_2_cipher_suites",
+    "TLSv1.3": "tls_1_3_cipher_suites",
+}
 _OPENSSL_FLAGS = {"TLSv1": "-tls1", "TLSv1.1": "-tls1_1", "TLSv1.2": "-tls1_2", "TLSv1.3": "-tls1_3"}
 
 Verdicts = dict[str, bool]
@@ -37,9 +40,10 @@ class _Runner:
         return time.perf_counter() - start
 
 
-def _run(argv: list[str], env: dict[str, str], who: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[bytes]:
-    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          env=env, timeout=300)
+def _run(
+    argv: list[str], env: dict[str, str], who: str, ok: tuple[int, ...] = (0,)
+) -> subprocess.CompletedProcess[bytes]:
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=300)
     if proc.returncode not in ok:
         tail = (proc.stderr or proc.stdout).decode(errors="replace").strip().splitlines()[-2:]
         raise CaseError(f"{who} exited {proc.returncode}: {' | '.join(tail)}")
@@ -57,8 +61,20 @@ def _jcsh(argv: list[str], env: dict[str, str]) -> Callable[[], Verdicts]:
 
 
 def _sslyze(exe: str, host: str, port: int, env: dict[str, str], out: str) -> Callable[[], Verdicts]:
-    argv = [exe, "--quiet", "--starttls", "smtp", "--tlsv1", "--tlsv1_1", "--tlsv1_2", "--tlsv1_3",
-            "--certinfo", "--json_out", out, f"{host}:{port}"]
+    argv = [
+        exe,
+        "--quiet",
+        "--starttls",
+        "smtp",
+        "--tlsv1",
+        "--tlsv1_1",
+        "--tlsv1_2",
+        "--tlsv1_3",
+        "--certinfo",
+        "--json_out",
+        out,
+        f"{host}:{port}",
+    ]
 
     def run() -> Verdicts:
         _run(argv, env, "sslyze")
@@ -96,8 +112,7 @@ def _show(verdicts: Verdicts | None) -> str:
 
 def _sides(fx: Fixtures, sink: Any, tag: str) -> tuple[_Runner, _Runner | None, _Runner | None]:
     env = fx.env(fx.mail_home)  # the mail home trusts the sinks' shared certificate
-    jcsh = _Runner(_jcsh([*jcsh_command(), "tls", "probe", f"{sink.host}:{sink.port}", "--starttls", "--json"],
-                         env))
+    jcsh = _Runner(_jcsh([*jcsh_command(), "tls", "probe", f"{sink.host}:{sink.port}", "--starttls", "--json"], env))
     exe = find_peer("sslyze", fx.settings)
     sslyze = _Runner(_sslyze(exe, sink.host, sink.port, env, str(fx.scratch / f"sslyze-{tag}.json"))) if exe else None
     exe = find_peer("openssl", fx.settings)
@@ -137,9 +152,16 @@ def probe(fx: Fixtures) -> list[Row]:
         same &= same_legacy
         notes.append(f"sink allowing TLS 1.1-1.2: {said_legacy}")
     title = "`jcsh tls probe` 4 versions + cert"
-    rows = [ratio_row(title, sides[0], sides[1], PROBE_LIMIT, note="; ".join(notes)),
-            ratio_row(title, sides[0], sides[2], None,
-                      note="openssl s_client once per version, one after the other (verdicts only, no cert parse)")]
+    rows = [
+        ratio_row(title, sides[0], sides[1], PROBE_LIMIT, note="; ".join(notes)),
+        ratio_row(
+            title,
+            sides[0],
+            sides[2],
+            None,
+            note="openssl s_client once per version, one after the other (verdicts only, no cert parse)",
+        ),
+    ]
     if not same:
         rows[0].verdict = "fail"
         rows[0].note += " — verdicts differ"
@@ -147,6 +169,10 @@ def probe(fx: Fixtures) -> list[Row]:
 
 
 CASES = [
-    Case("probe", "`jcsh tls probe` 4 versions + cert",
-         (("sslyze", f"<= {PROBE_LIMIT}x"), ("openssl s_client x4", "report")), probe),
+    Case(
+        "probe",
+        "`jcsh tls probe` 4 versions + cert",
+        (("sslyze", f"<= {PROBE_LIMIT}x"), ("openssl s_client x4", "report")),
+        probe,
+    ),
 ]

@@ -49,28 +49,31 @@ class Fixtures:
         # a session-wide PYTHONDONTWRITEBYTECODE would make jcsh alone recompile itself every start
         for name in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"):
             env.pop(name, None)
-        env.update({
-            "JCSH_HOME": str(home or self.folder("home")),
-            "NO_COLOR": "1",
-            # peers keep their own config/history here, not in the user's home
-            "XDG_CONFIG_HOME": str(self.scratch / "xdg-config"),
-            "XDG_DATA_HOME": str(self.scratch / "xdg-data"),
-            "XDG_CACHE_HOME": str(self.scratch / "xdg-cache"),
-            "IPYTHONDIR": str(self.scratch / "ipython"),
-        })
+        env.update(
+            {
+                "JCSH_HOME": str(home or self.folder("home")),
+                "NO_COLOR": "1",
+                # peers keep their own config/history here, not in the user's home
+                "XDG_CONFIG_HOME": str(self.scratch / "xdg-config"),
+                "XDG_DATA_HOME": str(self.scratch / "xdg-data"),
+                "XDG_CACHE_HOME": str(self.scratch / "xdg-cache"),
+                "IPYTHONDIR": str(self.scratch / "ipython"),
+            }
+        )
         return env
 
     # -- the sink -------------------------------------------------------------------------------
 
     def start_sink(self, **config: Any) -> Any:
         """A STARTTLS sink on 127.0.0.1; every sink of the run shares one self-signed certificate."""
-        if not have_module("runtime.sink"):
+        if not have_module("jcsh.runtime.sink"):
             raise Unavailable("runtime/sink.py is not there yet")
-        from runtime.sink import Sink, SinkConfig
+        from jcsh.runtime.sink import Sink, SinkConfig
 
         # a kept cert_dir makes the sink reuse the certificate the first one generated
-        sink = Sink(SinkConfig(host="127.0.0.1", port=0, mode="starttls", cert_dir=self.scratch / "sink-cert",
-                               **config))
+        sink = Sink(
+            SinkConfig(host="127.0.0.1", port=0, mode="starttls", cert_dir=self.scratch / "sink-cert", **config)
+        )
         sink.start()
         self._sinks.append(sink)
         return sink
@@ -93,8 +96,8 @@ class Fixtures:
         if self._mail_home is None:
             sink = self.sink
             home = self.folder("mail-home")
-            from runtime.credentials import X509, CredentialStore
-            from runtime.registry import open_registry
+            from jcsh.runtime.credentials import X509, CredentialStore
+            from jcsh.runtime.registry import open_registry
 
             reg = open_registry(home)
             try:

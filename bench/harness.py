@@ -15,8 +15,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
-    "ROOT", "VENV_BIN", "Case", "check_jcsh", "not_built", "ratio_row", "absolute_row", "unavailable_rows", "error_rows", "Row", "Side", "Unavailable", "CaseError", "find_peer", "jcsh_command",
-    "alternate", "timed_process", "ms", "render_table", "environment", "Settings",
+    "ROOT",
+    "VENV_BIN",
+    "Case",
+    "check_jcsh",
+    "not_built",
+    "ratio_row",
+    "absolute_row",
+    "unavailable_rows",
+    "error_rows",
+    "Row",
+    "Side",
+    "Unavailable",
+    "CaseError",
+    "find_peer",
+    "jcsh_command",
+    "alternate",
+    "timed_process",
+    "ms",
+    "render_table",
+    "environment",
+    "Settings",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,12 +51,18 @@ class Case:
     name: str
     title: str
     columns: tuple[tuple[str, str], ...]  # shown as is when the case cannot run
-    run: Callable[..., list["Row"]]        # run(fixtures) -> rows
+    run: Callable[..., list[Row]]  # run(fixtures) -> rows
 
 
 # what a jcsh command prints while its capability has not landed
-_NOT_BUILT = ("not built yet", "invalid choice", "not available yet", "No module named 'runtime.",
-              "No module named 'stdlib.", "cannot import name")
+_NOT_BUILT = (
+    "not built yet",
+    "invalid choice",
+    "not available yet",
+    "No module named 'runtime.",
+    "No module named 'stdlib.",
+    "cannot import name",
+)
 
 
 def not_built(text: str) -> bool:
@@ -45,11 +70,23 @@ def not_built(text: str) -> bool:
     return any(marker in text for marker in _NOT_BUILT)
 
 
-def check_jcsh(argv: Sequence[str], env: dict[str, str], *, expect_out: bytes | None = None,
-               input: bytes | None = None, expect_rc: int = 0) -> bytes:
+def check_jcsh(
+    argv: Sequence[str],
+    env: dict[str, str],
+    *,
+    expect_out: bytes | None = None,
+    input: bytes | None = None,
+    expect_rc: int = 0,
+) -> bytes:
     """Run a jcsh command once; Unavailable while it is not built, CaseError when it misbehaves."""
-    proc = subprocess.run(argv, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                          timeout=120, stdin=None if input is not None else subprocess.DEVNULL)
+    proc = subprocess.run(
+        argv,
+        input=input,
+        capture_output=True,
+        env=env,
+        timeout=120,
+        stdin=None if input is not None else subprocess.DEVNULL,
+    )
     text = (proc.stderr + proc.stdout).decode(errors="replace")
     if proc.returncode != expect_rc:
         last = text.strip().splitlines()[-1:] or [""]
@@ -99,13 +136,13 @@ class Row:
     """One line of the table: jcsh against one peer (or an absolute target when peer is None)."""
 
     case: str
-    jcsh: float | None            # seconds
+    jcsh: float | None  # seconds
     peer: str = "—"
     peer_median: float | None = None
-    target: str = "report"         # "<= 0.35x", "< 2 ms" or "report"
-    verdict: str = "report"        # pass | fail | report | skip
-    note: str = ""                 # why a cell is empty, or what was compared besides time
-    jcsh_text: str | None = None   # replaces the formatted jcsh median (e.g. "not available")
+    target: str = "report"  # "<= 0.35x", "< 2 ms" or "report"
+    verdict: str = "report"  # pass | fail | report | skip
+    note: str = ""  # why a cell is empty, or what was compared besides time
+    jcsh_text: str | None = None  # replaces the formatted jcsh median (e.g. "not available")
     peer_text: str | None = None
 
     @property
@@ -138,13 +175,11 @@ def absolute_row(case: str, jcsh: Side, limit_s: float, target: str, note: str =
 
 
 def unavailable_rows(case: str, reason: str, peers: Sequence[str] = ("—",), target: str = "") -> list[Row]:
-    return [Row(case, None, peer=p, target=target, verdict="skip", jcsh_text=NOT_AVAILABLE, note=reason)
-            for p in peers]
+    return [Row(case, None, peer=p, target=target, verdict="skip", jcsh_text=NOT_AVAILABLE, note=reason) for p in peers]
 
 
 def error_rows(case: str, message: str, peers: Sequence[str] = ("—",), target: str = "") -> list[Row]:
-    return [Row(case, None, peer=p, target=target, verdict="fail", jcsh_text="error", note=message)
-            for p in peers]
+    return [Row(case, None, peer=p, target=target, verdict="fail", jcsh_text="error", note=message) for p in peers]
 
 
 def _is_shim(path: str) -> bool:
@@ -166,23 +201,36 @@ def find_peer(name: str, settings: Settings) -> str | None:
 
 
 def jcsh_command() -> list[str]:
-    """How to start jcsh: the console script beside this interpreter, else `python -m shell`."""
+    """How to start jcsh: the console script beside this interpreter, else `python -m jcsh`."""
     script = VENV_BIN / "jcsh"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-m", "shell"]
+    return [sys.executable, "-m", "jcsh"]
 
 
-def timed_process(argv: Sequence[str], *, env: dict[str, str] | None = None, input: bytes | None = None,
-                  expect_rc: int = 0, expect_out: bytes | None = None, timeout: float = 120,
-                  cwd: str | Path | None = None) -> Callable[[], float]:
+def timed_process(
+    argv: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    input: bytes | None = None,
+    expect_rc: int = 0,
+    expect_out: bytes | None = None,
+    timeout: float = 120,
+    cwd: str | Path | None = None,
+) -> Callable[[], float]:
     """A callable that runs argv once, checks it did its job, and returns its wall time."""
 
     def run() -> float:
         start = time.perf_counter()
-        proc = subprocess.run(argv, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=env, timeout=timeout, cwd=cwd, stdin=None if input is not None
-                              else subprocess.DEVNULL)
+        proc = subprocess.run(
+            argv,
+            input=input,
+            capture_output=True,
+            env=env,
+            timeout=timeout,
+            cwd=cwd,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
         elapsed = time.perf_counter() - start
         if proc.returncode != expect_rc or (expect_out is not None and expect_out not in proc.stdout):
             tail = (proc.stderr or proc.stdout).decode(errors="replace").strip().splitlines()[-3:]
@@ -201,7 +249,7 @@ def alternate(sides: Sequence[Side], runs: int, warmup: int = 1) -> None:
     for _ in range(runs):
         for side in live:
             # each action times itself, so set-up inside it (a fresh home) stays out of the sample
-            side.samples.append(float(side.action()))  # type: ignore[misc]
+            side.samples.append(float(side.action()))  # type: ignore[misc, arg-type]
 
 
 def ms(seconds: float | None) -> str:
@@ -226,8 +274,15 @@ def render_table(rows: Sequence[Row]) -> str:
             if row.note not in notes:
                 notes.append(row.note)
             case += f" [{notes.index(row.note) + 1}]"
-        cells = [case, row.jcsh_text or ms(row.jcsh), row.peer, row.peer_text or ms(row.peer_median),
-                 ratio, row.target or "—", row.verdict]
+        cells = [
+            case,
+            row.jcsh_text or ms(row.jcsh),
+            row.peer,
+            row.peer_text or ms(row.peer_median),
+            ratio,
+            row.target or "—",
+            row.verdict,
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     if notes:

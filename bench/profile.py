@@ -20,10 +20,10 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import case_mail  # noqa: E402
-from bench.case_process import _registry_document  # noqa: E402
-from bench.fixtures import TO, Fixtures  # noqa: E402
-from bench.harness import Settings  # noqa: E402
+from bench import case_mail
+from bench.case_process import _registry_document
+from bench.fixtures import TO, Fixtures
+from bench.harness import Settings
 
 __all__ = ["main"]
 
@@ -46,8 +46,12 @@ def _arguments(case: str, fx: Fixtures) -> tuple[list[str], dict[str, str]]:
     doc = fx.scratch / "registry.json"
     doc.write_text(json.dumps(_registry_document(10_000)))
     source = fx.folder("registry")
-    subprocess.run([sys.executable, "-m", "shell", "registry", "import", str(doc)], env=fx.env(source), check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "jcsh", "registry", "import", str(doc)],
+        env=fx.env(source),
+        check=True,
+        capture_output=True,
+    )
     if case == "export":
         return ["registry", "export", "/bench"], fx.env(source)
     return ["registry", "import", str(doc)], fx.env(fx.folder("registry-target"))
@@ -78,11 +82,15 @@ def main(argv: list[str] | None = None) -> int:
         jcsh_args, env = _arguments(args.case, fx)
         out = args.out or str(fx.scratch / "profile.prof")
         # one plain run first, so that bytecode caches and the home are as in a timed run
-        subprocess.run([sys.executable, "-m", "shell", *jcsh_args], env=env, capture_output=True)
+        subprocess.run([sys.executable, "-m", "jcsh", *jcsh_args], env=env, capture_output=True)
         if args.case == "import":
             jcsh_args, env = _arguments("import", fx)
-        proc = subprocess.run([sys.executable, "-m", "cProfile", "-o", out, "-m", "shell", *jcsh_args], env=env,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "cProfile", "-o", out, "-m", "jcsh", *jcsh_args],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0:
             print(f"jcsh exited {proc.returncode}: {proc.stderr.strip()[-500:]}", file=sys.stderr)
         text = io.StringIO()
@@ -92,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         print(text.getvalue())
         if args.case == "import":
             jcsh_args, env = _arguments("import", fx)
-        proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "shell", *jcsh_args], env=env,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "jcsh", *jcsh_args], env=env, capture_output=True, text=True
+        )
         print(_import_times(proc.stderr, args.top))
     finally:
         fx.close()

@@ -31,8 +31,9 @@ def _spawn(argv: Sequence[str], env: dict[str, str], slave: int) -> subprocess.P
     # `setsid --ctty` makes the pty the controlling terminal without a preexec_fn (unsafe with threads)
     setsid = shutil.which("setsid")
     prefix = [setsid, "--ctty"] if setsid else []
-    return subprocess.Popen([*prefix, *argv], stdin=slave, stdout=slave, stderr=slave, env=env,
-                            start_new_session=not setsid, close_fds=True)
+    return subprocess.Popen(
+        [*prefix, *argv], stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=not setsid, close_fds=True
+    )
 
 
 def _pump(proc: subprocess.Popen[bytes], master: int, seconds: float, *, until_quiet: float | None = None) -> None:
@@ -81,8 +82,15 @@ def _finish(proc: subprocess.Popen[bytes], master: int) -> None:
     proc.wait()
 
 
-def time_to_first_result(argv: Sequence[str], env: dict[str, str], prompt: bytes, *,
-                         typed: bytes = b"6*7", result: bytes = b"42", timeout: float = 20.0) -> float:
+def time_to_first_result(
+    argv: Sequence[str],
+    env: dict[str, str],
+    prompt: bytes,
+    *,
+    typed: bytes = b"6*7",
+    result: bytes = b"42",
+    timeout: float = 20.0,
+) -> float:
     """Seconds from spawning argv on a pty to seeing `result` after typing `typed` at `prompt`."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
@@ -98,8 +106,10 @@ def time_to_first_result(argv: Sequence[str], env: dict[str, str], prompt: bytes
         while True:
             left = timeout - (time.perf_counter() - start)
             if left <= 0:
-                raise CaseError(f"no {'result' if typed_at is not None else 'prompt'} within {timeout:g} s: "
-                                f"{strip_ansi(buf)[-200:]!r}")
+                raise CaseError(
+                    f"no {'result' if typed_at is not None else 'prompt'} within {timeout:g} s: "
+                    f"{strip_ansi(buf)[-200:]!r}"
+                )
             if not select.select([master], [], [], left)[0]:
                 continue
             try:

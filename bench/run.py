@@ -16,15 +16,32 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `bench` and the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import case_mail, case_process, case_sandbox, case_tls  # noqa: E402
-from bench.fixtures import Fixtures  # noqa: E402
-from bench.harness import (ROOT, Case, CaseError, Row, Settings, Unavailable, environment,  # noqa: E402
-                           error_rows, find_peer, render_table, unavailable_rows)
+from bench import case_mail, case_process, case_sandbox, case_tls
+from bench.fixtures import Fixtures
+from bench.harness import (
+    ROOT,
+    Case,
+    CaseError,
+    Row,
+    Settings,
+    Unavailable,
+    environment,
+    error_rows,
+    find_peer,
+    render_table,
+    unavailable_rows,
+)
 
 __all__ = ["CASES", "main", "run_cases"]
 
-CASES: list[Case] = [*case_process.CASES[:2], *case_sandbox.CASES[:1], *case_mail.CASES,
-                     *case_tls.CASES, *case_process.CASES[2:], *case_sandbox.CASES[1:]]
+CASES: list[Case] = [
+    *case_process.CASES[:2],
+    *case_sandbox.CASES[:1],
+    *case_mail.CASES,
+    *case_tls.CASES,
+    *case_process.CASES[2:],
+    *case_sandbox.CASES[1:],
+]
 PEERS = ("ipython", "ptpython", "swaks", "sslyze", "openssl")
 RESULTS = ROOT / "bench" / "RESULTS.md"
 
@@ -32,12 +49,12 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 def _rows_without_run(case: Case, reason: str, *, error: bool) -> list[Row]:
     peers = [p for p, _ in case.columns]
     rows = (error_rows if error else unavailable_rows)(case.title, reason, peers)
-    for row, (_, target) in zip(rows, case.columns):
+    for row, (_, target) in zip(rows, case.columns, strict=False):
         row.target = target
     return rows
 
 
-def run_cases(cases: list[Case], settings: Settings, log=sys.stderr) -> list[Row]:  # type: ignore[no-untyped-def]
+def run_cases(cases: list[Case], settings: Settings, log=sys.stderr) -> list[Row]:
     """Every case in order; a case that cannot run gives rows saying why, never a crash."""
     fx = Fixtures(settings)
     rows: list[Row] = []
@@ -87,8 +104,10 @@ def _record(table: str, settings: Settings, elapsed: float) -> None:
     text = [
         "# jcsh benchmark results",
         "",
-        "Written by `make bench` (`bench/run.py`); every ratio is jcsh's median over the peer's, "
-        "measured in the same run, sides alternating (A B A B) after a warm-up.",
+        (
+            "Written by `make bench` (`bench/run.py`); every ratio is jcsh's median over the peer's, "
+            "measured in the same run, sides alternating (A B A B) after a warm-up."
+        ),
         "",
         f"- date: {env['date']}",
         f"- Python: {env['python']}",
@@ -114,8 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few iterations, smaller workloads; print only")
     parser.add_argument("--only", metavar="NAME[,NAME]", help="run only these cases")
-    parser.add_argument("--peer-path", metavar="PATH",
-                        help="look for peers only in this PATH-like list (tests use it to hide them)")
+    parser.add_argument(
+        "--peer-path", metavar="PATH", help="look for peers only in this PATH-like list (tests use it to hide them)"
+    )
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     args = parser.parse_args(argv)
     if args.list:

@@ -37,7 +37,7 @@ class ControlStripper:
         self._held = ""
         tail = _OPEN_TAIL.search(text)
         if tail and len(text) - tail.start() <= self._MAX_HELD:
-            self._held = text[tail.start():]
+            self._held = text[tail.start() :]
             text = text[: tail.start()]
         return strip_controls(text)
 

@@ -6,13 +6,14 @@ The plaintext is only ever held by a `Secret`, whose repr and str never show it.
 
 from __future__ import annotations
 
+import builtins
 import os
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from runtime.errors import ConfigError, NotFound, UsageError
-from runtime.registry import Registry
+from jcsh.runtime.errors import ConfigError, NotFound, UsageError
+from jcsh.runtime.registry import Registry
 
 if TYPE_CHECKING:
     from cryptography.fernet import Fernet
@@ -211,9 +212,11 @@ class CredentialStore:
         try:
             return Secret(self._cipher().decrypt(row[0]).decode("utf-8"))
         except InvalidToken:
-            raise ConfigError(f"the secret of {credential.identity()} cannot be decrypted with {self.key_path}") from None
+            raise ConfigError(
+                f"the secret of {credential.identity()} cannot be decrypted with {self.key_path}"
+            ) from None
 
-    def trusted_certificates(self) -> list[Credential]:
+    def trusted_certificates(self) -> builtins.list[Credential]:
         """Every X509_TrustedCertificate credential (private root CAs, self-signed certificates)."""
         return [c for c in self.list(X509) if c.certificate]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "JcshError",
     "UsageError",
@@ -19,6 +21,7 @@ class JcshError(Exception):
 
     kind = "error"
     exit_code = 1
+    result: Any = None  # the whole record, when a send or test that failed made one
 
     def __init__(self, message: str, *, kind: str | None = None) -> None:
         super().__init__(message)

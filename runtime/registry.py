@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from runtime.errors import NotFound, UsageError
+from jcsh.runtime.errors import NotFound, UsageError
 
 __all__ = [
     "Registry",
@@ -244,9 +244,7 @@ class Registry:
         with self.transaction():
             if self._row(path) is None:
                 raise NotFound(f"no registry entry at {path}")
-            below = self.conn.execute(
-                "SELECT COUNT(*) FROM entry WHERE path >= ? AND path < ?", (lo, hi)
-            ).fetchone()[0]
+            below = self.conn.execute("SELECT COUNT(*) FROM entry WHERE path >= ? AND path < ?", (lo, hi)).fetchone()[0]
             if below and not recursive:
                 raise UsageError(f"{path} has {below} entries below it; use -r to remove them too")
             self.conn.execute("DELETE FROM entry WHERE path = ? OR (path >= ? AND path < ?)", (path, lo, hi))
@@ -263,7 +261,7 @@ class Registry:
             if p == path:
                 root["value"] = v
                 continue
-            node = {"value": v, "children": {}}
+            node: dict[str, Any] = {"value": v, "children": {}}
             parent, name = split_path(p)
             nodes[parent]["children"][name] = node
             nodes[p] = node
@@ -303,7 +301,7 @@ def _flatten(document: object) -> tuple[str, list[tuple[str, str | None]]]:
 
     def visit(node: object, at: str) -> None:
         if not isinstance(node, dict) or not set(node) <= {"path", "value", "children"}:
-            raise UsageError(f"import: entry {at} must be an object with \"value\" and \"children\"")
+            raise UsageError(f'import: entry {at} must be an object with "value" and "children"')
         value = node.get("value")
         if value is not None:
             if at == "/":
@@ -337,7 +335,7 @@ def _retry_locked(action: Any, attempts: int = 200) -> Any:
         try:
             return action()
         except sqlite3.OperationalError as e:
-            if "locked" not in str(e) and "busy" not in str(e) or attempt == attempts - 1:
+            if ("locked" not in str(e) and "busy" not in str(e)) or attempt == attempts - 1:
                 raise
             time.sleep(0.01 + 0.005 * min(attempt, 20))
     raise AssertionError("unreachable")

@@ -24,10 +24,21 @@ if TYPE_CHECKING:
 
     from aiosmtpd.smtp import SMTP
 
-    from runtime.sink_smtp import SinkController
+    from jcsh.runtime.sink_smtp import SinkController
 
-__all__ = ["SinkConfig", "Received", "Sink", "parse_fail", "check_stage", "check_code", "server_context",
-           "DROP", "STALL", "STAGES", "MODES"]
+__all__ = [
+    "SinkConfig",
+    "Received",
+    "Sink",
+    "parse_fail",
+    "check_stage",
+    "check_code",
+    "server_context",
+    "DROP",
+    "STALL",
+    "STAGES",
+    "MODES",
+]
 
 MODES = ("plain", "starttls", "implicit")
 STAGES = ("connect", "helo", "auth", "mail", "rcpt", "data")  # and "rcpt:<address>"
@@ -123,20 +134,28 @@ class Received:
 
     def message(self) -> EmailMessage:
         """The content parsed with the default (modern) policy."""
-        return message_from_bytes(self.content, policy=policy.default)  # type: ignore[return-value]
+        return message_from_bytes(self.content, policy=policy.default)
 
     @property
     def subject(self) -> str | None:
         return self.message()["Subject"]
 
     def to_json(self) -> dict[str, Any]:
-        return {"mail_from": self.mail_from, "rcpt_tos": self.rcpt_tos, "size": len(self.content),
-                "subject": self.subject, "tls_version": self.tls_version,
-                "authenticated_as": self.authenticated_as, "peer": self.peer, "queue_id": self.queue_id}
+        return {
+            "mail_from": self.mail_from,
+            "rcpt_tos": self.rcpt_tos,
+            "size": len(self.content),
+            "subject": self.subject,
+            "tls_version": self.tls_version,
+            "authenticated_as": self.authenticated_as,
+            "peer": self.peer,
+            "queue_id": self.queue_id,
+        }
 
 
-def server_context(cert: Path, key: Path, min_version: ssl.TLSVersion | None = None,
-                   max_version: ssl.TLSVersion | None = None) -> ssl.SSLContext:
+def server_context(
+    cert: Path, key: Path, min_version: ssl.TLSVersion | None = None, max_version: ssl.TLSVersion | None = None
+) -> ssl.SSLContext:
     """A server SSLContext; TLSv1/1.1 get @SECLEVEL=0 ciphers, which OpenSSL 3 needs for them."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
@@ -155,9 +174,13 @@ def server_context(cert: Path, key: Path, min_version: ssl.TLSVersion | None = N
 class Sink:
     """A running test SMTP server; a context manager."""
 
-    def __init__(self, config: SinkConfig | None = None, *,
-                 on_message: Callable[[Received], None] | None = None,
-                 on_event: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: SinkConfig | None = None,
+        *,
+        on_message: Callable[[Received], None] | None = None,
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
         config = config or SinkConfig()
         config.check()
         # A copy, so that the caller's config is left as given.
@@ -208,7 +231,7 @@ class Sink:
         if self.config.mode == "plain":
             return None
         if self.cert_path is None:
-            from runtime.tls.selfsigned import ensure_self_signed, generate_self_signed
+            from jcsh.runtime.tls.selfsigned import ensure_self_signed, generate_self_signed
 
             names = list(dict.fromkeys(["localhost", "127.0.0.1", "::1", self.host]))
             if self.config.cert_dir is not None:  # a kept folder: reuse, so a trusted copy stays valid
@@ -230,17 +253,23 @@ class Sink:
             import mailbox
 
             self.maildir = mailbox.Maildir(cfg.maildir, create=True)
-        from runtime.sink_smtp import SinkController, SinkHandler  # aiosmtpd only once a sink runs
+        from jcsh.runtime.sink_smtp import SinkController, SinkHandler  # aiosmtpd only once a sink runs
 
         ctx = self._tls_context()
         handler = SinkHandler(self)
         controller = SinkController(
-            handler, hostname=cfg.host, port=cfg.port,
+            handler,
+            hostname=cfg.host,
+            port=cfg.port,
             ssl_context=ctx if cfg.mode == "implicit" else None,
-            server_hostname=cfg.hostname, ident="jcsh sink ESMTP",
+            server_hostname=cfg.hostname,
+            ident="jcsh sink ESMTP",
             tls_context=ctx if cfg.mode == "starttls" else None,
-            require_starttls=cfg.require_starttls, auth_require_tls=cfg.auth_require_tls,
-            authenticator=handler.authenticate, data_size_limit=cfg.size_limit, decode_data=False,
+            require_starttls=cfg.require_starttls,
+            auth_require_tls=cfg.auth_require_tls,
+            authenticator=handler.authenticate,
+            data_size_limit=cfg.size_limit,
+            decode_data=False,
             timeout=120,
         )
         try:

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from runtime.hosts import host_port
-from runtime.sink import DROP, STALL, Received
+from jcsh.runtime.hosts import host_port
+from jcsh.runtime.sink import DROP, STALL, Received
 
 if TYPE_CHECKING:
-    from runtime.sink import Sink
+    from jcsh.runtime.sink import Sink
 
 __all__ = ["SinkHandler", "SinkController"]
 
@@ -33,8 +33,8 @@ logging.getLogger("mail.log").addHandler(logging.NullHandler())
 
 
 def _peer(session: Session) -> str:
-    host, port = (session.peer or ("?", 0))[:2]
-    return host_port(str(host), port)
+    peer = session.peer if isinstance(session.peer, tuple) else ("?", 0)
+    return host_port(str(peer[0]), int(peer[1]))
 
 
 def _tls_version(server: SMTP) -> str | None:
@@ -71,8 +71,9 @@ class SinkHandler:
         session.host_name = hostname
         return f"250 {server.hostname}"
 
-    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
-                          responses: list[str]) -> list[str]:
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
         reply = await self.fail(server, "helo")
         if reply is not None:
             return [reply]
@@ -90,8 +91,9 @@ class SinkHandler:
         reply = await self.fail(server, "auth")
         return MISSING if reply is None else reply
 
-    def authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-                     auth_data: Any) -> AuthResult:
+    def authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         if not isinstance(auth_data, LoginPassword):  # its repr would show the password: never log it
             return AuthResult(success=False, handled=False)
         login = auth_data.login.decode("utf-8", "replace")
@@ -100,8 +102,9 @@ class SinkHandler:
         self.sink.event(f"AUTH {mechanism} {login}: {'accepted' if ok else 'refused'}")
         return AuthResult(success=ok, handled=False, auth_data=login if ok else None)
 
-    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          mail_options: list[str]) -> str:
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
         reply = await self.fail(server, "mail")
         if reply is not None:
             return reply
@@ -112,8 +115,9 @@ class SinkHandler:
         envelope.mail_options.extend(mail_options)
         return "250 OK"
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         for stage in (f"rcpt:{address.lower()}", "rcpt"):
             reply = await self.fail(server, stage)
             if reply is not None:
@@ -128,10 +132,13 @@ class SinkHandler:
             return reply
         content = envelope.original_content or b""
         received = Received(
-            mail_from=envelope.mail_from or "", rcpt_tos=list(envelope.rcpt_tos), content=content,
+            mail_from=envelope.mail_from or "",
+            rcpt_tos=list(envelope.rcpt_tos),
+            content=content,
             tls_version=_tls_version(server),
             authenticated_as=session.auth_data if session.authenticated else None,
-            peer=_peer(session), queue_id=uuid.uuid4().hex[:12].upper(),
+            peer=_peer(session),
+            queue_id=uuid.uuid4().hex[:12].upper(),
         )
         if self.sink.maildir is not None:
             received.queue_id = self.sink.maildir.add(content)
@@ -148,7 +155,7 @@ class SinkHandler:
 class _Session(Session):
     """A Session whose login_data does not log aiosmtpd's deprecation warning on every AUTH."""
 
-    @property  # type: ignore[override]
+    @property
     def login_data(self) -> Any:
         return self._login_data
 
@@ -197,8 +204,9 @@ class SinkController(Controller):
         return _SinkSMTP(self.handler, **self.SMTP_kwargs)
 
     async def _bind(self) -> asyncio.AbstractServer:
-        server = await self.loop.create_server(self._factory_invoker, host=self.hostname, port=self.port,
-                                               ssl=self.ssl_context)
+        server = await self.loop.create_server(
+            self._factory_invoker, host=self.hostname, port=self.port, ssl=self.ssl_context
+        )
         self.port = server.sockets[0].getsockname()[1]
         return server
 

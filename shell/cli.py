@@ -6,15 +6,13 @@ import os
 import sys
 from collections.abc import Sequence
 
-from runtime.errors import JcshError
-from shell.commands import COMMAND_AREAS, JcshArgumentParser, ParserExit, add_arguments, add_common, seconds, specs
-from shell.context import Context
-from shell.entry import command_word
-from shell.render import report_error
+from jcsh.runtime.errors import JcshError
+from jcsh.shell.commands import COMMAND_AREAS, JcshArgumentParser, ParserExit, add_arguments, add_common, seconds, specs
+from jcsh.shell.context import Context
+from jcsh.shell.entry import command_word
+from jcsh.shell.render import report_error
 
 __all__ = ["main", "build_parser"]
-
-
 
 
 _OWN_TIMEOUT = ("testmail", "tls probe", "configure")
@@ -27,8 +25,13 @@ def build_parser(only: str | None = None) -> JcshArgumentParser:
         description="A sandboxed Python scripting shell for outgoing mail: configure, probe, test.",
     )
     add_common(parser, suppress=False)
-    parser.add_argument("--timeout", dest="script_timeout", type=seconds(86_400), metavar="SECONDS",
-                        help="wall-clock limit of a script or statement (default 30)")
+    parser.add_argument(
+        "--timeout",
+        dest="script_timeout",
+        type=seconds(86_400),
+        metavar="SECONDS",
+        help="wall-clock limit of a script or statement (default 30)",
+    )
     parser.add_argument("--version", action="store_true", help="version (with --json: Python, OpenSSL, sandbox)")
     parser.add_argument("-c", dest="code", metavar="CODE", help="run CODE in the sandbox")
     parser.add_argument("--vi", action="store_true", help="vi key bindings in the REPL")
@@ -55,8 +58,8 @@ def _version(ctx: Context) -> int:
     import platform
     import ssl
 
-    from runtime import __version__
-    from runtime.sandbox.client import Session
+    from jcsh.runtime import __version__
+    from jcsh.runtime.sandbox.client import Session
 
     worker = Session(None, modules=False)  # the layers in force are the ones a real worker applied
     worker.start()
@@ -96,10 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec = getattr(args, "spec", None)
         if spec is not None:
             if args.script_timeout is not None and spec.name != "run":
-                ctx.warn(f"--timeout before the command limits scripts only; `{spec.name}` ignores it"
-                         + (" (give its own --timeout after the command)" if spec.name in _OWN_TIMEOUT else ""))
+                ctx.warn(
+                    f"--timeout before the command limits scripts only; `{spec.name}` ignores it"
+                    + (" (give its own --timeout after the command)" if spec.name in _OWN_TIMEOUT else "")
+                )
             return spec.run(ctx, args)
-        from shell.commands import script
+        from jcsh.shell.commands import script
 
         if args.code is not None:
             return script.run_code(ctx, args.code)

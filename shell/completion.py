@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
-from shell.statement import scan
+from jcsh.shell.statement import scan
 
 __all__ = ["Sources", "JcshCompleter", "RegistryEntry"]
 
@@ -25,7 +25,9 @@ RegistryEntry = tuple[str, bool, "str | None"]  # (name, has children, value)
 _REGISTRY_CALL = re.compile(
     r"\bregistry\s*\.\s*(?:get|set|delete|list|walk|value|children|exists)\s*\(\s*[rRuU]?(['\"])(/[^'\"]*)$"
 )
-_IMPORT = re.compile(r"^\s*(?:import|from)\s+([\w.]*)$|^\s*import\s+[\w.]+(?:\s+as\s+\w+)?(?:\s*,\s*[\w.]+(?:\s+as\s+\w+)?)*\s*,\s*([\w.]*)$")
+_IMPORT = re.compile(
+    r"^\s*(?:import|from)\s+([\w.]*)$|^\s*import\s+[\w.]+(?:\s+as\s+\w+)?(?:\s*,\s*[\w.]+(?:\s+as\s+\w+)?)*\s*,\s*([\w.]*)$"
+)
 _FROM_IMPORT = re.compile(r"^\s*from\s+[\w.]+\s+import\b")
 _ATTRIBUTE = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*\.\s*(\w*)$")
 _NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)$")
@@ -68,7 +70,7 @@ class JcshCompleter(Completer):
                 yield from self._magic(document, complete_event)
             else:
                 yield from self._python(document.text_before_cursor)
-        except Exception:  # noqa: BLE001 - a completion source failing must never disturb typing
+        except Exception:
             return
 
     # Python -----------------------------------------------------------------------------------
@@ -115,8 +117,9 @@ class JcshCompleter(Completer):
         parent, _, prefix = typed.rpartition("/")
         for name, has_children, value in self.sources.registry_children(parent or "/"):
             if name.startswith(prefix):
-                yield Completion(name, -len(prefix), display=name + ("/" if has_children else ""),
-                                 display_meta=_short(value))
+                yield Completion(
+                    name, -len(prefix), display=name + ("/" if has_children else ""), display_meta=_short(value)
+                )
 
     # % commands -------------------------------------------------------------------------------
 
@@ -175,7 +178,7 @@ class JcshCompleter(Completer):
 # action list (stable since Python 3.2).
 
 
-def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction | None:  # type: ignore[type-arg]
+def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction | None:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             return action

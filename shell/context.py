@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from runtime.home import ensure_home, resolve_home
+from jcsh.runtime.home import ensure_home, resolve_home
 
 if TYPE_CHECKING:
-    from runtime.credentials import CredentialStore
-    from runtime.registry import Registry
+    from jcsh.runtime.credentials import CredentialStore
+    from jcsh.runtime.registry import Registry
 
 __all__ = ["Context"]
 
@@ -20,9 +20,19 @@ class Context:
     """Options and streams of one command, shared by the command line and the REPL."""
 
     # A plain class, not a dataclass: this is on every command's start-up path (see docs/decisions.md).
-    def __init__(self, *, home_arg: str | None = None, json: bool = False, no_color: bool = False,
-                 timeout: float | None = None, vi: bool = False, out: TextIO | None = None,
-                 err: TextIO | None = None, stdin: TextIO | None = None, session: Any = None) -> None:
+    def __init__(
+        self,
+        *,
+        home_arg: str | None = None,
+        json: bool = False,
+        no_color: bool = False,
+        timeout: float | None = None,
+        vi: bool = False,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        stdin: TextIO | None = None,
+        session: Any = None,
+    ) -> None:
         self.home_arg = home_arg
         self.json = json
         self.no_color = no_color
@@ -58,7 +68,7 @@ class Context:
     @property
     def registry(self) -> Registry:
         if self._registry is None:
-            from runtime.registry import open_registry
+            from jcsh.runtime.registry import open_registry
 
             self._registry = open_registry(self.home)
         return self._registry
@@ -66,7 +76,7 @@ class Context:
     @property
     def credentials(self) -> CredentialStore:
         if self._credentials is None:
-            from runtime.credentials import CredentialStore
+            from jcsh.runtime.credentials import CredentialStore
 
             self._credentials = CredentialStore(self.registry, self.home)
         return self._credentials

@@ -32,9 +32,9 @@ def command_word(argv: Sequence[str]) -> str | None:
 def main() -> int:
     argv = sys.argv[1:]
     if command_word(argv) == "" and "-c" in argv[:-1]:
-        from runtime.sandbox.client import needs_modules, prestart
+        from jcsh.runtime.sandbox.client import needs_modules, prestart
 
         prestart(modules=needs_modules(argv[argv.index("-c") + 1]))
-    from shell.cli import main as cli_main
+    from jcsh.shell.cli import main as cli_main
 
     return cli_main(argv)

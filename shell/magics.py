@@ -17,12 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from runtime.errors import JcshError, UsageError
-from shell.commands import Builder, JcshArgumentParser, ParserExit, add_arguments, specs
-from shell.render import report_error, table
+from jcsh.runtime.errors import JcshError, UsageError
+from jcsh.shell.commands import Builder, JcshArgumentParser, ParserExit, add_arguments, specs
+from jcsh.shell.render import report_error, table
 
 if TYPE_CHECKING:
-    from shell.context import Context
+    from jcsh.shell.context import Context
 
 __all__ = ["Magic", "Magics", "Shell", "ExitRepl", "magic", "mirror", "abandoned_jobs"]
 
@@ -129,8 +129,9 @@ class Magics:
             return 0
         rows = [("%" + m.name, m.summary) for m in self.table().values() if self._listed(m)]
         out.write(table(rows) + "\n")
-        out.write("Anything else is Python, run in the sandbox. Tab completes; Ctrl-R searches history; "
-                  "Ctrl-D leaves.\n")
+        out.write(
+            "Anything else is Python, run in the sandbox. Tab completes; Ctrl-R searches history; Ctrl-D leaves.\n"
+        )
         return 0
 
     @magic("the sandbox layers in force and the limits of each statement", _sandbox_arguments)
@@ -138,8 +139,7 @@ class Magics:
         session = self.shell.session
         layers = list(getattr(session, "layers", []) or [])
         limits = dict(getattr(session, "limits", {}) or {})
-        text = "layers: " + (", ".join(layers) or "process only") + "\n" + table(
-            [(k, v) for k, v in limits.items()])
+        text = "layers: " + (", ".join(layers) or "process only") + "\n" + table(list(limits.items()))
         self._context(args).emit({"layers": layers, "limits": limits}, text)
         return 0
 
@@ -198,8 +198,7 @@ class Magics:
             return False
         if m.spec is None or m.name != m.spec:
             return True
-        return not any(o.spec == m.spec and o.name != m.name and o.name not in _UNLISTED
-                       for o in self.table().values())
+        return not any(o.spec == m.spec and o.name != m.name and o.name not in _UNLISTED for o in self.table().values())
 
     def summaries(self) -> dict[str, str]:
         return {name: m.summary for name, m in self.table().items()}
@@ -257,7 +256,7 @@ class Magics:
             ctx.err.write("\njcsh: interrupted\n")
             ctx.err.flush()
             return 130
-        except Exception as e:  # noqa: BLE001 - a failing command must not end the session
+        except Exception as e:
             ctx.err.write(f"jcsh: internal error: {type(e).__name__}: {e}\n")
             ctx.err.flush()
             return 1
@@ -271,7 +270,7 @@ class Magics:
         ctx = self._context(args)
         if name not in _SLOW:
             return spec.run(ctx, args)
-        from shell.spinner import Spinner
+        from jcsh.shell.spinner import Spinner
 
         dumb = os.environ.get("TERM") == "dumb"  # no cursor movement to redraw a line with
         with Spinner(name.split()[-1] + "…", ctx.err, enabled=not (dumb or ctx.json)) as spinner:
@@ -284,7 +283,7 @@ class Magics:
         base = self.shell.ctx
         home = getattr(args, "home", None)
         if home:
-            from runtime.home import resolve_home
+            from jcsh.runtime.home import resolve_home
 
             if resolve_home(home) != base.home:
                 raise UsageError("--home cannot change inside a session; start `jcsh --home DIR` instead")
@@ -319,7 +318,7 @@ def _cancellable(job: Callable[[], int], *, on_cancel: Callable[[], object]) -> 
     def work() -> None:
         try:
             outcome["code"] = job()
-        except BaseException as e:  # noqa: BLE001 - handed to the waiting thread as it is
+        except BaseException as e:
             outcome["error"] = e
         finally:
             done.set()

@@ -20,9 +20,9 @@ from prompt_toolkit.lexers import Lexer, PygmentsLexer
 from prompt_toolkit.shortcuts import PromptSession
 from prompt_toolkit.styles import Style
 
-from shell.history import keep_in_history, open_history_file
-from shell.repl import CONTINUATION, PROMPT
-from shell.statement import INDENT, is_complete, next_indent
+from jcsh.shell.history import keep_in_history, open_history_file
+from jcsh.shell.repl import CONTINUATION, PROMPT
+from jcsh.shell.statement import INDENT, is_complete, next_indent
 
 __all__ = ["build_prompt", "JcshLexer", "RedactingHistory"]
 
@@ -39,6 +39,8 @@ _TOOLBAR_COLORS = {  # without colour the toolbar keeps prompt_toolkit's reverse
     "bottom-toolbar.ok": "bg:ansigray ansigreen bold",
     "bottom-toolbar.failed": "bg:ansigray ansired bold",
 }
+
+
 class RedactingHistory(FileHistory):
     """FileHistory (created 0600) that does not store entries holding a literal secret."""
 
@@ -83,7 +85,7 @@ class JcshLexer(Lexer):
         for warm in self.then:
             try:
                 warm()
-            except Exception:  # noqa: BLE001 - a warm-up is an optimisation; the real call reports errors
+            except Exception:
                 pass
 
     def lex_document(self, document: Document) -> Callable[[int], StyleAndTextTuples]:

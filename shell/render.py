@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TextIO
 
-from runtime.controls import strip_controls
-from runtime.errors import JcshError, UsageError
+from jcsh.runtime.controls import strip_controls
+from jcsh.runtime.errors import JcshError, UsageError
 
 __all__ = ["table", "paint", "report_error", "strip_controls"]
 

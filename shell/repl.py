@@ -13,14 +13,22 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shell.render import paint, strip_controls
-from shell.statement import is_complete
+from jcsh.shell.render import paint, strip_controls
+from jcsh.shell.statement import is_complete
 
 if TYPE_CHECKING:
-    from shell.context import Context
+    from jcsh.shell.context import Context
 
-__all__ = ["run_repl", "open_session", "statement_timeout", "Repl", "PROMPT", "CONTINUATION", "HISTORY_NAME",
-           "ECHO_LIMIT"]
+__all__ = [
+    "run_repl",
+    "open_session",
+    "statement_timeout",
+    "Repl",
+    "PROMPT",
+    "CONTINUATION",
+    "HISTORY_NAME",
+    "ECHO_LIMIT",
+]
 
 PROMPT = "jcsh> "
 CONTINUATION = "...> "
@@ -37,7 +45,7 @@ def run_repl(ctx: Context) -> int:
     finally:
         session.close()
         ctx.session = None
-    from shell.magics import abandoned_jobs
+    from jcsh.shell.magics import abandoned_jobs
 
     if abandoned_jobs():
         # A cancelled network command still waits on its socket, and the interpreter would join
@@ -51,11 +59,11 @@ def run_repl(ctx: Context) -> int:
 
 def open_session(ctx: Context) -> Any:
     """A started sandbox session on the context's stores; start() does not wait for the worker."""
-    from runtime.sandbox.client import Session
+    from jcsh.runtime.sandbox.client import Session
 
     session = Session(None)
     session.start()
-    from runtime.sandbox.host import Host
+    from jcsh.runtime.sandbox.host import Host
 
     session.host = Host(lambda: ctx.registry, lambda: ctx.credentials, ctx.home, out=ctx.out, err=ctx.err)
     session.timeout = statement_timeout(ctx)
@@ -65,8 +73,8 @@ def open_session(ctx: Context) -> Any:
 
 def statement_timeout(ctx: Context) -> float:
     """The scripts' rule (--timeout, the registry, 30 s); a bad stored value warns instead of stopping."""
-    from runtime.errors import ConfigError
-    from shell.commands.script import script_timeout
+    from jcsh.runtime.errors import ConfigError
+    from jcsh.shell.commands.script import script_timeout
 
     try:
         return script_timeout(ctx)
@@ -85,7 +93,7 @@ class Repl:
     """One interactive session: reads statements, runs them in the sandbox, keeps the status."""
 
     def __init__(self, ctx: Context, session: Any) -> None:
-        from shell.magics import Magics
+        from jcsh.shell.magics import Magics
 
         self.ctx = ctx
         self._session = session
@@ -107,14 +115,14 @@ class Repl:
     def _watch_ready(self) -> None:
         try:
             self._layers = list(self._session.layers)
-        except Exception:  # noqa: BLE001 - the first statement reports a worker that cannot start
+        except Exception:
             pass
 
     # the loops --------------------------------------------------------------------------------
 
     def loop(self) -> int:
         """Read and run inputs until Ctrl-D, %exit or exit(); the status to leave with."""
-        from shell.magics import ExitRepl
+        from jcsh.shell.magics import ExitRepl
 
         try:
             if plain_terminal(self.ctx):
@@ -124,7 +132,7 @@ class Repl:
             return e.status
 
     def _prompt_loop(self) -> int:
-        from shell.prompt import build_prompt
+        from jcsh.shell.prompt import build_prompt
 
         prompt = build_prompt(
             history=self.ctx.home / HISTORY_NAME,
@@ -146,7 +154,7 @@ class Repl:
 
     def _plain_loop(self) -> int:
         """Plain prompts without cursor movement; history is still kept."""
-        from shell.history import append_history
+        from jcsh.shell.history import append_history
 
         self._write(self.banner())
         lines: list[str] = []
@@ -168,8 +176,8 @@ class Repl:
 
     def execute(self, text: str) -> int:
         """Run one input, Python or a `%` command; ExitRepl when it asks to leave."""
-        from runtime.errors import JcshError
-        from shell.magics import ExitRepl
+        from jcsh.runtime.errors import JcshError
+        from jcsh.shell.magics import ExitRepl
 
         if not text.strip():
             return 0
@@ -194,7 +202,7 @@ class Repl:
             self._write(f"jcsh: {strip_controls(e.message)}\n", stream="err")
             self._record(e.exit_code, 0.0)
             return e.exit_code
-        except Exception as e:  # noqa: BLE001 - whatever went wrong, the session goes on
+        except Exception as e:
             self._newline()
             self._write(f"jcsh: internal error: {type(e).__name__}: {e}\n", stream="err")
             self._record(1, 0.0)
@@ -206,11 +214,12 @@ class Repl:
 
     def run_source(self, source: str, filename: str, *, interactive: bool, args: list[str] | None = None) -> int:
         """Run source in the session, streaming its output; echo its value or error."""
-        from shell.magics import ExitRepl
+        from jcsh.shell.magics import ExitRepl
 
         started = time.monotonic()
-        result = self._session.run(source, filename=filename, interactive=interactive,
-                                   on_output=self._on_output, args=args)
+        result = self._session.run(
+            source, filename=filename, interactive=interactive, on_output=self._on_output, args=args
+        )
         elapsed = time.monotonic() - started
         self._names = None
         self._mail = None  # scripts can reconfigure mail
@@ -222,8 +231,10 @@ class Repl:
             self._write(paint(result.error.rstrip("\n"), "red", self.color) + "\n", stream="err")
         if result.namespace_lost:
             self._newline()
-            self._write(paint("jcsh: a fresh worker took over; the namespace is empty", "yellow", self.color)
-                        + "\n", stream="err")
+            self._write(
+                paint("jcsh: a fresh worker took over; the namespace is empty", "yellow", self.color) + "\n",
+                stream="err",
+            )
         code = 0 if result.ok else (result.exit_code or 1)
         self._record(code, elapsed)
         if result.exited and interactive:
@@ -260,23 +271,23 @@ class Repl:
         """(server:port, security) of the effective mail settings; cached, never raises."""
         if self._mail is None:
             try:
-                from runtime.mail.settings import load_settings
+                from jcsh.runtime.mail.settings import load_settings
 
                 settings = load_settings(self.ctx.registry, self.ctx.credentials)
                 server = settings.server.value
                 self._mail = (f"{server}:{settings.port.value}", str(settings.security.value)) if server else ("", "")
-            except Exception:  # noqa: BLE001 - the banner and toolbar must survive a broken configuration
+            except Exception:
                 self._mail = ("?", "unreadable configuration; try %doctor")
         return self._mail
 
     def banner(self) -> str:
-        from runtime import __version__
+        from jcsh.runtime import __version__
 
         server, security = self.mail_status()
         mail = f"mail {server} ({security})" if server else "mail not configured — try %configure"
         layers = self._layers
         if layers is None:  # the worker is still starting: name what this platform applies
-            from runtime.sandbox.limits import available_layers
+            from jcsh.runtime.sandbox.limits import available_layers
 
             layers = available_layers()
         first = f"jcsh {__version__} · home {_tilde(self.ctx.home)} · {mail}"
@@ -298,16 +309,18 @@ class Repl:
     # completion -------------------------------------------------------------------------------
 
     def completer(self) -> Any:
-        from shell.completion import JcshCompleter, Sources
+        from jcsh.shell.completion import JcshCompleter, Sources
 
-        return JcshCompleter(Sources(
-            namespace=self.names,
-            members=described,
-            modules=allowed_modules,
-            registry_children=self._registry_children,
-            magics=self.magics.summaries,
-            magic_parser=self.magics.parser_for,
-        ))
+        return JcshCompleter(
+            Sources(
+                namespace=self.names,
+                members=described,
+                modules=allowed_modules,
+                registry_children=self._registry_children,
+                magics=self.magics.summaries,
+                magic_parser=self.magics.parser_for,
+            )
+        )
 
     def names(self) -> list[str]:
         """The namespace's names, asked once after each statement (nothing is evaluated)."""
@@ -316,14 +329,14 @@ class Repl:
                 return list(described())  # nothing ran yet: only the preloaded names exist
             try:
                 self._names = list(self._session.names())
-            except Exception:  # noqa: BLE001 - a restarting worker gives no names, not an error
+            except Exception:
                 return list(described())
         return self._names
 
     def _registry_children(self, path: str) -> list[tuple[str, bool, str | None]]:
         try:
             return [(c.name, c.has_children, c.value) for c in self.ctx.registry.children(path)]
-        except Exception:  # noqa: BLE001 - a missing or malformed path completes to nothing
+        except Exception:
             return []
 
 
@@ -331,21 +344,21 @@ _DESCRIBED: dict[str, dict[str, str]] | None = None
 
 
 def described() -> dict[str, dict[str, str]]:
-    """stdlib.describe(), once per process; {} when it cannot be read."""
+    """jcsh.stdlib.describe(), once per process; {} when it cannot be read."""
     global _DESCRIBED
     if _DESCRIBED is None:
         try:
-            from stdlib.describe import describe
+            from jcsh.stdlib.describe import describe
 
             _DESCRIBED = describe()
-        except Exception:  # noqa: BLE001 - no description means no member completion, nothing worse
+        except Exception:
             _DESCRIBED = {}
     return _DESCRIBED
 
 
 def allowed_modules() -> list[str]:
     """The modules a script may import (the sandbox's allowlist)."""
-    from runtime.sandbox.imports import ALLOWED
+    from jcsh.runtime.sandbox.imports import ALLOWED
 
     return list(ALLOWED)
 

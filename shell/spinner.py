@@ -17,8 +17,9 @@ class Spinner:
     """Draws on `stream` (a terminal) after `delay` seconds; `guard()` wraps an output stream
     so that anything the command writes first erases the indicator line."""
 
-    def __init__(self, label: str, stream: TextIO, *, enabled: bool = True, delay: float = 0.25,
-                 interval: float = 0.1) -> None:
+    def __init__(
+        self, label: str, stream: TextIO, *, enabled: bool = True, delay: float = 0.25, interval: float = 0.1
+    ) -> None:
         self.label = label
         self.stream = stream
         self.enabled = enabled and bool(getattr(stream, "isatty", lambda: False)())
@@ -41,8 +42,7 @@ class Spinner:
             self._thread.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(1.0)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stdlib.errors import request
-from stdlib.records import check_flag, check_text, to_records
+from jcsh.stdlib.errors import request
+from jcsh.stdlib.records import check_flag, check_text, to_records
 
 __all__ = ["CredentialsStub"]
 
@@ -28,21 +28,33 @@ class CredentialsStub:
 
     def list(self, protocol: str | None = None) -> list[Any]:
         """Every credential (of one protocol): records without secrets."""
-        return to_records(request(self._link, "credentials.list",
-                                  {"protocol": check_text(protocol, "protocol", optional=True)}))
+        return to_records(
+            request(self._link, "credentials.list", {"protocol": check_text(protocol, "protocol", optional=True)})
+        )
 
     def find(self, protocol: str, endpoint: str, virtual_user: str = "default") -> Any:
         """The credential with exactly this identity, or None."""
         return to_records(request(self._link, "credentials.find", _identity(protocol, endpoint, virtual_user)))
 
-    def add(self, protocol: str, endpoint: str, virtual_user: str = "default", *, real_user: str | None = None,
-            secret: str | None = None, certificate: str | None = None, replace: bool = False) -> Any:
+    def add(
+        self,
+        protocol: str,
+        endpoint: str,
+        virtual_user: str = "default",
+        *,
+        real_user: str | None = None,
+        secret: str | None = None,
+        certificate: str | None = None,
+        replace: bool = False,
+    ) -> Any:
         """Store a credential (secret: a password; certificate: PEM text); returns it without the secret."""
         params = _identity(protocol, endpoint, virtual_user)
-        params.update(real_user=check_text(real_user, "real_user", optional=True),
-                      secret=check_text(secret, "secret", optional=True),
-                      certificate=check_text(certificate, "certificate", optional=True),
-                      replace=check_flag(replace, "replace"))
+        params.update(
+            real_user=check_text(real_user, "real_user", optional=True),
+            secret=check_text(secret, "secret", optional=True),
+            certificate=check_text(certificate, "certificate", optional=True),
+            replace=check_flag(replace, "replace"),
+        )
         return to_records(request(self._link, "credentials.add", params))
 
     def remove(self, protocol: str, endpoint: str, virtual_user: str = "default") -> None:
@@ -54,5 +66,8 @@ class CredentialsStub:
 
 
 def _identity(protocol: Any, endpoint: Any, virtual_user: Any) -> dict[str, Any]:
-    return {"protocol": check_text(protocol, "protocol"), "endpoint": check_text(endpoint, "endpoint"),
-            "virtual_user": check_text(virtual_user, "virtual_user")}
+    return {
+        "protocol": check_text(protocol, "protocol"),
+        "endpoint": check_text(endpoint, "endpoint"),
+        "virtual_user": check_text(virtual_user, "virtual_user"),
+    }

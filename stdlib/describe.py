@@ -14,7 +14,7 @@ def _first_line(obj: object) -> str:
 
 def describe() -> dict[str, dict[str, str]]:
     """Preloaded name -> {member: one-line doc}; jcsArgs (a list of strings) has no members of its own."""
-    from stdlib.preload import PRELOADED
+    from jcsh.stdlib.preload import PRELOADED
 
     found: dict[str, dict[str, str]] = {}
     for name, cls in PRELOADED.items():
@@ -26,8 +26,11 @@ def describe() -> dict[str, dict[str, str]]:
                 target = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
                 members[member] = _first_line(target)
         if issubclass(cls, BaseException):
-            members.update(kind="how it failed: not-found, usage, connect, limit, temporary ...",
-                           message="the message", exit_code="the exit code jcsh would give")
+            members.update(
+                kind="how it failed: not-found, usage, connect, limit, temporary ...",
+                message="the message",
+                exit_code="the exit code jcsh would give",
+            )
         found[name] = dict(sorted(members.items()))
     found["jcsArgs"] = {}
     return found

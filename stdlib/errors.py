@@ -8,12 +8,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime.errors import (ConfigError, ConnectFailed, JcshError, JobFailed, LimitHit, NotFound, TempFailure,
-                            UsageError)
-from runtime.sandbox.link import RemoteError
+from jcsh.runtime.errors import (
+    ConfigError,
+    ConnectFailed,
+    JcshError,
+    JobFailed,
+    LimitHit,
+    NotFound,
+    TempFailure,
+    UsageError,
+)
+from jcsh.runtime.sandbox.link import RemoteError
 
-__all__ = ["JcshError", "NotFound", "UsageError", "JobFailed", "ConfigError", "ConnectFailed", "LimitHit",
-           "TempFailure", "request", "error_for", "name_for_scripts"]
+__all__ = [
+    "JcshError",
+    "NotFound",
+    "UsageError",
+    "JobFailed",
+    "ConfigError",
+    "ConnectFailed",
+    "LimitHit",
+    "TempFailure",
+    "request",
+    "error_for",
+    "name_for_scripts",
+]
 
 _CLASSES = (JcshError, NotFound, UsageError, JobFailed, ConfigError, ConnectFailed, LimitHit, TempFailure)
 _BY_KIND = {cls.kind: cls for cls in _CLASSES[1:]}

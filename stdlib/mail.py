@@ -4,23 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from stdlib.errors import error_for, request
-from stdlib.records import check_flag, check_text, check_texts, to_records
+from jcsh.stdlib.errors import error_for, request
+from jcsh.stdlib.records import check_flag, check_text, check_texts, to_records
 
 __all__ = ["MailStub", "MailSessionStub"]
 
 
-def _message(to: Any, subject: Any, body: Any, cc: Any, bcc: Any, from_addr: Any, html: Any, headers: Any,
-             attachments: Any) -> dict[str, Any]:
+def _message(
+    to: Any, subject: Any, body: Any, cc: Any, bcc: Any, from_addr: Any, html: Any, headers: Any, attachments: Any
+) -> dict[str, Any]:
     if headers is None:
         headers = {}
     if type(headers) is not dict or not all(type(k) is str and type(v) is str for k, v in headers.items()):
         raise TypeError("headers must be a dict of strings")
     return {
-        "to": check_texts(to, "to"), "cc": check_texts(cc, "cc"), "bcc": check_texts(bcc, "bcc"),
+        "to": check_texts(to, "to"),
+        "cc": check_texts(cc, "cc"),
+        "bcc": check_texts(bcc, "bcc"),
         "from": check_text(from_addr, "from_addr", optional=True),
-        "subject": check_text(subject, "subject", optional=True), "body": check_text(body, "body", optional=True),
-        "html": check_text(html, "html", optional=True), "headers": dict(headers),
+        "subject": check_text(subject, "subject", optional=True),
+        "body": check_text(body, "body", optional=True),
+        "html": check_text(html, "html", optional=True),
+        "headers": dict(headers),
         "attachments": check_texts(attachments, "attachments"),
     }
 
@@ -52,33 +57,62 @@ class MailStub:
 
     def configure(self, from_addr: str, server: str | None = None) -> Any:
         """System_Mail_Configure: store From and Server (detected from the domain when None); the result record."""
-        return to_records(request(self._link, "mail.configure", {
-            "from": check_text(from_addr, "from_addr"), "server": check_text(server, "server", optional=True)}))
+        return to_records(
+            request(
+                self._link,
+                "mail.configure",
+                {"from": check_text(from_addr, "from_addr"), "server": check_text(server, "server", optional=True)},
+            )
+        )
 
-    def send(self, to: Any, subject: str | None = None, body: str | None = None, *, cc: Any = None,
-             bcc: Any = None, from_addr: str | None = None, html: str | None = None, headers: Any = None,
-             attachments: Any = None, server: str | None = None, transcript: bool = False) -> Any:
+    def send(
+        self,
+        to: Any,
+        subject: str | None = None,
+        body: str | None = None,
+        *,
+        cc: Any = None,
+        bcc: Any = None,
+        from_addr: str | None = None,
+        html: str | None = None,
+        headers: Any = None,
+        attachments: Any = None,
+        server: str | None = None,
+        transcript: bool = False,
+    ) -> Any:
         """Send one message; the result record, or a JcshError (with `.result`) when not all were delivered.
 
         Scripts cannot attach files (that would let a script read any file): attachments must stay empty.
         """
         params = _message(to, subject, body, cc, bcc, from_addr, html, headers, attachments)
-        params.update(server=check_text(server, "server", optional=True),
-                      transcript=check_flag(transcript, "transcript"))
+        params.update(
+            server=check_text(server, "server", optional=True), transcript=check_flag(transcript, "transcript")
+        )
         return _delivered(to_records(request(self._link, "mail.send", params)))
 
-    def test(self, to: Any, *, subject: str | None = None, body: str | None = None, server: str | None = None,
-             transcript: bool = False) -> Any:
-        """Send a test mail like `jcsh testmail`; the result record says which step failed (it never raises for that)."""
+    def test(
+        self,
+        to: Any,
+        *,
+        subject: str | None = None,
+        body: str | None = None,
+        server: str | None = None,
+        transcript: bool = False,
+    ) -> Any:
+        """Send a test mail like `jcsh testmail`; the result record says which step failed (never raises for it)."""
         params = _message(to, subject, body, None, None, None, None, None, None)
-        params.update(server=check_text(server, "server", optional=True),
-                      transcript=check_flag(transcript, "transcript"))
+        params.update(
+            server=check_text(server, "server", optional=True), transcript=check_flag(transcript, "transcript")
+        )
         return to_records(request(self._link, "mail.test", params))
 
     def session(self, server: str | None = None, transcript: bool = False) -> MailSessionStub:
         """One connection for many messages: `with mail.session() as s: s.send(...)`."""
-        opened = request(self._link, "mail.session.open", {"server": check_text(server, "server", optional=True),
-                                                          "transcript": check_flag(transcript, "transcript")})
+        opened = request(
+            self._link,
+            "mail.session.open",
+            {"server": check_text(server, "server", optional=True), "transcript": check_flag(transcript, "transcript")},
+        )
         return MailSessionStub(self._link, int(opened["id"]))
 
     def __repr__(self) -> str:
@@ -88,15 +122,25 @@ class MailStub:
 class MailSessionStub:
     """Messages sent over one SMTP connection (reconnects when the server closes it)."""
 
-    __slots__ = ("_link", "_id")
+    __slots__ = ("_id", "_link")
 
     def __init__(self, link: Any, session_id: int) -> None:
         self._link = link
         self._id = session_id
 
-    def send(self, to: Any, subject: str | None = None, body: str | None = None, *, cc: Any = None,
-             bcc: Any = None, from_addr: str | None = None, html: str | None = None, headers: Any = None,
-             attachments: Any = None) -> Any:
+    def send(
+        self,
+        to: Any,
+        subject: str | None = None,
+        body: str | None = None,
+        *,
+        cc: Any = None,
+        bcc: Any = None,
+        from_addr: str | None = None,
+        html: str | None = None,
+        headers: Any = None,
+        attachments: Any = None,
+    ) -> Any:
         """Send one message on this session's connection; as `mail.send`, raises when not all were delivered."""
         params = _message(to, subject, body, cc, bcc, from_addr, html, headers, attachments)
         params["id"] = self._id

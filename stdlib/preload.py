@@ -4,23 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from stdlib.credentials import CredentialsStub
-from stdlib.errors import JcshError, name_for_scripts, request
-from stdlib.javax.net import ssl as javax_ssl
-from stdlib.mail import MailStub
-from stdlib.out import PrintWriter
-from stdlib.registry import RegistryStub
-from stdlib.tls import TlsStub
+from jcsh.stdlib.credentials import CredentialsStub
+from jcsh.stdlib.errors import JcshError, name_for_scripts, request
+from jcsh.stdlib.javax.net import ssl as javax_ssl
+from jcsh.stdlib.mail import MailStub
+from jcsh.stdlib.out import PrintWriter
+from jcsh.stdlib.registry import RegistryStub
+from jcsh.stdlib.tls import TlsStub
 
 __all__ = ["build", "ALIASES", "PRELOADED"]
 
 # Modules a script may import that live here: importable name -> real module.
-ALIASES = {"javax.net.ssl": "stdlib.javax.net.ssl"}
+ALIASES = {"javax.net.ssl": "jcsh.stdlib.javax.net.ssl"}
 
 # Preloaded name -> the class of its object (describe() reads the docs from these).
 PRELOADED: dict[str, type] = {
-    "jcsOut": PrintWriter, "jcsErr": PrintWriter, "registry": RegistryStub, "credentials": CredentialsStub,
-    "mail": MailStub, "tls": TlsStub, "SSLContext": javax_ssl.SSLContext, "JcshError": JcshError,
+    "jcsOut": PrintWriter,
+    "jcsErr": PrintWriter,
+    "registry": RegistryStub,
+    "credentials": CredentialsStub,
+    "mail": MailStub,
+    "tls": TlsStub,
+    "SSLContext": javax_ssl.SSLContext,
+    "JcshError": JcshError,
 }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 __all__ = ["Record", "to_records", "check_text", "check_texts", "check_flag", "check_number"]
 
 
-class Record(dict):  # type: ignore[type-arg]
+class Record(dict):
     """A dict whose keys can be read as attributes: `r.status` is `r["status"]`."""
 
     __slots__ = ()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
-from stdlib.errors import NotFound, request
-from stdlib.records import check_flag, check_text, to_records
+from jcsh.stdlib.errors import NotFound, request
+from jcsh.stdlib.records import check_flag, check_text, to_records
 
 __all__ = ["RegistryStub"]
 
@@ -49,14 +50,19 @@ class RegistryStub:
 
     def delete(self, path: str, recursive: bool = False) -> int:
         """Remove the entry (with recursive=True, its subtree too); returns how many entries went."""
-        return int(request(self._link, "registry.delete",
-                           {"path": check_text(path, "path"), "recursive": check_flag(recursive, "recursive")}))
+        return int(
+            request(
+                self._link,
+                "registry.delete",
+                {"path": check_text(path, "path"), "recursive": check_flag(recursive, "recursive")},
+            )
+        )
 
     def list(self, path: str = "/") -> list[Any]:
         """The children of path: records with name, path, value, has_children."""
         return to_records(request(self._link, "registry.list", {"path": check_text(path, "path")}))
 
-    def walk(self, path: str = "/") -> list[tuple[str, str | None]]:
+    def walk(self, path: str = "/") -> builtins.list[tuple[str, str | None]]:
         """Every entry of the subtree as (path, value), parents first."""
         rows = request(self._link, "registry.walk", {"path": check_text(path, "path")})
         return [(p, v) for p, v in rows]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stdlib.errors import request
-from stdlib.records import check_number, check_text, check_texts, to_records
+from jcsh.stdlib.errors import request
+from jcsh.stdlib.records import check_number, check_text, check_texts, to_records
 
 __all__ = ["TlsStub"]
 
@@ -26,17 +26,33 @@ class TlsStub:
         """The whole protocol report (as `jcsh tls protocols --json`)."""
         return to_records(request(self._link, "tls.protocols"))
 
-    def probe(self, host: str | None = None, port: int | None = None, *, mode: str | None = None,
-              servername: str | None = None, protocols: Any = None, timeout: float = 10.0) -> Any:
+    def probe(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        mode: str | None = None,
+        servername: str | None = None,
+        protocols: Any = None,
+        timeout: float = 10.0,
+    ) -> Any:
         """Which TLS versions a server accepts, its certificate and trust (as `jcsh tls probe --json`)."""
         if port is not None and type(port) is not int:
             raise TypeError("port must be an int")
-        return to_records(request(self._link, "tls.probe", {
-            "host": check_text(host, "host", optional=True), "port": port,
-            "mode": check_text(mode, "mode", optional=True),
-            "servername": check_text(servername, "servername", optional=True),
-            "protocols": check_texts(protocols, "protocols") if protocols is not None else None,
-            "timeout": check_number(timeout, "timeout")}))
+        return to_records(
+            request(
+                self._link,
+                "tls.probe",
+                {
+                    "host": check_text(host, "host", optional=True),
+                    "port": port,
+                    "mode": check_text(mode, "mode", optional=True),
+                    "servername": check_text(servername, "servername", optional=True),
+                    "protocols": check_texts(protocols, "protocols") if protocols is not None else None,
+                    "timeout": check_number(timeout, "timeout"),
+                },
+            )
+        )
 
     def __repr__(self) -> str:
         return "tls"

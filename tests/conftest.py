@@ -13,8 +13,8 @@ _ROOT = str(Path(__file__).resolve().parent.parent)
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from runtime.credentials import CredentialStore  # noqa: E402
-from runtime.registry import Registry, open_registry  # noqa: E402
+from jcsh.runtime.credentials import CredentialStore  # noqa: E402
+from jcsh.runtime.registry import Registry, open_registry  # noqa: E402
 from tests.support.pki import TestCA  # noqa: E402
 
 

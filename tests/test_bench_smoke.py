@@ -17,14 +17,14 @@ VERDICTS = {"pass", "fail", "skip", "report"}
 
 # case -> (the modules whose presence means the jcsh side exists, a peer the run hides)
 CASES = {
-    "registry": ("runtime.registry", None),
-    "testmail": ("shell.commands.testmail", "swaks"),
-    "probe": ("runtime.tls.probe", "sslyze"),
-    "roundtrip": ("runtime.sandbox.client", None),
-    "startup": ("runtime.sandbox.client", "ipython -c"),
-    "loop": ("runtime.sandbox.client", None),
-    "repl": ("shell.repl runtime.sandbox.client", "ptpython"),
-    "batch": ("runtime.sandbox.client", None),
+    "registry": ("jcsh.runtime.registry", None),
+    "testmail": ("jcsh.shell.commands.testmail", "swaks"),
+    "probe": ("jcsh.runtime.tls.probe", "sslyze"),
+    "roundtrip": ("jcsh.runtime.sandbox.client", None),
+    "startup": ("jcsh.runtime.sandbox.client", "ipython -c"),
+    "loop": ("jcsh.runtime.sandbox.client", None),
+    "repl": ("jcsh.shell.repl jcsh.runtime.sandbox.client", "ptpython"),
+    "batch": ("jcsh.runtime.sandbox.client", None),
 }
 SLOW = {"repl", "batch", "probe", "loop", "startup"}
 
@@ -40,7 +40,10 @@ def run_bench(case: str, peer_path: Path) -> list[dict[str, str]]:
     """Run one case quickly with every peer hidden; the table's rows as dicts."""
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", case, "--peer-path", str(peer_path)],
-        capture_output=True, text=True, timeout=170, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=170,
+        cwd=ROOT,
     )
     assert proc.returncode in (0, 1), proc.stderr  # 1: some target missed, which timing on CI may do
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -48,11 +51,10 @@ def run_bench(case: str, peer_path: Path) -> list[dict[str, str]]:
     assert len(lines) >= 3, proc.stdout
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     assert header == HEADER
-    return [dict(zip(header, (c.strip() for c in line.strip("|").split("|")))) for line in lines[2:]]
+    return [dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=False)) for line in lines[2:]]
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=[pytest.mark.slow] if c in SLOW else [])
-                                  for c in CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, marks=[pytest.mark.slow] if c in SLOW else []) for c in CASES])
 @pytest.mark.timeout(180)
 def test_quick_run_prints_a_table_with_verdicts(case: str, tmp_path: Path) -> None:
     module, hidden = CASES[case]
@@ -78,8 +80,8 @@ def _side(name: str, *samples: float) -> Side:
 
 
 def test_ratio_verdict_is_the_median_against_the_limit() -> None:
-    jcsh = _side("jcsh", 0.10, 0.35, 0.30)          # median 0.30
-    peer = _side("ipython", 0.90, 1.00, 2.00)        # median 1.00
+    jcsh = _side("jcsh", 0.10, 0.35, 0.30)  # median 0.30
+    peer = _side("ipython", 0.90, 1.00, 2.00)  # median 1.00
     assert ratio_row("c", jcsh, peer, 0.35).verdict == "pass"
     assert ratio_row("c", jcsh, peer, 0.25).verdict == "fail"
     assert ratio_row("c", jcsh, peer, None).verdict == "report"

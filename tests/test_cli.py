@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from shell.commands import COMMAND_AREAS, specs
+from jcsh.shell.commands import COMMAND_AREAS, specs
 from tests.support.cli import jcsh, jcsh_process
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from runtime.credentials import CredentialStore, Secret
-from runtime.errors import ConfigError, UsageError
-from runtime.registry import open_registry
+from jcsh.runtime.credentials import CredentialStore, Secret
+from jcsh.runtime.errors import ConfigError, UsageError
+from jcsh.runtime.registry import open_registry
 from tests.support.cli import jcsh, jcsh_process
 from tests.support.pki import TestCA, self_signed
 
@@ -18,8 +18,9 @@ SMTP_ID = ("--protocol", "smtp", "--endpoint", "smtp.example.test", "--virtual-u
 
 
 def _add_smtp(home: Path, *extra: str, password: str = PASSWORD):
-    return jcsh(home, "credential", "add", *SMTP_ID, "--real-user", "bob", "--password-stdin", *extra,
-                stdin=password + "\n")
+    return jcsh(
+        home, "credential", "add", *SMTP_ID, "--real-user", "bob", "--password-stdin", *extra, stdin=password + "\n"
+    )
 
 
 def test_protocol_must_exist_first(home: Path) -> None:
@@ -42,8 +43,16 @@ def test_add_list_remove(home: Path) -> None:
     added = _add_smtp(home)
     assert added.code == 0 and "stored smtp smtp.example.test default" in added.out
     listed = jcsh(home, "--json", "credential", "ls").json["credentials"]
-    assert listed == [{"protocol": "smtp", "endpoint": "smtp.example.test", "virtual_user": "default",
-                       "real_user": "bob", "has_secret": True, "has_certificate": False}]
+    assert listed == [
+        {
+            "protocol": "smtp",
+            "endpoint": "smtp.example.test",
+            "virtual_user": "default",
+            "real_user": "bob",
+            "has_secret": True,
+            "has_certificate": False,
+        }
+    ]
     assert "bob" in jcsh(home, "credential", "ls").out
     refused = jcsh(home, "credential", "protocol", "rm", "smtp")
     assert refused.code == 2 and "used by 1 credential" in refused.err
@@ -96,9 +105,14 @@ def test_password_is_never_an_argument_and_needs_a_terminal(home: Path) -> None:
 
 
 def test_secret_never_in_database_outputs_or_repr(home: Path) -> None:
-    outputs = [jcsh(home, "credential", "protocol", "add", "smtp"), _add_smtp(home),
-               jcsh(home, "credential", "ls"), jcsh(home, "--json", "credential", "ls"),
-               jcsh(home, "registry", "export"), jcsh(home, "credential", "rekey")]
+    outputs = [
+        jcsh(home, "credential", "protocol", "add", "smtp"),
+        _add_smtp(home),
+        jcsh(home, "credential", "ls"),
+        jcsh(home, "--json", "credential", "ls"),
+        jcsh(home, "registry", "export"),
+        jcsh(home, "credential", "rekey"),
+    ]
     needle = PASSWORD.encode()
     for ran in outputs:
         assert PASSWORD not in ran.out + ran.err
@@ -180,8 +194,16 @@ def test_interrupted_rekey_is_finished_on_next_open(home: Path, credentials: Cre
 
 def test_x509_certificate_credential(home: Path, pki: TestCA, tmp_path: Path) -> None:
     jcsh(home, "credential", "protocol", "add", "X509_TrustedCertificate")
-    args = ("credential", "add", "--protocol", "X509_TrustedCertificate", "--endpoint", "corp-root",
-            "--virtual-user", "default")
+    args = (
+        "credential",
+        "add",
+        "--protocol",
+        "X509_TrustedCertificate",
+        "--endpoint",
+        "corp-root",
+        "--virtual-user",
+        "default",
+    )
     ran = jcsh(home, "--json", *args, "--certificate", str(pki.root_path))
     assert ran.code == 0 and "jcsh Test Root CA" in ran.json["subject"]
     store = CredentialStore(open_registry(home), home)

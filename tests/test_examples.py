@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.registry import Registry
-from runtime.sink import Sink, SinkConfig
+from jcsh.runtime.registry import Registry
+from jcsh.runtime.sink import Sink, SinkConfig
 from tests.support.cli import jcsh_process
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -23,8 +23,10 @@ def test_configure_gmail(home: Path) -> None:
     ran = jcsh_process(home, "run", str(EXAMPLES / "configure_gmail.jcs"), "ops@example.test")
     assert ran.code == 0, ran.err
     lines = dict(line.split(None, 1) for line in ran.out.splitlines())
-    assert lines["security"].split() == ["STARTTLSRequired",
-                                         "/configuration/mail/smtp.gmail.com/JavaMail/mail.smtp.starttls.required"]
+    assert lines["security"].split() == [
+        "STARTTLSRequired",
+        "/configuration/mail/smtp.gmail.com/JavaMail/mail.smtp.starttls.required",
+    ]
     assert lines["port"].split() == ["587", "default"]
     assert lines["server"].split()[0] == "smtp.gmail.com"
 

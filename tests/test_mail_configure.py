@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from runtime.credentials import CredentialStore
-from runtime.errors import ConfigError, UsageError
-from runtime.mail.configure import FROM_KEY, SERVER_KEY, TRANSPORT_KEY, configure
-from runtime.mail.detect import detect, parse_nameservers
-from runtime.registry import Registry
+from jcsh.runtime.credentials import CredentialStore
+from jcsh.runtime.errors import ConfigError, UsageError
+from jcsh.runtime.mail.configure import FROM_KEY, SERVER_KEY, TRANSPORT_KEY, configure
+from jcsh.runtime.mail.detect import detect, parse_nameservers
+from jcsh.runtime.registry import Registry
 from tests.support.cli import jcsh
 from tests.support.dns import DnsResponder
 
@@ -49,22 +49,34 @@ def written(registry: Registry) -> dict[str, str | None]:
 
 # -- detection ------------------------------------------------------------------------------------
 
+
 @pytest.mark.timeout(20)
-def test_mx_by_preference_all_candidates_reported(registry: Registry, credentials: CredentialStore,
-                                                  dns_server: DnsResponder) -> None:
+def test_mx_by_preference_all_candidates_reported(
+    registry: Registry, credentials: CredentialStore, dns_server: DnsResponder
+) -> None:
     result = configure(registry, credentials, "Ops <ops@example.test>")
     assert (result.status, result.server, result.detected_via, result.exit_code) == (
-        "Completed", "mx1.example.test", "mx", 0)
+        "Completed",
+        "mx1.example.test",
+        "mx",
+        0,
+    )
     assert [(c.preference, c.host, c.addresses) for c in result.candidates] == [
-        (10, "mx1.example.test", ("127.0.0.1",)), (20, "mx2.example.test", ("::1",))]
-    assert written(registry) == {FROM_KEY: "Ops <ops@example.test>", SERVER_KEY: "mx1.example.test",
-                                 TRANSPORT_KEY: "smtp"}
+        (10, "mx1.example.test", ("127.0.0.1",)),
+        (20, "mx2.example.test", ("::1",)),
+    ]
+    assert written(registry) == {
+        FROM_KEY: "Ops <ops@example.test>",
+        SERVER_KEY: "mx1.example.test",
+        TRANSPORT_KEY: "smtp",
+    }
     assert dns_server.asked("MX") == ["example.test"]
 
 
 @pytest.mark.timeout(20)
-def test_most_preferred_that_resolves_is_chosen(registry: Registry, credentials: CredentialStore,
-                                                dns_server: DnsResponder) -> None:
+def test_most_preferred_that_resolves_is_chosen(
+    registry: Registry, credentials: CredentialStore, dns_server: DnsResponder
+) -> None:
     result = configure(registry, credentials, "ops@fallback.test")
     assert (result.status, result.server, result.detected_via) == ("Completed", "mx2.example.test", "mx")
     first = result.candidates[0]
@@ -73,12 +85,14 @@ def test_most_preferred_that_resolves_is_chosen(registry: Registry, credentials:
 
 
 @pytest.mark.timeout(20)
-def test_implicit_mx_from_the_address_record(registry: Registry, credentials: CredentialStore,
-                                             dns_server: DnsResponder) -> None:
+def test_implicit_mx_from_the_address_record(
+    registry: Registry, credentials: CredentialStore, dns_server: DnsResponder
+) -> None:
     result = configure(registry, credentials, "ops@implicit.test")
     assert (result.status, result.server, result.detected_via) == ("Completed", "implicit.test", "implicit-mx")
-    assert result.to_json()["candidates"] == [{"host": "implicit.test", "preference": 0,
-                                               "addresses": ["127.0.0.2"], "error": None}]
+    assert result.to_json()["candidates"] == [
+        {"host": "implicit.test", "preference": 0, "addresses": ["127.0.0.2"], "error": None}
+    ]
 
 
 FAILURES = [
@@ -95,8 +109,9 @@ FAILURES = [
 
 @pytest.mark.timeout(20)
 @pytest.mark.parametrize(("domain", "kind", "words"), FAILURES)
-def test_detection_failures_end_in_status_error(registry: Registry, credentials: CredentialStore,
-                                                dns_server: DnsResponder, domain: str, kind: str, words: str) -> None:
+def test_detection_failures_end_in_status_error(
+    registry: Registry, credentials: CredentialStore, dns_server: DnsResponder, domain: str, kind: str, words: str
+) -> None:
     registry.set("/configuration/mail/Port", "2525")
     result = configure(registry, credentials, f"ops@{domain}", lifetime=0.5)
     assert (result.status, result.server, result.exit_code) == ("Error", None, 1)
@@ -164,38 +179,58 @@ def test_parse_nameservers_refuses(text: str) -> None:
 
 # -- given server, From validation, what is written -----------------------------------------------
 
+
 @pytest.mark.timeout(20)
-def test_given_server_is_stored_as_given(registry: Registry, credentials: CredentialStore,
-                                         dns_server: DnsResponder) -> None:
+def test_given_server_is_stored_as_given(
+    registry: Registry, credentials: CredentialStore, dns_server: DnsResponder
+) -> None:
     result = configure(registry, credentials, "ops@example.test", "smtp.example.test")
     assert (result.status, result.server, result.detected_via, result.candidates) == (
-        "Completed", "smtp.example.test", "given", ())
+        "Completed",
+        "smtp.example.test",
+        "given",
+        (),
+    )
     assert result.to_json()["detected_via"] == "given"
     assert dns_server.asked("MX") == []
     assert written(registry)[SERVER_KEY] == "smtp.example.test"
 
 
 @pytest.mark.timeout(20)
-def test_given_server_that_does_not_resolve_is_a_warning(registry: Registry, credentials: CredentialStore,
-                                                         dns_server: DnsResponder) -> None:
+def test_given_server_that_does_not_resolve_is_a_warning(
+    registry: Registry, credentials: CredentialStore, dns_server: DnsResponder
+) -> None:
     result = configure(registry, credentials, "ops@example.test", "Relay.Missing.test")
     assert result.status == "Completed"
     assert any("Relay.Missing.test does not resolve" in w for w in result.warnings)
     assert written(registry)[SERVER_KEY] == "Relay.Missing.test"
 
 
-def test_given_ip_server_needs_no_lookup(registry: Registry, credentials: CredentialStore,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_given_ip_server_needs_no_lookup(
+    registry: Registry, credentials: CredentialStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("JCSH_NAMESERVERS", "127.0.0.1:1")  # nobody there: a lookup would show
     result = configure(registry, credentials, "ops@example.test", "[::1]")
     assert result.status == "Completed"
     assert not any("does not resolve" in w for w in result.warnings)
 
 
-@pytest.mark.parametrize("bad", ["foo", "ops@", "@example.test", "a@x.test, b@y.test", "Ops <ops@example.test",
-                                 "ops@example.test\r\nBcc: x@y.test", "", "a b@example.test"])
-def test_bad_from_is_a_usage_error_and_writes_nothing(registry: Registry, credentials: CredentialStore,
-                                                      bad: str) -> None:
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "foo",
+        "ops@",
+        "@example.test",
+        "a@x.test, b@y.test",
+        "Ops <ops@example.test",
+        "ops@example.test\r\nBcc: x@y.test",
+        "",
+        "a b@example.test",
+    ],
+)
+def test_bad_from_is_a_usage_error_and_writes_nothing(
+    registry: Registry, credentials: CredentialStore, bad: str
+) -> None:
     with pytest.raises(UsageError) as info:
         configure(registry, credentials, bad, "smtp.example.test")
     assert info.value.exit_code == 2
@@ -225,6 +260,7 @@ def test_server_change_and_missing_credential_are_reported(registry: Registry, c
 
 # -- the command line -----------------------------------------------------------------------------
 
+
 @pytest.mark.timeout(20)
 def test_cli_json_shape(home: Path, dns_server: DnsResponder) -> None:
     ran = jcsh(home, "configure", "--from", "ops@example.test", "--json")
@@ -232,7 +268,11 @@ def test_cli_json_shape(home: Path, dns_server: DnsResponder) -> None:
     data = ran.json
     assert isinstance(data, dict)
     assert {k: data[k] for k in ("status", "from", "server", "detected_via")} == {
-        "status": "Completed", "from": "ops@example.test", "server": "mx1.example.test", "detected_via": "mx"}
+        "status": "Completed",
+        "from": "ops@example.test",
+        "server": "mx1.example.test",
+        "detected_via": "mx",
+    }
     assert [c["host"] for c in data["candidates"]] == ["mx1.example.test", "mx2.example.test"]
     assert "error" not in data
 
@@ -241,8 +281,8 @@ def test_cli_json_shape(home: Path, dns_server: DnsResponder) -> None:
 def test_cli_error_status_without_terminal_exits_1(home: Path, dns_server: DnsResponder) -> None:
     ran = jcsh(home, "configure", "--from", "ops@nomail.test", "--json")
     assert ran.code == 1
-    assert ran.json["status"] == "Error"  # type: ignore[index]
-    assert ran.json["error"]["kind"] == "null-mx"  # type: ignore[index]
+    assert ran.json["status"] == "Error"
+    assert ran.json["error"]["kind"] == "null-mx"
     human = jcsh(home, "configure", "--from", "ops@slow.test", "--timeout", "0.5")
     assert human.code == 1
     assert "Status:     Error: no answer from" in human.out
@@ -251,7 +291,7 @@ def test_cli_error_status_without_terminal_exits_1(home: Path, dns_server: DnsRe
 def test_cli_bad_from_exits_2(home: Path) -> None:
     ran = jcsh(home, "configure", "--from", "not-an-address", "--server", "127.0.0.1", "--json")
     assert ran.code == 2
-    assert ran.json["error"]["kind"] == "usage"  # type: ignore[index]
+    assert ran.json["error"]["kind"] == "usage"
 
 
 def test_cli_from_is_required(home: Path) -> None:
@@ -260,19 +300,25 @@ def test_cli_from_is_required(home: Path) -> None:
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize(("answer", "code", "server"), [("smtp.example.test", 0, "smtp.example.test"), ("", 1, None)])
-def test_cli_prompts_for_the_hostname_on_a_terminal(home: Path, dns_server: DnsResponder, answer: str, code: int,
-                                                    server: str | None) -> None:
+def test_cli_prompts_for_the_hostname_on_a_terminal(
+    home: Path, dns_server: DnsResponder, answer: str, code: int, server: str | None
+) -> None:
     pexpect = pytest.importorskip("pexpect")
-    child = pexpect.spawn(sys.executable, ["-m", "shell", "--home", str(home), "configure", "--from",
-                                           "ops@nomail.test"], cwd=str(ROOT), env={**os.environ, "NO_COLOR": "1"},
-                          encoding="utf-8", timeout=15)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "jcsh", "--home", str(home), "configure", "--from", "ops@nomail.test"],
+        cwd=str(ROOT),
+        env={**os.environ, "NO_COLOR": "1"},
+        encoding="utf-8",
+        timeout=15,
+    )
     child.expect("Status:     Error: nomail.test publishes a null MX")
     child.expect("Mail server hostname")
     child.sendline(answer)
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == code
-    from runtime.registry import open_registry
+    from jcsh.runtime.registry import open_registry
 
     reg = open_registry(home)
     try:
@@ -281,8 +327,9 @@ def test_cli_prompts_for_the_hostname_on_a_terminal(home: Path, dns_server: DnsR
         reg.close()
 
 
-def test_given_server_is_checked_with_the_system_resolver(registry: Registry, credentials: CredentialStore,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_given_server_is_checked_with_the_system_resolver(
+    registry: Registry, credentials: CredentialStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Without $JCSH_NAMESERVERS the check is the one connecting will do: /etc/hosts knows localhost.
     monkeypatch.delenv("JCSH_NAMESERVERS", raising=False)
     result = configure(registry, credentials, "ops@example.test", "localhost")

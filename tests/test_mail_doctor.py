@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from runtime.credentials import X509, CredentialStore
-from runtime.mail.doctor import Finding, diagnose
-from runtime.mail.settings import MAIL, VERIFY_KEY
-from runtime.registry import Registry
+from jcsh.runtime.credentials import X509, CredentialStore
+from jcsh.runtime.mail.doctor import Finding, diagnose
+from jcsh.runtime.mail.settings import MAIL, VERIFY_KEY
+from jcsh.runtime.registry import Registry
 from tests.support.cli import jcsh
 from tests.support.pki import TestCA, self_signed
 
@@ -19,14 +19,27 @@ SERVER = "smtp.example.test"
 
 def setup(registry: Registry, entries: dict[str, str], base: bool = True) -> None:
     """A working configuration (unless base=False) plus entries."""
-    defaults = {f"{MAIL}/Server": SERVER, f"{MAIL}/Transport": "smtp", f"{MAIL}/From": "ops@example.test",
-                f"{J}/mail.smtp.starttls.required": "true"} if base else {}
+    defaults = (
+        {
+            f"{MAIL}/Server": SERVER,
+            f"{MAIL}/Transport": "smtp",
+            f"{MAIL}/From": "ops@example.test",
+            f"{J}/mail.smtp.starttls.required": "true",
+        }
+        if base
+        else {}
+    )
     for path, value in {**defaults, **entries}.items():
         registry.set(path, value)
 
 
-def login(credentials: CredentialStore, endpoint: str = SERVER, virtual_user: str = "default",
-          protocol: str = "smtp", real_user: str | None = "ops") -> None:
+def login(
+    credentials: CredentialStore,
+    endpoint: str = SERVER,
+    virtual_user: str = "default",
+    protocol: str = "smtp",
+    real_user: str | None = "ops",
+) -> None:
     if protocol not in credentials.protocols():
         credentials.add_protocol(protocol)
     credentials.add(protocol, endpoint, virtual_user, real_user=real_user, secret="s3cret-never-shown")
@@ -38,7 +51,9 @@ def find(findings: list[Finding], level: str, words: str) -> Finding:
     return hits[0]
 
 
-def test_a_sound_configuration_has_no_findings(registry: Registry, credentials: CredentialStore, tmp_path: Path) -> None:
+def test_a_sound_configuration_has_no_findings(
+    registry: Registry, credentials: CredentialStore, tmp_path: Path
+) -> None:
     login(credentials)
     setup(registry, {})
     assert diagnose(registry, credentials, cwd=tmp_path) == []
@@ -47,23 +62,48 @@ def test_a_sound_configuration_has_no_findings(registry: Registry, credentials: 
 ERRORS = [
     # entries (on top of the working base), words of the error, keys it must name
     ({f"{MAIL}/Transport": "imap"}, "is not a transport", [f"{MAIL}/Transport"]),
-    ({f"{MAIL}/Transport": "smtps", f"{J}/mail.smtp.starttls.enabled": "true"},
-     "smtps, which reads only mail.smtps.* properties", [f"{J}/mail.smtp.starttls.enabled", f"{MAIL}/Transport"]),
-    ({f"{MAIL}/ConnectionSecurity": "TLS", f"{MAIL}/Port": "587"}, "implicit TLS on port 587",
-     [f"{MAIL}/ConnectionSecurity", f"{MAIL}/Port"]),
-    ({f"{MAIL}/Port": "465"}, "security STARTTLSRequired on port 465",
-     [f"{J}/mail.smtp.starttls.required", f"{MAIL}/Port"]),
-    ({f"{J}/mail.smtp.port": "465", f"{J}/mail.smtp.starttls.required": "false",
-      f"{J}/mail.smtp.starttls.enable": "true"}, "security STARTTLS on port 465",
-     [f"{J}/mail.smtp.starttls.enable", f"{J}/mail.smtp.port"]),
-    ({f"{MAIL}/SendPartial": "sometimes"}, f"{MAIL}/SendPartial = 'sometimes' is not a boolean", [f"{MAIL}/SendPartial"]),
+    (
+        {f"{MAIL}/Transport": "smtps", f"{J}/mail.smtp.starttls.enabled": "true"},
+        "smtps, which reads only mail.smtps.* properties",
+        [f"{J}/mail.smtp.starttls.enabled", f"{MAIL}/Transport"],
+    ),
+    (
+        {f"{MAIL}/ConnectionSecurity": "TLS", f"{MAIL}/Port": "587"},
+        "implicit TLS on port 587",
+        [f"{MAIL}/ConnectionSecurity", f"{MAIL}/Port"],
+    ),
+    (
+        {f"{MAIL}/Port": "465"},
+        "security STARTTLSRequired on port 465",
+        [f"{J}/mail.smtp.starttls.required", f"{MAIL}/Port"],
+    ),
+    (
+        {
+            f"{J}/mail.smtp.port": "465",
+            f"{J}/mail.smtp.starttls.required": "false",
+            f"{J}/mail.smtp.starttls.enable": "true",
+        },
+        "security STARTTLS on port 465",
+        [f"{J}/mail.smtp.starttls.enable", f"{J}/mail.smtp.port"],
+    ),
+    (
+        {f"{MAIL}/SendPartial": "sometimes"},
+        f"{MAIL}/SendPartial = 'sometimes' is not a boolean",
+        [f"{MAIL}/SendPartial"],
+    ),
     ({f"{J}/mail.smtp.timeout": "0"}, "would wait forever", [f"{J}/mail.smtp.timeout"]),
 ]
 
 
 @pytest.mark.parametrize(("entries", "words", "keys"), ERRORS)
-def test_errors(registry: Registry, credentials: CredentialStore, tmp_path: Path, entries: dict[str, str],
-                words: str, keys: list[str]) -> None:
+def test_errors(
+    registry: Registry,
+    credentials: CredentialStore,
+    tmp_path: Path,
+    entries: dict[str, str],
+    words: str,
+    keys: list[str],
+) -> None:
     login(credentials)
     setup(registry, entries)
     finding = find(diagnose(registry, credentials, cwd=tmp_path), "error", words)
@@ -71,16 +111,18 @@ def test_errors(registry: Registry, credentials: CredentialStore, tmp_path: Path
     assert finding.fix
 
 
-def test_missing_transport_and_server_are_errors(registry: Registry, credentials: CredentialStore,
-                                                 tmp_path: Path) -> None:
+def test_missing_transport_and_server_are_errors(
+    registry: Registry, credentials: CredentialStore, tmp_path: Path
+) -> None:
     findings = diagnose(registry, credentials, cwd=tmp_path)
     assert find(findings, "error", "Transport is not set").keys == (f"{MAIL}/Transport",)
     assert find(findings, "error", "no mail server is configured").fix.startswith("jcsh configure")
     assert [f.level for f in findings] == sorted((f.level for f in findings), key=("error", "warning", "note").index)
 
 
-def test_smtps_starttls_flag_is_reported_once_as_an_error(registry: Registry, credentials: CredentialStore,
-                                                          tmp_path: Path) -> None:
+def test_smtps_starttls_flag_is_reported_once_as_an_error(
+    registry: Registry, credentials: CredentialStore, tmp_path: Path
+) -> None:
     setup(registry, {f"{MAIL}/Transport": "smtps"})
     findings = diagnose(registry, credentials, cwd=tmp_path)
     about = [f for f in findings if f"{J}/mail.smtp.starttls.required" in f.keys]
@@ -91,28 +133,63 @@ WARNINGS = [
     ({f"{J}/mail.smtp.host": "other.example.test"}, "warning", "has no effect", f"{J}/mail.smtp.host"),
     ({VERIFY_KEY: "DontVerify"}, "warning", "DontVerify", VERIFY_KEY),
     ({f"{J}/mail.smtp.ssl.trust": "*"}, "warning", "is '*'", f"{J}/mail.smtp.ssl.trust"),
-    ({f"{J}/mail.smtp.ssl.trust": "a.test b.test"}, "note", "a.test b.test are accepted unverified",
-     f"{J}/mail.smtp.ssl.trust"),
-    ({f"{J}/mail.smtp.ssl.checkserveridentity": "false"}, "warning", "not checked against its host name",
-     f"{J}/mail.smtp.ssl.checkserveridentity"),
+    (
+        {f"{J}/mail.smtp.ssl.trust": "a.test b.test"},
+        "note",
+        "a.test b.test are accepted unverified",
+        f"{J}/mail.smtp.ssl.trust",
+    ),
+    (
+        {f"{J}/mail.smtp.ssl.checkserveridentity": "false"},
+        "warning",
+        "not checked against its host name",
+        f"{J}/mail.smtp.ssl.checkserveridentity",
+    ),
     ({f"{J}/mail.smtp.ssl.protocols": "TLSv1 TLSv1.2"}, "warning", "deprecated", f"{J}/mail.smtp.ssl.protocols"),
     ({f"{J}/mail.smtp.debugging": "true"}, "warning", "unknown JavaMail property", f"{J}/mail.smtp.debugging"),
-    ({f"{MAIL}/AccessiblePath": "/nonexistent/jcsh-attachments"}, "warning", "does not exist",
-     f"{MAIL}/AccessiblePath"),
-    ({f"{MAIL}/From": "ops@elsewhere.test"}, "note", "From's domain elsewhere.test is not the server's",
-     f"{MAIL}/From"),
-    ({f"{J}/mail.smtp.starttls.required": "false", f"{J}/mail.smtp.starttls.enable": "true"}, "note",
-     "STARTTLS is opportunistic", f"{J}/mail.smtp.starttls.enable"),
-    ({f"{MAIL}/ConnectionSecurity": "None"}, "warning", "password would travel in plain text",
-     f"{MAIL}/ConnectionSecurity"),
-    ({f"{MAIL}/Port": "465", f"{MAIL}/ConnectionSecurity": "TLS", f"{MAIL}/smtp.old.test/Port": "25"}, "note",
-     f"{MAIL}/smtp.old.test do not apply", f"{MAIL}/smtp.old.test"),
+    (
+        {f"{MAIL}/AccessiblePath": "/nonexistent/jcsh-attachments"},
+        "warning",
+        "does not exist",
+        f"{MAIL}/AccessiblePath",
+    ),
+    (
+        {f"{MAIL}/From": "ops@elsewhere.test"},
+        "note",
+        "From's domain elsewhere.test is not the server's",
+        f"{MAIL}/From",
+    ),
+    (
+        {f"{J}/mail.smtp.starttls.required": "false", f"{J}/mail.smtp.starttls.enable": "true"},
+        "note",
+        "STARTTLS is opportunistic",
+        f"{J}/mail.smtp.starttls.enable",
+    ),
+    (
+        {f"{MAIL}/ConnectionSecurity": "None"},
+        "warning",
+        "password would travel in plain text",
+        f"{MAIL}/ConnectionSecurity",
+    ),
+    (
+        {f"{MAIL}/Port": "465", f"{MAIL}/ConnectionSecurity": "TLS", f"{MAIL}/smtp.old.test/Port": "25"},
+        "note",
+        f"{MAIL}/smtp.old.test do not apply",
+        f"{MAIL}/smtp.old.test",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("entries", "level", "words", "key"), WARNINGS)
-def test_warnings_and_notes(registry: Registry, credentials: CredentialStore, tmp_path: Path,
-                            entries: dict[str, str], level: str, words: str, key: str) -> None:
+def test_warnings_and_notes(
+    registry: Registry,
+    credentials: CredentialStore,
+    tmp_path: Path,
+    entries: dict[str, str],
+    level: str,
+    words: str,
+    key: str,
+) -> None:
     login(credentials)
     setup(registry, entries)
     findings = diagnose(registry, credentials, cwd=tmp_path)
@@ -138,8 +215,14 @@ LOGIN_CASES = [
 
 
 @pytest.mark.parametrize(("cred", "level", "words"), LOGIN_CASES)
-def test_credential_near_misses(registry: Registry, credentials: CredentialStore, tmp_path: Path,
-                                cred: tuple[str, str, str] | None, level: str, words: str) -> None:
+def test_credential_near_misses(
+    registry: Registry,
+    credentials: CredentialStore,
+    tmp_path: Path,
+    cred: tuple[str, str, str] | None,
+    level: str,
+    words: str,
+) -> None:
     if cred:
         login(credentials, endpoint=cred[0], virtual_user=cred[1], protocol=cred[2])
     setup(registry, {})
@@ -159,8 +242,9 @@ def test_credential_without_login_name(registry: Registry, credentials: Credenti
 
 
 @pytest.mark.timeout(30)
-def test_expired_trusted_certificates(registry: Registry, credentials: CredentialStore, tmp_path: Path,
-                                      pki: TestCA) -> None:
+def test_expired_trusted_certificates(
+    registry: Registry, credentials: CredentialStore, tmp_path: Path, pki: TestCA
+) -> None:
     login(credentials)
     setup(registry, {})
     credentials.add_protocol(X509)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import email
 from email import policy
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from runtime.errors import JobFailed, UsageError
-from runtime.mail.message import MailRequest, build_message, parse_address
-from runtime.mail.settings import load_settings
+from jcsh.runtime.errors import JobFailed, UsageError
+from jcsh.runtime.mail.message import MailRequest, build_message, parse_address
+from jcsh.runtime.mail.settings import load_settings
 from tests.support.mailconf import MAIL, configure_mail, write
 
 
@@ -22,19 +23,27 @@ def files(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(registry, credentials, files):  # type: ignore[no-untyped-def]
+def settings(registry, credentials, files):
     configure_mail(registry, 2525, AccessiblePath=str(files))
     return load_settings(registry, credentials)
 
 
-def parsed(built) -> email.message.EmailMessage:  # type: ignore[no-untyped-def]
-    return email.message_from_bytes(built.as_bytes(), policy=policy.default)  # type: ignore[return-value]
+def parsed(built) -> email.message.EmailMessage:
+    return email.message_from_bytes(built.as_bytes(), policy=policy.default)
 
 
-def test_headers_envelope_and_bcc_only_in_envelope(settings) -> None:  # type: ignore[no-untyped-def]
-    built = build_message(settings, MailRequest(
-        to=["Ann <ann@example.test>"], cc=["cc@example.test"], bcc=["hidden@example.test", "ann@example.test"],
-        subject="Hello", body="text body", headers={"X-Ticket": "42"}))
+def test_headers_envelope_and_bcc_only_in_envelope(settings) -> None:
+    built = build_message(
+        settings,
+        MailRequest(
+            to=["Ann <ann@example.test>"],
+            cc=["cc@example.test"],
+            bcc=["hidden@example.test", "ann@example.test"],
+            subject="Hello",
+            body="text body",
+            headers={"X-Ticket": "42"},
+        ),
+    )
     msg = parsed(built)
     assert msg["From"] == "jcsh@example.test"
     assert msg["To"] == "Ann <ann@example.test>"
@@ -48,7 +57,7 @@ def test_headers_envelope_and_bcc_only_in_envelope(settings) -> None:  # type: i
     assert msg.get_content().strip() == "text body"
 
 
-def test_from_override_and_envelope_from_property(registry, credentials, files) -> None:  # type: ignore[no-untyped-def]
+def test_from_override_and_envelope_from_property(registry, credentials, files) -> None:
     configure_mail(registry, 2525, **{"mail.smtp.from": "bounces@example.test"})
     settings = load_settings(registry, credentials)
     built = build_message(settings, MailRequest(to=["a@example.test"], from_="Ops <ops@example.test>"))
@@ -56,9 +65,10 @@ def test_from_override_and_envelope_from_property(registry, credentials, files) 
     assert built.envelope_from == "bounces@example.test"
 
 
-def test_html_alternative_and_non_ascii_subject(settings) -> None:  # type: ignore[no-untyped-def]
-    built = build_message(settings, MailRequest(to=["a@example.test"], subject="Größe ✓", body="plain",
-                                                html="<p>rich</p>"))
+def test_html_alternative_and_non_ascii_subject(settings) -> None:
+    built = build_message(
+        settings, MailRequest(to=["a@example.test"], subject="Größe ✓", body="plain", html="<p>rich</p>")
+    )
     raw = built.as_bytes()
     assert raw.isascii()  # encoded words and transfer encodings, no 8-bit header bytes
     msg = parsed(built)
@@ -67,24 +77,39 @@ def test_html_alternative_and_non_ascii_subject(settings) -> None:  # type: igno
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
 
 
-@pytest.mark.parametrize("field,value", [
-    ("subject", "hi\r\nBcc: evil@example.test"),
-    ("subject", "hi\nX-Evil: 1"),
-    ("to", ["a@example.test\r\nBcc: evil@example.test"]),
-    ("from_", "x@example.test\nBcc: evil@example.test"),
-    ("headers", {"X-Note": "ok\r\nBcc: evil@example.test"}),
-    ("headers", {"Bad Name": "v"}),
-    ("headers", {"Bcc": "evil@example.test"}),
-])
-def test_header_injection_is_refused(settings, field: str, value: object) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("subject", "hi\r\nBcc: evil@example.test"),
+        ("subject", "hi\nX-Evil: 1"),
+        ("to", ["a@example.test\r\nBcc: evil@example.test"]),
+        ("from_", "x@example.test\nBcc: evil@example.test"),
+        ("headers", {"X-Note": "ok\r\nBcc: evil@example.test"}),
+        ("headers", {"Bad Name": "v"}),
+        ("headers", {"Bcc": "evil@example.test"}),
+    ],
+)
+def test_header_injection_is_refused(settings, field: str, value: Any) -> None:
     request = MailRequest(to=["a@example.test"])._replace(**{field: value})
     with pytest.raises(UsageError):
         build_message(settings, request)
 
 
-@pytest.mark.parametrize("text", ["plainword", "a@", "@example.test", "a b@example.test", "a@b.test, c@d.test",
-                                  "<>", "x@y.", "group: a@b.test;", ""])
-def test_unparseable_addresses_are_usage_errors(settings, text: str) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plainword",
+        "a@",
+        "@example.test",
+        "a b@example.test",
+        "a@b.test, c@d.test",
+        "<>",
+        "x@y.",
+        "group: a@b.test;",
+        "",
+    ],
+)
+def test_unparseable_addresses_are_usage_errors(settings, text: str) -> None:
     with pytest.raises(UsageError) as caught:
         build_message(settings, MailRequest(to=[text]))
     assert caught.value.exit_code == 2
@@ -97,7 +122,7 @@ def test_parse_address_accepts_usual_forms() -> None:
     assert parse_address("jörg@example.test")[1] is True  # needs SMTPUTF8
 
 
-def test_no_recipient_and_no_sender_are_usage_errors(registry, credentials) -> None:  # type: ignore[no-untyped-def]
+def test_no_recipient_and_no_sender_are_usage_errors(registry, credentials) -> None:
     registry.set(f"{MAIL}/Server", "127.0.0.1")
     settings = load_settings(registry, credentials)
     with pytest.raises(UsageError, match="From"):
@@ -106,7 +131,7 @@ def test_no_recipient_and_no_sender_are_usage_errors(registry, credentials) -> N
         build_message(settings, MailRequest(to=[], from_="a@example.test"))
 
 
-def test_attachment_inside_accessible_path_with_guessed_type(settings, files: Path) -> None:  # type: ignore[no-untyped-def]
+def test_attachment_inside_accessible_path_with_guessed_type(settings, files: Path) -> None:
     pdf = write(files / "report.pdf", b"%PDF-1.4 fake")
     csv = write(files / "sub" / "data.csv", b"a,b\n1,2\n")
     blob = write(files / "blob.unknownext", b"\x00\x01")
@@ -118,13 +143,13 @@ def test_attachment_inside_accessible_path_with_guessed_type(settings, files: Pa
     assert parts["blob.unknownext"].get_content_type() == "application/octet-stream"
 
 
-def test_attachment_outside_accessible_path_refused(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_attachment_outside_accessible_path_refused(settings, tmp_path: Path) -> None:
     outside = write(tmp_path / "secret.txt", b"not for mail")
     with pytest.raises(JobFailed, match="outside AccessiblePath"):
         build_message(settings, MailRequest(to=["a@example.test"], attachments=[str(outside)]))
 
 
-def test_symlink_inside_pointing_outside_is_refused(settings, files: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_symlink_inside_pointing_outside_is_refused(settings, files: Path, tmp_path: Path) -> None:
     outside = write(tmp_path / "etc-passwd-like", b"root:x:0:0")
     link = files / "innocent.txt"
     link.symlink_to(outside)
@@ -134,25 +159,26 @@ def test_symlink_inside_pointing_outside_is_refused(settings, files: Path, tmp_p
             build_message(settings, MailRequest(to=["a@example.test"], attachments=[str(path)]))
 
 
-def test_missing_attachment_refused_by_default(settings, files: Path) -> None:  # type: ignore[no-untyped-def]
+def test_missing_attachment_refused_by_default(settings, files: Path) -> None:
     with pytest.raises(JobFailed, match="does not exist"):
         build_message(settings, MailRequest(to=["a@example.test"], attachments=[str(files / "nope.pdf")]))
 
 
-def test_skip_sends_without_the_attachment_and_warns(registry, credentials, files, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_skip_sends_without_the_attachment_and_warns(registry, credentials, files, tmp_path) -> None:
     configure_mail(registry, 2525, AccessiblePath=str(files), AttachmentError="Skip")
     settings = load_settings(registry, credentials)
     good = write(files / "ok.txt", b"fine")
     outside = write(tmp_path / "outside.txt", b"nope")
-    built = build_message(settings, MailRequest(
-        to=["a@example.test"], attachments=[str(good), str(outside), str(files / "missing.txt")]))
+    built = build_message(
+        settings, MailRequest(to=["a@example.test"], attachments=[str(good), str(outside), str(files / "missing.txt")])
+    )
     assert [p.get_filename() for p in parsed(built).iter_attachments()] == ["ok.txt"]
     assert len(built.warnings) == 2
     assert "outside AccessiblePath" in built.warnings[0] and "Skip" in built.warnings[0]
     assert "does not exist" in built.warnings[1]
 
 
-def test_accessible_path_defaults_to_the_working_folder(registry, credentials, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_accessible_path_defaults_to_the_working_folder(registry, credentials, tmp_path) -> None:
     configure_mail(registry, 2525)
     here = tmp_path / "cwd"
     inside = write(here / "in.txt", b"in")

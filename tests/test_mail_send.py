@@ -8,11 +8,11 @@ from base64 import b64encode
 
 import pytest
 
-from runtime.errors import UsageError
-from runtime.mail.message import MailRequest
-from runtime.mail.send import MailSession, SendResult, password_allowed, send_mail
-from runtime.mail.settings import load_settings
-from runtime.sink import Sink, SinkConfig
+from jcsh.runtime.errors import UsageError
+from jcsh.runtime.mail.message import MailRequest
+from jcsh.runtime.mail.send import MailSession, SendResult, password_allowed, send_mail
+from jcsh.runtime.mail.settings import load_settings
+from jcsh.runtime.sink import Sink, SinkConfig
 from tests.support.mailconf import MAIL, PASSWORD, RawServer, add_login, configure_mail, trust, write
 from tests.support.pki import self_signed
 
@@ -22,7 +22,7 @@ REQUIRED = {"mail.smtp.starttls.required": "true"}
 FAST = {"mail.smtp.connectiontimeout": "2000", "mail.smtp.timeout": "2000"}
 
 
-def sink_for(pki, mode: str = "plain", **kwargs) -> Sink:  # type: ignore[no-untyped-def]
+def sink_for(pki, mode: str = "plain", **kwargs) -> Sink:
     """A sink on a free port; TLS modes present a leaf from the test CA for localhost/127.0.0.1/::1."""
     if mode != "plain" and "cert_path" not in kwargs:
         leaf = pki.issue()
@@ -30,10 +30,11 @@ def sink_for(pki, mode: str = "plain", **kwargs) -> Sink:  # type: ignore[no-unt
     return Sink(SinkConfig(port=0, mode=mode, **kwargs))
 
 
-def send(registry, credentials, *, request: MailRequest | None = None, transcript: bool = False) -> SendResult:  # type: ignore[no-untyped-def]
+def send(registry, credentials, *, request: MailRequest | None = None, transcript: bool = False) -> SendResult:
     settings = load_settings(registry, credentials)
-    return send_mail(settings, credentials, request or MailRequest(to=[TO], subject="t", body="b"),
-                     transcript=transcript)
+    return send_mail(
+        settings, credentials, request or MailRequest(to=[TO], subject="t", body="b"), transcript=transcript
+    )
 
 
 def nothing_received(sink: Sink, result: SendResult) -> bool:
@@ -44,8 +45,9 @@ def nothing_received(sink: Sink, result: SendResult) -> bool:
 
 # -- security modes -------------------------------------------------------------------------------
 
+
 @pytest.mark.timeout(20)
-def test_plain(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_plain(registry, credentials, pki) -> None:
     with sink_for(pki) as sink:
         configure_mail(registry, sink.port)
         result = send(registry, credentials)
@@ -59,22 +61,22 @@ def test_plain(registry, credentials, pki) -> None:  # type: ignore[no-untyped-d
 
 
 @pytest.mark.timeout(20)
-def test_starttls_offered_upgrades_and_verifies(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_starttls_offered_upgrades_and_verifies(registry, credentials, pki) -> None:
     trust(credentials, pki.root_pem)
     with sink_for(pki, "starttls") as sink:
         configure_mail(registry, sink.port, **STARTTLS)
         result = send(registry, credentials, transcript=True)
         [got] = sink.wait_for(1)
-    assert result.status == "sent" and got.tls_version == result.tls["version"]  # type: ignore[index]
+    assert result.status == "sent" and got.tls_version == result.tls["version"]
     assert result.verified is True and result.warnings == []
-    assert result.certificate["issuer"] == "CN=jcsh Test Root CA,O=jcsh tests"  # type: ignore[index]
+    assert result.certificate["issuer"] == "CN=jcsh Test Root CA,O=jcsh tests"
     lines = result.transcript or []
-    assert lines.index("-> STARTTLS") < next(i for i, l in enumerate(lines) if l.startswith("-- TLS "))
+    assert lines.index("-> STARTTLS") < next(i for i, line in enumerate(lines) if line.startswith("-- TLS "))
     assert sum(1 for line in lines if line.startswith("-> ehlo")) == 2  # EHLO again after the upgrade
 
 
 @pytest.mark.timeout(20)
-def test_starttls_enabled_but_not_offered_sends_plain_with_warning(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_starttls_enabled_but_not_offered_sends_plain_with_warning(registry, credentials, pki) -> None:
     with sink_for(pki) as sink:
         configure_mail(registry, sink.port, **STARTTLS)
         result = send(registry, credentials)
@@ -84,17 +86,17 @@ def test_starttls_enabled_but_not_offered_sends_plain_with_warning(registry, cre
 
 
 @pytest.mark.timeout(20)
-def test_starttls_required_but_not_offered_sends_nothing(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_starttls_required_but_not_offered_sends_nothing(registry, credentials, pki) -> None:
     with sink_for(pki) as sink:
         configure_mail(registry, sink.port, **REQUIRED)
         result = send(registry, credentials)
         assert nothing_received(sink, result)
-    assert (result.status, result.exit_code, result.error["kind"]) == ("failed", 3, "tls")  # type: ignore[index]
-    assert "does not offer STARTTLS" in result.error["message"]  # type: ignore[index]
+    assert (result.status, result.exit_code, result.error["kind"]) == ("failed", 3, "tls")
+    assert "does not offer STARTTLS" in result.error["message"]
 
 
 @pytest.mark.timeout(20)
-def test_implicit_tls(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_implicit_tls(registry, credentials, pki) -> None:
     trust(credentials, pki.root_pem)
     with sink_for(pki, "implicit") as sink:
         configure_mail(registry, sink.port, ConnectionSecurity="TLS")
@@ -104,7 +106,7 @@ def test_implicit_tls(registry, credentials, pki) -> None:  # type: ignore[no-un
 
 
 @pytest.mark.timeout(20)
-def test_implicit_tls_via_intermediate_chain(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_implicit_tls_via_intermediate_chain(registry, credentials, pki) -> None:
     trust(credentials, pki.root_pem)
     leaf = pki.issue(via_intermediate=True)
     with sink_for(pki, "implicit", cert_path=leaf.chain_path, key_path=leaf.key_path) as sink:
@@ -116,21 +118,22 @@ def test_implicit_tls_via_intermediate_chain(registry, credentials, pki) -> None
 
 # -- trust ----------------------------------------------------------------------------------------
 
-def _refused_trust(registry, credentials, sink: Sink) -> SendResult:  # type: ignore[no-untyped-def]
+
+def _refused_trust(registry, credentials, sink: Sink) -> SendResult:
     configure_mail(registry, sink.port, **REQUIRED)
     result = send(registry, credentials)
     assert nothing_received(sink, result)
-    assert (result.status, result.exit_code, result.error["kind"]) == ("failed", 3, "trust")  # type: ignore[index]
+    assert (result.status, result.exit_code, result.error["kind"]) == ("failed", 3, "trust")
     return result
 
 
 @pytest.mark.timeout(20)
-def test_untrusted_issuer(registry, credentials, pki, other_ca) -> None:  # type: ignore[no-untyped-def]
+def test_untrusted_issuer(registry, credentials, pki, other_ca) -> None:
     trust(credentials, pki.root_pem)
     leaf = other_ca.issue()
     with sink_for(pki, "starttls", cert_path=leaf.chain_path, key_path=leaf.key_path) as sink:
         result = _refused_trust(registry, credentials, sink)
-    message = result.error["message"]  # type: ignore[index]
+    message = result.error["message"]
     assert "untrusted issuer" in message and "jcsh Untrusted Root CA" in message and "CN=localhost" in message
     # The result names the refused certificate too, not only the message.
     assert result.certificate is not None and result.certificate["issuer"].startswith("CN=jcsh Untrusted Root CA")
@@ -138,10 +141,10 @@ def test_untrusted_issuer(registry, credentials, pki, other_ca) -> None:  # type
 
 
 @pytest.mark.timeout(20)
-def test_self_signed_untrusted_then_trusted_via_x509_credential(registry, credentials, pki, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_self_signed_untrusted_then_trusted_via_x509_credential(registry, credentials, pki, tmp_path) -> None:
     leaf = self_signed(tmp_path)
     with sink_for(pki, "starttls", cert_path=leaf.cert_path, key_path=leaf.key_path) as sink:
-        message = _refused_trust(registry, credentials, sink).error["message"]  # type: ignore[index]
+        message = _refused_trust(registry, credentials, sink).error["message"]
         assert "self-signed" in message
         trust(credentials, leaf.cert_pem, name="the-sink")
         result = send(registry, credentials)
@@ -150,25 +153,25 @@ def test_self_signed_untrusted_then_trusted_via_x509_credential(registry, creden
 
 
 @pytest.mark.timeout(20)
-def test_expired(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_expired(registry, credentials, pki) -> None:
     trust(credentials, pki.root_pem)
     leaf = pki.issue(expired=True)
     with sink_for(pki, "starttls", cert_path=leaf.chain_path, key_path=leaf.key_path) as sink:
-        message = _refused_trust(registry, credentials, sink).error["message"]  # type: ignore[index]
+        message = _refused_trust(registry, credentials, sink).error["message"]
     assert "expired" in message and "CN=localhost" in message
 
 
 @pytest.mark.timeout(20)
-def test_host_name_mismatch(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_host_name_mismatch(registry, credentials, pki) -> None:
     trust(credentials, pki.root_pem)
     leaf = pki.issue(("smtp.other.example.test",))
     with sink_for(pki, "starttls", cert_path=leaf.chain_path, key_path=leaf.key_path) as sink:
-        message = _refused_trust(registry, credentials, sink).error["message"]  # type: ignore[index]
+        message = _refused_trust(registry, credentials, sink).error["message"]
     assert "host name mismatch" in message and "smtp.other.example.test" in message
 
 
 @pytest.mark.timeout(20)
-def test_checkserveridentity_false_accepts_mismatch_but_not_verified(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_checkserveridentity_false_accepts_mismatch_but_not_verified(registry, credentials, pki) -> None:
     trust(credentials, pki.root_pem)
     leaf = pki.issue(("smtp.other.example.test",))
     with sink_for(pki, "starttls", cert_path=leaf.chain_path, key_path=leaf.key_path) as sink:
@@ -180,7 +183,7 @@ def test_checkserveridentity_false_accepts_mismatch_but_not_verified(registry, c
 
 
 @pytest.mark.timeout(20)
-def test_dont_verify_sends_and_says_so(registry, credentials, pki, other_ca) -> None:  # type: ignore[no-untyped-def]
+def test_dont_verify_sends_and_says_so(registry, credentials, pki, other_ca) -> None:
     leaf = other_ca.issue(expired=True)
     registry.set("/configuration/jcs/TLS/VerifyServerCertificateTrust", "DontVerify")
     with sink_for(pki, "starttls", cert_path=leaf.chain_path, key_path=leaf.key_path) as sink:
@@ -189,15 +192,15 @@ def test_dont_verify_sends_and_says_so(registry, credentials, pki, other_ca) -> 
         [got] = sink.wait_for(1)
     assert result.status == "sent" and got.tls_version and result.verified is False
     assert any("not verified (DontVerify)" in w for w in result.warnings)
-    assert result.certificate["issuer"] == "CN=jcsh Untrusted Root CA,O=jcsh tests"  # type: ignore[index]
+    assert result.certificate["issuer"] == "CN=jcsh Untrusted Root CA,O=jcsh tests"
 
 
 @pytest.mark.timeout(20)
-def test_ssl_trust_host_list_skips_only_listed_hosts(registry, credentials, pki, other_ca) -> None:  # type: ignore[no-untyped-def]
+def test_ssl_trust_host_list_skips_only_listed_hosts(registry, credentials, pki, other_ca) -> None:
     leaf = other_ca.issue()
     with sink_for(pki, "starttls", cert_path=leaf.chain_path, key_path=leaf.key_path) as sink:
         configure_mail(registry, sink.port, **REQUIRED, **{"mail.smtp.ssl.trust": "smtp.example.test 10.9.9.9"})
-        assert send(registry, credentials).error["kind"] == "trust"  # type: ignore[index]
+        assert send(registry, credentials).error["kind"] == "trust"
         registry.set(f"{MAIL}/JavaMail/mail.smtp.ssl.trust", "smtp.example.test 127.0.0.1")
         result = send(registry, credentials)
         sink.wait_for(1)
@@ -207,8 +210,9 @@ def test_ssl_trust_host_list_skips_only_listed_hosts(registry, credentials, pki,
 
 # -- login ----------------------------------------------------------------------------------------
 
+
 @pytest.mark.timeout(20)
-def test_login_after_starttls_and_transcript_never_holds_the_password(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_login_after_starttls_and_transcript_never_holds_the_password(registry, credentials, pki) -> None:
     trust(credentials, pki.root_pem)
     add_login(credentials, "127.0.0.1")
     with sink_for(pki, "starttls", require_starttls=True, auth={"bob": PASSWORD}) as sink:
@@ -224,11 +228,11 @@ def test_login_after_starttls_and_transcript_never_holds_the_password(registry, 
 
 
 @pytest.mark.timeout(20)
-def test_login_with_auth_login_only(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_login_with_auth_login_only(registry, credentials, pki) -> None:
     # A server offering only LOGIN: drive it with the raw server to see both redacted continuation lines.
     add_login(credentials, "127.0.0.1")
 
-    def script(conn):  # type: ignore[no-untyped-def]
+    def script(conn):
         conn.sendall(b"220 raw ESMTP\r\n")
         server.read_line(conn)
         conn.sendall(b"250-raw\r\n250 AUTH LOGIN\r\n")
@@ -250,13 +254,13 @@ def test_login_with_auth_login_only(registry, credentials, pki) -> None:  # type
         result = send(registry, credentials, transcript=True)
     assert result.status == "sent" and result.authenticated_as == "bob"
     assert b64encode(PASSWORD.encode()) in server.received  # the server did get it...
-    assert "-> AUTH LOGIN <redacted>" in result.transcript and "-> <redacted>" in result.transcript  # type: ignore[operator]
+    assert "-> AUTH LOGIN <redacted>" in result.transcript and "-> <redacted>" in result.transcript
     assert b64encode(PASSWORD.encode()).decode() not in json.dumps(result.to_json())  # ...the transcript did not
     assert any("unencrypted connection (loopback peer)" in w for w in result.warnings)
 
 
 @pytest.mark.timeout(20)
-def test_login_refused_535(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_login_refused_535(registry, credentials, pki) -> None:
     trust(credentials, pki.root_pem)
     add_login(credentials, "127.0.0.1", password="wrong-" + PASSWORD)
     with sink_for(pki, "starttls", auth={"bob": PASSWORD}) as sink:
@@ -264,7 +268,7 @@ def test_login_refused_535(registry, credentials, pki) -> None:  # type: ignore[
         result = send(registry, credentials, transcript=True)
         assert nothing_received(sink, result)
     assert (result.status, result.exit_code) == ("failed", 1)
-    assert "535" in result.error["message"] and result.authenticated_as is None  # type: ignore[index]
+    assert "535" in result.error["message"] and result.authenticated_as is None
     assert "wrong-" not in json.dumps(result.to_json())
 
 
@@ -283,7 +287,7 @@ BAD = "bad@example.test"
 
 @pytest.mark.timeout(20)
 @pytest.mark.parametrize("partial", [False, True])
-def test_refused_recipient_with_send_partial(registry, credentials, pki, partial: bool) -> None:  # type: ignore[no-untyped-def]
+def test_refused_recipient_with_send_partial(registry, credentials, pki, partial: bool) -> None:
     with sink_for(pki, fail={f"rcpt:{BAD}": 550}) as sink:
         configure_mail(registry, sink.port, SendPartial=str(partial).lower())
         result = send(registry, credentials, request=MailRequest(to=[TO, BAD], cc=["cc@example.test"]))
@@ -297,11 +301,11 @@ def test_refused_recipient_with_send_partial(registry, credentials, pki, partial
     if partial:
         assert result.status == "partial" and result.accepted == [TO, "cc@example.test"]
     else:
-        assert result.status == "failed" and result.accepted == [] and "SendPartial is false" in result.error["message"]  # type: ignore[index]
+        assert result.status == "failed" and result.accepted == [] and "SendPartial is false" in result.error["message"]
 
 
 @pytest.mark.timeout(20)
-def test_refusal_resets_and_the_session_carries_the_next_message(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_refusal_resets_and_the_session_carries_the_next_message(registry, credentials, pki) -> None:
     with sink_for(pki, fail={f"rcpt:{BAD}": 550}) as sink:
         configure_mail(registry, sink.port)
         with MailSession(load_settings(registry, credentials), credentials, transcript=True) as session:
@@ -314,16 +318,16 @@ def test_refusal_resets_and_the_session_carries_the_next_message(registry, crede
 
 
 @pytest.mark.timeout(20)
-def test_421_at_greeting_is_temporary(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_421_at_greeting_is_temporary(registry, credentials, pki) -> None:
     with sink_for(pki, fail={"connect": 421}) as sink:
         configure_mail(registry, sink.port, **FAST)
         result = send(registry, credentials)
     assert (result.status, result.exit_code) == ("failed", 75)
-    assert "421 jcsh sink: failing connect as asked" in result.error["message"]  # type: ignore[index]
+    assert "421 jcsh sink: failing connect as asked" in result.error["message"]
 
 
 @pytest.mark.timeout(20)
-def test_452_at_rcpt_is_temporary(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_452_at_rcpt_is_temporary(registry, credentials, pki) -> None:
     with sink_for(pki, fail={"rcpt": 452}) as sink:
         configure_mail(registry, sink.port)
         result = send(registry, credentials)
@@ -333,18 +337,18 @@ def test_452_at_rcpt_is_temporary(registry, credentials, pki) -> None:  # type: 
 
 
 @pytest.mark.timeout(20)
-def test_554_at_data_is_permanent(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_554_at_data_is_permanent(registry, credentials, pki) -> None:
     with sink_for(pki, fail={"data": 554}) as sink:
         configure_mail(registry, sink.port)
         result = send(registry, credentials)
         assert nothing_received(sink, result)
     assert (result.status, result.exit_code) == ("failed", 1)
-    assert "554 jcsh sink: failing data as asked" in result.error["message"]  # type: ignore[index]
+    assert "554 jcsh sink: failing data as asked" in result.error["message"]
 
 
 @pytest.mark.timeout(20)
-def test_connection_dropped_during_data(registry, credentials) -> None:  # type: ignore[no-untyped-def]
-    def script(conn):  # type: ignore[no-untyped-def]
+def test_connection_dropped_during_data(registry, credentials) -> None:
+    def script(conn):
         conn.sendall(b"220 raw ESMTP\r\n")
         for reply in (b"250 raw", b"250 ok", b"250 ok", b"354 go ahead"):
             server.read_line(conn)
@@ -354,46 +358,47 @@ def test_connection_dropped_during_data(registry, credentials) -> None:  # type:
     with RawServer(script) as server:
         configure_mail(registry, server.port, **FAST)
         result = send(registry, credentials)
-    assert (result.status, result.exit_code, result.error["kind"]) == ("failed", 3, "connect")  # type: ignore[index]
-    assert "during DATA" in result.error["message"]  # type: ignore[index]
+    assert (result.status, result.exit_code, result.error["kind"]) == ("failed", 3, "connect")
+    assert "during DATA" in result.error["message"]
 
 
 @pytest.mark.timeout(20)
-def test_server_that_never_greets_is_bounded_by_the_timeout(registry, credentials) -> None:  # type: ignore[no-untyped-def]
+def test_server_that_never_greets_is_bounded_by_the_timeout(registry, credentials) -> None:
     with RawServer(lambda conn: server.stopped.wait(10)) as server:
         configure_mail(registry, server.port, **{"mail.smtp.timeout": "400"})
         started = time.monotonic()
         result = send(registry, credentials)
         elapsed = time.monotonic() - started
-    assert (result.status, result.exit_code, result.error["kind"]) == ("failed", 4, "timeout")  # type: ignore[index]
+    assert (result.status, result.exit_code, result.error["kind"]) == ("failed", 4, "timeout")
     assert 0.35 < elapsed < 2.0
-    assert "implicit-TLS port" in result.error["message"]  # type: ignore[index]
+    assert "implicit-TLS port" in result.error["message"]
 
 
 @pytest.mark.timeout(20)
-def test_unreachable_port_is_a_connection_failure(registry, credentials) -> None:  # type: ignore[no-untyped-def]
+def test_unreachable_port_is_a_connection_failure(registry, credentials) -> None:
     with RawServer(lambda conn: None) as server:
         port = server.port
     configure_mail(registry, port, **FAST)  # nothing listens there any more
     result = send(registry, credentials)
-    assert (result.exit_code, result.error["kind"]) == (3, "connect")  # type: ignore[index]
+    assert (result.exit_code, result.error["kind"]) == (3, "connect")
 
 
 @pytest.mark.timeout(20)
-def test_size_limit_honoured(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_size_limit_honoured(registry, credentials, pki) -> None:
     with sink_for(pki, size_limit=2000) as sink:
         configure_mail(registry, sink.port)
         small = send(registry, credentials)
         big = send(registry, credentials, request=MailRequest(to=[TO], body="x" * 5000))
         [got] = sink.wait_for(1)
     assert small.status == "sent" and b"SIZE=" not in got.content  # the option went to MAIL, not the body
-    assert (big.status, big.exit_code) == ("failed", 1) and "SIZE" in big.error["message"]  # type: ignore[index]
+    assert (big.status, big.exit_code) == ("failed", 1) and "SIZE" in big.error["message"]
 
 
 # -- message content over the wire ----------------------------------------------------------------
 
+
 @pytest.mark.timeout(20)
-def test_bcc_never_reaches_the_headers(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_bcc_never_reaches_the_headers(registry, credentials, pki) -> None:
     with sink_for(pki) as sink:
         configure_mail(registry, sink.port)
         send(registry, credentials, request=MailRequest(to=[TO], bcc=["secret-boss@example.test"]))
@@ -403,7 +408,7 @@ def test_bcc_never_reaches_the_headers(registry, credentials, pki) -> None:  # t
 
 
 @pytest.mark.timeout(20)
-def test_header_injection_refused_before_connecting(registry, credentials) -> None:  # type: ignore[no-untyped-def]
+def test_header_injection_refused_before_connecting(registry, credentials) -> None:
     with RawServer(lambda conn: server.received.extend(b"connected")) as server:
         configure_mail(registry, server.port, **FAST)
         with pytest.raises(UsageError):
@@ -415,7 +420,7 @@ def test_header_injection_refused_before_connecting(registry, credentials) -> No
 
 
 @pytest.mark.timeout(20)
-def test_attachment_outside_accessible_path_sends_nothing(registry, credentials, pki, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_attachment_outside_accessible_path_sends_nothing(registry, credentials, pki, tmp_path) -> None:
     allowed = tmp_path / "allowed"
     outside = write(tmp_path / "outside.txt", b"private")
     with sink_for(pki) as sink:
@@ -423,11 +428,11 @@ def test_attachment_outside_accessible_path_sends_nothing(registry, credentials,
         result = send(registry, credentials, request=MailRequest(to=[TO], attachments=[str(outside)]))
         assert nothing_received(sink, result)
     assert (result.status, result.exit_code) == ("failed", 1)
-    assert "outside AccessiblePath" in result.error["message"]  # type: ignore[index]
+    assert "outside AccessiblePath" in result.error["message"]
 
 
 @pytest.mark.timeout(20)
-def test_attachment_skip_sends_without_it(registry, credentials, pki, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_attachment_skip_sends_without_it(registry, credentials, pki, tmp_path) -> None:
     allowed = tmp_path / "allowed"
     inside = write(allowed / "ok.csv", b"a,b\n")
     outside = write(tmp_path / "outside.txt", b"private")
@@ -443,8 +448,9 @@ def test_attachment_skip_sends_without_it(registry, credentials, pki, tmp_path) 
 
 # -- sessions -------------------------------------------------------------------------------------
 
+
 @pytest.mark.timeout(30)
-def test_session_reuses_one_connection(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_session_reuses_one_connection(registry, credentials, pki) -> None:
     with sink_for(pki) as sink:
         configure_mail(registry, sink.port)
         with MailSession(load_settings(registry, credentials), credentials, transcript=True) as session:
@@ -455,10 +461,10 @@ def test_session_reuses_one_connection(registry, credentials, pki) -> None:  # t
     assert sum(line.startswith("-- connecting") for r in results for line in r.transcript or []) == 1
 
 
-def one_message_per_connection(server: RawServer, farewell: bytes | None, delivered: list[int]):  # type: ignore[no-untyped-def]
+def one_message_per_connection(server: RawServer, farewell: bytes | None, delivered: list[int]):
     """A raw server taking one message per connection, then closing: silently, or after `farewell`."""
 
-    def script(conn) -> None:  # type: ignore[no-untyped-def]
+    def script(conn) -> None:
         conn.sendall(b"220 raw ESMTP\r\n")
         while line := server.read_line(conn):
             verb = line[:4].upper()
@@ -478,7 +484,7 @@ def one_message_per_connection(server: RawServer, farewell: bytes | None, delive
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("farewell", [None, b"421 4.4.2 idle for too long, closing"])
-def test_session_reconnects_when_the_server_closed(registry, credentials, farewell: bytes | None) -> None:  # type: ignore[no-untyped-def]
+def test_session_reconnects_when_the_server_closed(registry, credentials, farewell: bytes | None) -> None:
     delivered: list[int] = []
     with RawServer(lambda conn: script(conn)) as server:
         script = one_message_per_connection(server, farewell, delivered)
@@ -494,20 +500,24 @@ def test_certificate_names_match_cryptography_rfc4514() -> None:
     from cryptography import x509
     from cryptography.x509.oid import NameOID
 
-    from runtime.mail.result import _rfc4514
+    from jcsh.runtime.mail.result import _rfc4514
 
-    values = ["plain", "a,b+c", ' lead and trail ', '#hash "q" <x>;\\', "Grüße"]
+    values = ["plain", "a,b+c", " lead and trail ", '#hash "q" <x>;\\', "Grüße"]
     for value in values:
-        name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
-                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, value),
-                          x509.NameAttribute(NameOID.COMMON_NAME, "smtp.example.test")])
+        name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, value),
+                x509.NameAttribute(NameOID.COMMON_NAME, "smtp.example.test"),
+            ]
+        )
         as_ssl = ((("countryName", "DE"),), (("organizationName", value),), (("commonName", "smtp.example.test"),))
         assert _rfc4514(as_ssl) == name.rfc4514_string()
     assert _rfc4514(((("emailAddress", "a@example.test"),),)) is None  # unknown: falls back to certinfo
 
 
 @pytest.mark.timeout(20)
-def test_non_ascii_address_uses_smtputf8(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_non_ascii_address_uses_smtputf8(registry, credentials, pki) -> None:
     with sink_for(pki) as sink:  # aiosmtpd offers SMTPUTF8
         configure_mail(registry, sink.port)
         result = send(registry, credentials, request=MailRequest(to=["jörg@example.test"], subject="ü"))
@@ -517,7 +527,7 @@ def test_non_ascii_address_uses_smtputf8(registry, credentials, pki) -> None:  #
 
 
 @pytest.mark.timeout(20)
-def test_failed_handshake_never_downgrades_even_when_opportunistic(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_failed_handshake_never_downgrades_even_when_opportunistic(registry, credentials, pki) -> None:
     import ssl
 
     trust(credentials, pki.root_pem)
@@ -525,22 +535,22 @@ def test_failed_handshake_never_downgrades_even_when_opportunistic(registry, cre
         configure_mail(registry, sink.port, **STARTTLS, **{"mail.smtp.ssl.protocols": "TLSv1.2"})
         result = send(registry, credentials)
         assert nothing_received(sink, result)
-    assert (result.status, result.exit_code, result.error["kind"]) == ("failed", 3, "tls")  # type: ignore[index]
-    assert "handshake" in result.error["message"]  # type: ignore[index]
+    assert (result.status, result.exit_code, result.error["kind"]) == ("failed", 3, "tls")
+    assert "handshake" in result.error["message"]
 
 
 @pytest.mark.timeout(20)
-def test_implicit_tls_against_a_plain_server(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_implicit_tls_against_a_plain_server(registry, credentials, pki) -> None:
     with sink_for(pki) as sink:
         configure_mail(registry, sink.port, ConnectionSecurity="TLS", **FAST)
         result = send(registry, credentials)
-    assert (result.exit_code, result.error["kind"]) == (3, "tls")  # type: ignore[index]
+    assert (result.exit_code, result.error["kind"]) == (3, "tls")
 
 
 @pytest.mark.timeout(20)
-def test_plain_against_an_implicit_tls_port_times_out_with_a_hint(registry, credentials, pki) -> None:  # type: ignore[no-untyped-def]
+def test_plain_against_an_implicit_tls_port_times_out_with_a_hint(registry, credentials, pki) -> None:
     with sink_for(pki, "implicit") as sink:
         configure_mail(registry, sink.port, **{"mail.smtp.timeout": "300"})
         result = send(registry, credentials)
-    assert (result.exit_code, result.error["kind"]) == (4, "timeout")  # type: ignore[index]
-    assert "implicit-TLS port" in result.error["message"]  # type: ignore[index]
+    assert (result.exit_code, result.error["kind"]) == (4, "timeout")
+    assert "implicit-TLS port" in result.error["message"]

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pexpect
 import pytest
@@ -20,13 +21,13 @@ from prompt_toolkit.history import FileHistory
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from runtime.registry import Registry
-from shell.completion import JcshCompleter, Sources
-from shell.context import Context
-from shell.history import append_history, keep_in_history
-from shell.magics import ExitRepl, Magics
-from shell.prompt import build_prompt
-from shell.statement import is_complete, next_indent
+from jcsh.runtime.registry import Registry
+from jcsh.shell.completion import JcshCompleter, Sources
+from jcsh.shell.context import Context
+from jcsh.shell.history import append_history, keep_in_history
+from jcsh.shell.magics import ExitRepl, Magics
+from jcsh.shell.prompt import build_prompt
+from jcsh.shell.statement import is_complete, next_indent
 
 JCSH = str(Path(sys.executable).with_name("jcsh"))
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-B]|\x1b[=>78]|\r")
@@ -39,15 +40,22 @@ class Terminal:
     def __init__(self, home: Path, *args: str, term: str = "xterm-256color", **env: str) -> None:
         environment = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "PROMPT_TOOLKIT_NO_CPR")}
         environment.update(JCSH_HOME=str(home), TERM=term, **env)
-        self.child = pexpect.spawn(JCSH, list(args), env=environment, dimensions=(30, 120), encoding="utf-8",
-                                   codec_errors="replace", timeout=10)
+        self.child = pexpect.spawn(
+            JCSH,
+            list(args),
+            env=environment,
+            dimensions=(30, 120),
+            encoding="utf-8",
+            codec_errors="replace",
+            timeout=10,
+        )
         self.raw = ""
         self.mark = 0
 
     def _pump(self, timeout: float) -> None:
         data = self.child.read_nonblocking(1 << 16, timeout=timeout)
         # Answer each cursor-position request, including one split across two reads.
-        before = self.raw[-len(_CPR_REQUEST) + 1:]
+        before = self.raw[-len(_CPR_REQUEST) + 1 :]
         self.raw += data
         for _ in range((before + data).count(_CPR_REQUEST)):
             self.child.send("\x1b[1;1R")
@@ -329,7 +337,7 @@ def test_next_line_indentation() -> None:
     assert next_indent('s = "(" + t') == ""
 
 
-def _prompt_once(keys: str, **kw: object) -> str:
+def _prompt_once(keys: str, **kw: Any) -> str:
     with create_pipe_input() as pipe:
         pipe.send_text(keys)
         session = build_prompt(history=None, completer=None, toolbar=None, input=pipe, output=DummyOutput(), **kw)
@@ -365,11 +373,17 @@ def _complete(completer: JcshCompleter, text: str) -> dict[str, str]:
 
 
 def _completer(registry: Registry | None = None, **kw: object) -> JcshCompleter:
-    from shell.repl import allowed_modules, described
+    from jcsh.shell.repl import allowed_modules, described
 
     magics = Magics(_Shell(Context()))
-    sources = Sources(namespace=lambda: ["jcsOut", "registry", "my_total"], members=described,
-                      modules=allowed_modules, magics=magics.summaries, magic_parser=magics.parser_for, **kw)
+    sources = Sources(
+        namespace=lambda: ["jcsOut", "registry", "my_total"],
+        members=described,
+        modules=allowed_modules,
+        magics=magics.summaries,
+        magic_parser=magics.parser_for,
+        **kw,
+    )
     if registry is not None:
         sources.registry_children = lambda p: [(c.name, c.has_children, c.value) for c in registry.children(p)]
     return JcshCompleter(sources)
@@ -447,8 +461,21 @@ def test_unknown_percent_command_suggests_the_closest(home: Path) -> None:
     assert "%help lists them" in err.getvalue()
     assert magics.run("%help") == 0
     listed = out.getvalue()
-    for name in ("%tls", "%probe", "%settings", "%doctor", "%credential", "%configure", "%testmail",
-                 "%registry", "%sandbox", "%reset", "%run", "%exit", "%help"):
+    for name in (
+        "%tls",
+        "%probe",
+        "%settings",
+        "%doctor",
+        "%credential",
+        "%configure",
+        "%testmail",
+        "%registry",
+        "%sandbox",
+        "%reset",
+        "%run",
+        "%exit",
+        "%help",
+    ):
         assert re.search(rf"^{name}\s", listed, re.M), name
 
 
@@ -463,7 +490,7 @@ def test_history_keeps_no_literal_secrets(tmp_path: Path) -> None:
 
 
 def test_the_prompt_does_not_wait_for_the_worker(home: Path) -> None:
-    from shell.repl import Repl
+    from jcsh.shell.repl import Repl
 
     ready = threading.Event()
 
@@ -486,7 +513,7 @@ def test_the_prompt_does_not_wait_for_the_worker(home: Path) -> None:
 
 @pytest.mark.timeout(30)
 def test_values_are_echoed_cut_and_exit_leaves(home: Path) -> None:
-    from shell.repl import ECHO_LIMIT, Repl, open_session
+    from jcsh.shell.repl import ECHO_LIMIT, Repl, open_session
 
     out, err = io.StringIO(), io.StringIO()
     ctx = Context(home_arg=str(home), out=out, err=err)

@@ -14,19 +14,21 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from runtime.sink import DROP, STALL, Sink, SinkConfig, parse_fail
-from shell.cli import main as cli_main
+from jcsh.runtime.sink import DROP, STALL, Sink, SinkConfig, parse_fail
+from jcsh.shell.cli import main as cli_main
 from tests.support.pki import TestCA
 
 MESSAGE = b"From: a@example.test\r\nTo: b@example.test\r\nSubject: hello sink\r\n\r\nbody\r\n"
 V = ssl.TLSVersion
 
 
-def client_context(cafile: Path | str, *, min_version: ssl.TLSVersion | None = None,
-                   max_version: ssl.TLSVersion | None = None) -> ssl.SSLContext:
+def client_context(
+    cafile: Path | str, *, min_version: ssl.TLSVersion | None = None, max_version: ssl.TLSVersion | None = None
+) -> ssl.SSLContext:
     ctx = ssl.create_default_context(cafile=str(cafile))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -40,7 +42,7 @@ def client_context(cafile: Path | str, *, min_version: ssl.TLSVersion | None = N
 
 
 def config(**kw: object) -> SinkConfig:
-    return SinkConfig(port=0, **kw)  # type: ignore[arg-type]
+    return SinkConfig(port=0, **kw)
 
 
 @pytest.mark.timeout(20)
@@ -134,8 +136,9 @@ def test_auth_plain_and_login_accepted_without_tls_on_loopback() -> None:
                 client.ehlo()
                 assert mechanism in client.esmtp_features["auth"]
                 client.user, client.password = user, password
-                code, _ = client.auth(mechanism, getattr(client, f"auth_{mechanism.lower()}"),
-                                      initial_response_ok=mechanism == "PLAIN")
+                code, _ = client.auth(
+                    mechanism, getattr(client, f"auth_{mechanism.lower()}"), initial_response_ok=mechanism == "PLAIN"
+                )
                 assert code == 235
                 client.sendmail("a@example.test", ["b@example.test"], MESSAGE)
         received = sink.wait_for(2)
@@ -204,9 +207,10 @@ def test_fail_stage_answers_the_code_with_the_documented_text(stage: str, code: 
             with smtplib.SMTP(sink.host, sink.port, timeout=5) as client:
                 client.sendmail("a@example.test", ["b@example.test"], MESSAGE)
     text = f"jcsh sink: failing {stage} as asked".encode()
-    exc = failed.value
-    replies = exc.recipients.values() if isinstance(exc, smtplib.SMTPRecipientsRefused) else [
-        (exc.smtp_code, exc.smtp_error)]
+    exc: Any = failed.value
+    replies = (
+        exc.recipients.values() if isinstance(exc, smtplib.SMTPRecipientsRefused) else [(exc.smtp_code, exc.smtp_error)]
+    )
     assert all(reply == (code, text) for reply in replies)
     assert f"failing {stage} with {code}" in sink.events
     assert sink.messages == []
@@ -259,7 +263,7 @@ def test_maildir_storage(tmp_path: Path) -> None:
     folder = tmp_path / "Maildir"
     with Sink(config(maildir=folder)) as sink:
         with smtplib.SMTP(sink.host, sink.port, timeout=5) as client:
-            _, reply = client.sendmail("a@example.test", ["b@example.test"], MESSAGE), client.noop()
+            _, _reply = client.sendmail("a@example.test", ["b@example.test"], MESSAGE), client.noop()
         (got,) = sink.wait_for(1)
     box = mailbox.Maildir(folder, create=False)
     assert list(box.keys()) == [got.queue_id]
@@ -305,8 +309,9 @@ def test_tls12_client_cannot_reach_a_tls13_only_server(pki: TestCA) -> None:
 @pytest.mark.parametrize("version", [V.TLSv1, V.TLSv1_1, V.TLSv1_2])
 def test_old_tls_versions_can_be_served_when_asked(pki: TestCA, version: ssl.TLSVersion) -> None:
     leaf = pki.issue()
-    cfg = config(mode="implicit", cert_path=leaf.cert_path, key_path=leaf.key_path,
-                 min_version=version, max_version=version)
+    cfg = config(
+        mode="implicit", cert_path=leaf.cert_path, key_path=leaf.key_path, min_version=version, max_version=version
+    )
     with Sink(cfg) as sink:
         ctx = client_context(pki.root_path, min_version=V.TLSv1, max_version=version)
         with smtplib.SMTP_SSL("localhost", sink.port, timeout=5, context=ctx) as client:
@@ -324,8 +329,12 @@ def test_wait_for_times_out_when_nothing_arrives() -> None:
 
 @pytest.mark.parametrize(
     ("spec", "expected"),
-    [("connect=421", ("connect", 421)), ("RCPT:a=b@example.test=550", ("rcpt:a=b@example.test", 550)),
-     ("data=drop", ("data", DROP)), ("helo=stall", ("helo", STALL))],
+    [
+        ("connect=421", ("connect", 421)),
+        ("RCPT:a=b@example.test=550", ("rcpt:a=b@example.test", 550)),
+        ("data=drop", ("data", DROP)),
+        ("helo=stall", ("helo", STALL)),
+    ],
 )
 def test_parse_fail(spec: str, expected: tuple[str, int]) -> None:
     assert parse_fail(spec) == expected
@@ -339,22 +348,34 @@ def test_parse_fail_refuses(spec: str) -> None:
 
 @pytest.mark.parametrize(
     "kw",
-    [{"mode": "smtps"}, {"port": 70000}, {"require_starttls": True}, {"fail": {"greet": 421}},
-     {"fail": {"data": 200}}, {"cert_path": Path("x.pem")}, {"size_limit": 0},
-     {"auth_required": True}],
+    [
+        {"mode": "smtps"},
+        {"port": 70000},
+        {"require_starttls": True},
+        {"fail": {"greet": 421}},
+        {"fail": {"data": 200}},
+        {"cert_path": Path("x.pem")},
+        {"size_limit": 0},
+        {"auth_required": True},
+    ],
 )
 def test_contradictory_config_is_refused(kw: dict[str, object]) -> None:
     with pytest.raises(ValueError):
-        Sink(SinkConfig(**kw))  # type: ignore[arg-type]
+        Sink(SinkConfig(**kw))
 
 
 # -- the `jcsh sink` command ------------------------------------------------------------------------
 
+
 def _start_command(home: Path, *options: str) -> tuple[subprocess.Popen[str], list[str]]:
     """Run `jcsh sink` and read its banner (up to "Ctrl-C stops it.")."""
-    proc = subprocess.Popen([sys.executable, "-m", "shell", "--home", str(home), "sink", "--port", "0", *options],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jcsh", "--home", str(home), "sink", "--port", "0", *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"},
+    )
     assert proc.stdout is not None
     banner: list[str] = []
     for line in proc.stdout:
@@ -373,13 +394,17 @@ def _port(banner: list[str]) -> int:
 
 @pytest.mark.timeout(20)
 def test_sink_command_prints_cert_and_messages_and_stops_on_sigint(home: Path) -> None:
-    proc, banner = _start_command(home, "--starttls", "--auth", "alice:pw-not-shown", "--fail", "rcpt:x@example.test=550")
+    proc, banner = _start_command(
+        home, "--starttls", "--auth", "alice:pw-not-shown", "--fail", "rcpt:x@example.test=550"
+    )
     try:
         text = "\n".join(banner)
         cert = home / "sink" / "sink.pem"
         assert f"certificate: {cert}" in text
-        assert f"jcsh credential add --protocol X509_TrustedCertificate --endpoint 127.0.0.1 " \
-               f"--virtual-user jcsh-sink --certificate {cert}" in text
+        assert (
+            f"jcsh credential add --protocol X509_TrustedCertificate --endpoint 127.0.0.1 "
+            f"--virtual-user jcsh-sink --certificate {cert}" in text
+        )
         assert "alice" in text and "pw-not-shown" not in text
         with smtplib.SMTP("127.0.0.1", _port(banner), timeout=5) as client:
             client.starttls(context=client_context(cert))
@@ -401,13 +426,28 @@ def test_sink_command_prints_cert_and_messages_and_stops_on_sigint(home: Path) -
 
 @pytest.mark.timeout(20)
 def test_sink_command_json_reports_received_messages_at_the_end(home: Path, tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "shell", "--home", str(home), "sink", "--port", "0", "--json",
-                             "--maildir", str(tmp_path / "md")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jcsh",
+            "--home",
+            str(home),
+            "sink",
+            "--port",
+            "0",
+            "--json",
+            "--maildir",
+            str(tmp_path / "md"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stderr is not None
         first = proc.stderr.readline()  # with --json the banner goes to stderr
-        port = int(re.search(r":(\d+) ", first).group(1))  # type: ignore[union-attr]
+        port = int(re.search(r":(\d+) ", first).group(1))
         with smtplib.SMTP("127.0.0.1", port, timeout=5) as client:
             client.sendmail("a@example.test", ["b@example.test"], MESSAGE)
         deadline = time.monotonic() + 5
@@ -426,27 +466,49 @@ def test_sink_command_json_reports_received_messages_at_the_end(home: Path, tmp_
 
 @pytest.mark.parametrize(
     "options",
-    [["--port", "70000"], ["--port", "abc"], ["--fail", "greet=421"], ["--fail", "data=250"], ["--fail", "data"],
-     ["--auth", "alice"], ["--auth", ":secretpw"], ["--auth", "a:b", "--auth", "a:c"], ["--size", "0"],
-     ["--cert", "x.pem"], ["--cert", "x.pem", "--key", "x.key"], ["--implicit", "--require-starttls"],
-     ["--starttls", "--implicit"], ["--tls-min", "TLSv1.3"], ["--starttls", "--tls-min", "TLSv1.3", "--tls-max", "TLSv1.2"],
-     ["--tls-min", "SSLv3"], ["--host", ""], ["--require-auth"], ["--nonsense"]],
+    [
+        ["--port", "70000"],
+        ["--port", "abc"],
+        ["--fail", "greet=421"],
+        ["--fail", "data=250"],
+        ["--fail", "data"],
+        ["--auth", "alice"],
+        ["--auth", ":secretpw"],
+        ["--auth", "a:b", "--auth", "a:c"],
+        ["--size", "0"],
+        ["--cert", "x.pem"],
+        ["--cert", "x.pem", "--key", "x.key"],
+        ["--implicit", "--require-starttls"],
+        ["--starttls", "--implicit"],
+        ["--tls-min", "TLSv1.3"],
+        ["--starttls", "--tls-min", "TLSv1.3", "--tls-max", "TLSv1.2"],
+        ["--tls-min", "SSLv3"],
+        ["--host", ""],
+        ["--require-auth"],
+        ["--nonsense"],
+    ],
 )
-def test_sink_command_refuses_bad_options_with_exit_2(home: Path, options: list[str],
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_sink_command_refuses_bad_options_with_exit_2(
+    home: Path, options: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli_main(["--home", str(home), "sink", *options]) == 2
     captured = capsys.readouterr()
     assert "jcsh:" in captured.err and "secretpw" not in captured.err + captured.out
 
 
-def test_sink_command_refuses_unusable_files(home: Path, tmp_path: Path, pki: TestCA,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_sink_command_refuses_unusable_files(
+    home: Path, tmp_path: Path, pki: TestCA, capsys: pytest.CaptureFixture[str]
+) -> None:
     not_pem = tmp_path / "not.pem"
     not_pem.write_text("hello")
     leaf, other = pki.issue(), pki.issue()
     assert cli_main(["--home", str(home), "sink", "--starttls", "--cert", str(not_pem), "--key", str(not_pem)]) == 2
-    assert cli_main(["--home", str(home), "sink", "--implicit", "--cert", str(leaf.cert_path),
-                     "--key", str(other.key_path)]) == 2
+    assert (
+        cli_main(
+            ["--home", str(home), "sink", "--implicit", "--cert", str(leaf.cert_path), "--key", str(other.key_path)]
+        )
+        == 2
+    )
     assert cli_main(["--home", str(home), "sink", "--maildir", str(not_pem)]) == 2
     assert capsys.readouterr().err.count("jcsh: ") == 3
 
@@ -476,11 +538,11 @@ def test_auth_required_refuses_mail_before_login() -> None:
     assert got.authenticated_as == "alice"
 
 
-def test_trust_hint_names_the_commands_until_the_certificate_is_trusted(home: Path, credentials) -> None:  # type: ignore[no-untyped-def]
-    from runtime.credentials import X509
-    from runtime.tls.selfsigned import ensure_self_signed
-    from shell.commands.sink import _trust_hint
-    from shell.context import Context
+def test_trust_hint_names_the_commands_until_the_certificate_is_trusted(home: Path, credentials) -> None:
+    from jcsh.runtime.credentials import X509
+    from jcsh.runtime.tls.selfsigned import ensure_self_signed
+    from jcsh.shell.commands.sink import _trust_hint
+    from jcsh.shell.context import Context
 
     cert, _, created = ensure_self_signed(home / "sink")
     assert created and ensure_self_signed(home / "sink")[2] is False  # kept while valid

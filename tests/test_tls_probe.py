@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from runtime.errors import ConnectFailed, LimitHit, UsageError
-from runtime.sink import Sink, SinkConfig
-from runtime.tls.probe import VERSIONS, probe
-from runtime.tls.trust import protocol_version
-from runtime.tls.target import parse_target
+from jcsh.runtime.errors import ConnectFailed, LimitHit, UsageError
+from jcsh.runtime.sink import Sink, SinkConfig
+from jcsh.runtime.tls.probe import VERSIONS, probe
+from jcsh.runtime.tls.target import parse_target
+from jcsh.runtime.tls.trust import protocol_version
 from tests.support.cli import jcsh
 from tests.support.mailconf import RawServer
 
@@ -31,7 +31,7 @@ def _v(name: str | None) -> ssl.TLSVersion | None:
 
 @contextlib.contextmanager
 def _sink(mode: str = "starttls", low: str | None = None, high: str | None = None, **kw: object) -> Iterator[Sink]:
-    config = SinkConfig(port=0, mode=mode, min_version=_v(low), max_version=_v(high), **kw)  # type: ignore[arg-type]
+    config = SinkConfig(port=0, mode=mode, min_version=_v(low), max_version=_v(high), **kw)
     with Sink(config) as sink:
         yield sink
 
@@ -70,9 +70,22 @@ def test_verdicts_equal_openssl_s_client() -> None:
         result = probe(sink.host, sink.port, timeout=5)
         runs = {
             v: subprocess.Popen(
-                [OPENSSL, "s_client", "-starttls", "smtp", "-connect", f"{sink.host}:{sink.port}",
-                 _S_CLIENT_FLAG[v], "-cipher", "DEFAULT:@SECLEVEL=0", "-brief"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                [
+                    OPENSSL,
+                    "s_client",
+                    "-starttls",
+                    "smtp",
+                    "-connect",
+                    f"{sink.host}:{sink.port}",
+                    _S_CLIENT_FLAG[v],
+                    "-cipher",
+                    "DEFAULT:@SECLEVEL=0",
+                    "-brief",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             for v in VERSIONS
         }
         openssl = {v: p.wait(timeout=20) == 0 for v, p in runs.items()}
@@ -158,8 +171,12 @@ def test_human_output_is_a_table(home: Path) -> None:
 @pytest.mark.timeout(30)
 def test_default_target_is_the_configured_server(home: Path) -> None:
     with _sink("implicit", "TLSv1.2", "TLSv1.3") as sink:
-        for key, value in (("Server", sink.host), ("Port", str(sink.port)), ("Transport", "smtp"),
-                           ("ConnectionSecurity", "TLS")):
+        for key, value in (
+            ("Server", sink.host),
+            ("Port", str(sink.port)),
+            ("Transport", "smtp"),
+            ("ConnectionSecurity", "TLS"),
+        ):
             assert jcsh(home, "registry", "set", f"/configuration/mail/{key}", value).code == 0
         ran = jcsh(home, "tls", "probe", "--json", "--timeout", "5")
     assert ran.code == 0, ran.err
@@ -197,7 +214,7 @@ def test_bad_options_are_usage_errors(home: Path) -> None:
 def _timed(fn: object) -> tuple[BaseException, float]:
     started = time.monotonic()
     with pytest.raises((ConnectFailed, LimitHit)) as info:
-        fn()  # type: ignore[operator]
+        fn()
     return info.value, time.monotonic() - started
 
 
@@ -250,7 +267,7 @@ def test_server_that_completes_no_handshake_is_a_connection_failure(home: Path, 
         conn.close()  # during the TLS handshake
 
     with RawServer(script) as server:
-        error, took = _timed(lambda: probe("127.0.0.1", server.port, mode=mode, timeout=5))
+        error, _took = _timed(lambda: probe("127.0.0.1", server.port, mode=mode, timeout=5))
         ran = jcsh(home, "tls", "probe", f"127.0.0.1:{server.port}", f"--{mode}", "--timeout", "5")
     assert isinstance(error, ConnectFailed) and "no TLS handshake succeeded" in error.message
     assert ran.code == 3 and len(ran.err.strip().splitlines()) == 1

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from runtime.sink import Sink, SinkConfig
-from runtime.tls.protocols import NEWEST_FIRST, supported_protocols
-from runtime.tls.trust import protocol_version
+from jcsh.runtime.sink import Sink, SinkConfig
+from jcsh.runtime.tls.protocols import NEWEST_FIRST, supported_protocols
+from jcsh.runtime.tls.trust import protocol_version
 from tests.support.cli import jcsh
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,8 +31,13 @@ def test_names_are_newest_first_and_include_modern_tls() -> None:
 
 def test_a_version_counts_only_with_its_flag() -> None:
     report = supported_protocols()
-    flags = {"TLSv1.3": ssl.HAS_TLSv1_3, "TLSv1.2": ssl.HAS_TLSv1_2, "TLSv1.1": ssl.HAS_TLSv1_1,
-             "TLSv1": ssl.HAS_TLSv1, "SSLv3": ssl.HAS_SSLv3}
+    flags = {
+        "TLSv1.3": ssl.HAS_TLSv1_3,
+        "TLSv1.2": ssl.HAS_TLSv1_2,
+        "TLSv1.1": ssl.HAS_TLSv1_1,
+        "TLSv1": ssl.HAS_TLSv1,
+        "SSLv3": ssl.HAS_SSLv3,
+    }
     for name in report.names:
         assert flags[name], name
     for name, has in flags.items():
@@ -62,12 +67,11 @@ def test_each_listed_version_really_negotiates_over_a_socket(name: str) -> None:
     with Sink(SinkConfig(port=0, mode="implicit", min_version=version, max_version=version)) as sink:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-        from runtime.tls.trust import restrict_versions
+        from jcsh.runtime.tls.trust import restrict_versions
 
         restrict_versions(ctx, [name])
         try:
-            with socket.create_connection((sink.host, sink.port), timeout=5) as raw, \
-                    ctx.wrap_socket(raw) as tls:
+            with socket.create_connection((sink.host, sink.port), timeout=5) as raw, ctx.wrap_socket(raw) as tls:
                 negotiated = tls.version()
         except (ssl.SSLError, OSError):
             negotiated = None
@@ -80,8 +84,8 @@ def test_low_versions_need_security_level_zero_on_openssl3() -> None:
         pytest.skip("needs OpenSSL 3 with TLS 1.0 built in")
     import warnings
 
-    from runtime.tls.protocols import _handshake
-    from runtime.tls.selfsigned import generate_self_signed
+    from jcsh.runtime.tls.protocols import _handshake
+    from jcsh.runtime.tls.selfsigned import generate_self_signed
 
     cert, key = generate_self_signed(Path(__import__("tempfile").mkdtemp()), ("localhost",), days=1)
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -113,7 +117,7 @@ def test_command_json(home: Path) -> None:
 
 
 def test_shim_ports_the_product_snippet() -> None:
-    from stdlib.javax.net.ssl import SSLContext
+    from jcsh.stdlib.javax.net.ssl import SSLContext
 
     protocols = " ".join(SSLContext.getDefault().getSupportedSSLParameters().getProtocols())
     assert protocols == supported_protocols().line()
@@ -122,7 +126,7 @@ def test_shim_ports_the_product_snippet() -> None:
 
 
 def test_shim_asks_the_source_it_is_given() -> None:
-    import stdlib.javax.net.ssl as shim
+    import jcsh.stdlib.javax.net.ssl as shim
 
     calls = []
 
@@ -141,12 +145,14 @@ def test_shim_asks_the_source_it_is_given() -> None:
 
 def test_example_script_prints_the_line(monkeypatch: pytest.MonkeyPatch) -> None:
     """examples/tls_protocols.jcs, run with `javax` importable as scripts see it."""
-    import stdlib.javax
-    import stdlib.javax.net
-    import stdlib.javax.net.ssl
 
-    for name, module in (("javax", stdlib.javax), ("javax.net", stdlib.javax.net),
-                         ("javax.net.ssl", stdlib.javax.net.ssl)):
+    import jcsh.stdlib.javax.net.ssl
+
+    for name, module in (
+        ("javax", jcsh.stdlib.javax),
+        ("javax.net", jcsh.stdlib.javax.net),
+        ("javax.net.ssl", jcsh.stdlib.javax.net.ssl),
+    ):
         monkeypatch.setitem(sys.modules, name, module)
     printed: list[str] = []
 
@@ -160,8 +166,10 @@ def test_example_script_prints_the_line(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_shell_start_up_does_not_compute_or_import_tls() -> None:
-    code = ("import sys; from shell.commands import specs; specs(); "
-            "print(sorted(m for m in sys.modules if m.startswith(('runtime.tls', 'cryptography'))))")
+    code = (
+        "import sys; from jcsh.shell.commands import specs; specs(); "
+        "print(sorted(m for m in sys.modules if m.startswith(('jcsh.runtime.tls', 'cryptography'))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from runtime.credentials import X509, CredentialStore
-from runtime.errors import ConfigError
-from runtime.mail.settings import load_settings
-from runtime.registry import Registry
-from runtime.sink import Sink, SinkConfig
-from runtime.tls.certinfo import hostname_matches, summarize
-from runtime.tls.probe import probe
-from runtime.tls.trust import TrustPolicy, client_context, explain_verify_error
-from tests.support.pki import Issued, TestCA, self_signed
+from jcsh.runtime.credentials import X509, CredentialStore
+from jcsh.runtime.errors import ConfigError
+from jcsh.runtime.mail.settings import load_settings
+from jcsh.runtime.registry import Registry
+from jcsh.runtime.sink import Sink, SinkConfig
+from jcsh.runtime.tls.certinfo import hostname_matches, summarize
+from jcsh.runtime.tls.probe import probe
+from jcsh.runtime.tls.trust import TrustPolicy, client_context, explain_verify_error
 from tests.support.cli import jcsh
+from tests.support.pki import Issued, TestCA, self_signed
 
 
 @contextlib.contextmanager
@@ -28,8 +28,9 @@ def _serving(cert: Path, key: Path, mode: str = "starttls") -> Iterator[Sink]:
         yield sink
 
 
-def _verdict(issued: Issued, policy: TrustPolicy, *, chain: bool = False, servername: str | None = None,
-             host: str = "127.0.0.1") -> dict:
+def _verdict(
+    issued: Issued, policy: TrustPolicy, *, chain: bool = False, servername: str | None = None, host: str = "127.0.0.1"
+) -> dict:
     with _serving(issued.chain_path if chain else issued.cert_path, issued.key_path) as sink:
         result = probe(host, sink.port, servername=servername, timeout=5, policy=policy)
     assert result.protocols["TLSv1.3"] is True  # a completed probe, whatever the verdict
@@ -38,7 +39,7 @@ def _verdict(issued: Issued, policy: TrustPolicy, *, chain: bool = False, server
 
 
 def _trusting(ca: TestCA, **kw: object) -> TrustPolicy:
-    return TrustPolicy(extra_cas=(ca.root_pem.decode(),), **kw)  # type: ignore[arg-type]
+    return TrustPolicy(extra_cas=(ca.root_pem.decode(),), **kw)
 
 
 @pytest.mark.timeout(30)
@@ -120,9 +121,11 @@ def test_with_an_intermediate(pki: TestCA) -> None:
 @pytest.mark.timeout(30)
 def test_dont_verify_and_ssl_trust_skip_verification(tmp_path: Path) -> None:
     issued = self_signed(tmp_path)
-    for policy, reason in ((TrustPolicy(verify=False), "DontVerify"),
-                           (TrustPolicy(trust_hosts=("*",)), "ssl.trust=*"),
-                           (TrustPolicy(trust_hosts=("other.example.test", "127.0.0.1")), "ssl.trust lists 127.0.0.1")):
+    for policy, reason in (
+        (TrustPolicy(verify=False), "DontVerify"),
+        (TrustPolicy(trust_hosts=("*",)), "ssl.trust=*"),
+        (TrustPolicy(trust_hosts=("other.example.test", "127.0.0.1")), "ssl.trust lists 127.0.0.1"),
+    ):
         cert = _verdict(issued, policy)
         assert cert["trusted"] is True and cert["trust_skipped"] == reason
         assert cert["verified"] is False and cert["trust_error"].startswith("self-signed")
@@ -138,21 +141,29 @@ def test_skips_verification() -> None:
     assert TrustPolicy(trust_hosts=("[::1]",)).skips_verification("::1") == "ssl.trust lists ::1"
 
 
-def test_from_settings_reads_the_registry_and_credentials(registry: Registry, credentials: CredentialStore,
-                                                         pki: TestCA) -> None:
-    for path, value in (("/configuration/mail/Server", "smtp.example.test"),
-                        ("/configuration/mail/Transport", "smtp"),
-                        ("/configuration/mail/JavaMail/mail.smtp.ssl.trust", "a.example.test b.example.test"),
-                        ("/configuration/mail/JavaMail/mail.smtp.ssl.checkserveridentity", "false"),
-                        ("/configuration/mail/JavaMail/mail.smtp.ssl.protocols", "TLSv1.2 TLSv1.3"),
-                        ("/configuration/jcs/TLS/VerifyServerCertificateTrust", "DontVerify")):
+def test_from_settings_reads_the_registry_and_credentials(
+    registry: Registry, credentials: CredentialStore, pki: TestCA
+) -> None:
+    for path, value in (
+        ("/configuration/mail/Server", "smtp.example.test"),
+        ("/configuration/mail/Transport", "smtp"),
+        ("/configuration/mail/JavaMail/mail.smtp.ssl.trust", "a.example.test b.example.test"),
+        ("/configuration/mail/JavaMail/mail.smtp.ssl.checkserveridentity", "false"),
+        ("/configuration/mail/JavaMail/mail.smtp.ssl.protocols", "TLSv1.2 TLSv1.3"),
+        ("/configuration/jcs/TLS/VerifyServerCertificateTrust", "DontVerify"),
+    ):
         registry.set(path, value)
     if X509 not in credentials.protocols():
         credentials.add_protocol(X509)
     credentials.add(X509, "test-root", "default", certificate=pki.root_pem.decode())
     policy = TrustPolicy.from_settings(load_settings(registry, credentials), credentials)
-    assert policy == TrustPolicy(verify=False, check_hostname=False, trust_hosts=("a.example.test", "b.example.test"),
-                                 protocols=("TLSv1.2", "TLSv1.3"), extra_cas=(pki.root_pem.decode(),))
+    assert policy == TrustPolicy(
+        verify=False,
+        check_hostname=False,
+        trust_hosts=("a.example.test", "b.example.test"),
+        protocols=("TLSv1.2", "TLSv1.3"),
+        extra_cas=(pki.root_pem.decode(),),
+    )
 
 
 def test_defaults_from_empty_settings(registry: Registry, credentials: CredentialStore) -> None:
@@ -181,17 +192,27 @@ def test_client_context_follows_the_policy(pki: TestCA) -> None:
 @pytest.mark.timeout(30)
 def test_client_context_can_speak_tls1_when_the_policy_asks(pki: TestCA) -> None:
     """TLSv1 in ssl.protocols means security level 0 on our side too, or OpenSSL 3 cannot."""
-    from runtime.tls.protocols import supported_protocols
+    from jcsh.runtime.tls.protocols import supported_protocols
 
     if "TLSv1" not in supported_protocols().names:
         pytest.skip("TLS 1.0 not available here")
     issued = pki.issue()
     v1 = ssl.TLSVersion.TLSv1
-    with Sink(SinkConfig(port=0, mode="implicit", cert_path=issued.cert_path, key_path=issued.key_path,
-                         min_version=v1, max_version=v1)) as sink:
+    with Sink(
+        SinkConfig(
+            port=0,
+            mode="implicit",
+            cert_path=issued.cert_path,
+            key_path=issued.key_path,
+            min_version=v1,
+            max_version=v1,
+        )
+    ) as sink:
         ctx = client_context(_trusting(pki, protocols=("TLSv1",)), "localhost")
-        with socket.create_connection((sink.host, sink.port), timeout=5) as raw, \
-                ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+        with (
+            socket.create_connection((sink.host, sink.port), timeout=5) as raw,
+            ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
             assert tls.version() == "TLSv1"
 
 
@@ -200,8 +221,10 @@ def test_explain_verify_error_from_a_real_handshake(tmp_path: Path) -> None:
     issued = self_signed(tmp_path)
     with _serving(issued.cert_path, issued.key_path, mode="implicit") as sink:
         ctx = client_context(TrustPolicy(), "localhost")
-        with pytest.raises(ssl.SSLCertVerificationError) as info, \
-                socket.create_connection((sink.host, sink.port), timeout=5) as raw:
+        with (
+            pytest.raises(ssl.SSLCertVerificationError) as info,
+            socket.create_connection((sink.host, sink.port), timeout=5) as raw,
+        ):
             ctx.wrap_socket(raw, server_hostname="localhost")
     der = ssl.PEM_cert_to_DER_cert(issued.cert_pem.decode())
     text = explain_verify_error(info.value, der)
@@ -218,8 +241,19 @@ def test_probe_uses_the_configured_trust(home: Path, pki: TestCA) -> None:
         target = f"127.0.0.1:{sink.port}"
         before = jcsh(home, "tls", "probe", target, "--json")
         assert jcsh(home, "credential", "protocol", "add", X509).code in (0, 1)
-        added = jcsh(home, "credential", "add", "--protocol", X509, "--endpoint", "test-root",
-                     "--virtual-user", "default", "--certificate", str(pem))
+        added = jcsh(
+            home,
+            "credential",
+            "add",
+            "--protocol",
+            X509,
+            "--endpoint",
+            "test-root",
+            "--virtual-user",
+            "default",
+            "--certificate",
+            str(pem),
+        )
         after = jcsh(home, "tls", "probe", target, "--json")
     assert before.code == 0 and before.json["certificate"]["trusted"] is False
     assert added.code == 0, added.err
@@ -248,14 +282,22 @@ def test_summarize_and_hostname_matching(pki: TestCA) -> None:
 @pytest.mark.timeout(30)
 def test_an_old_server_still_gets_a_trust_verdict(pki: TestCA) -> None:
     """A verifying client offers TLS 1.2+ by default; the verdict must not depend on that."""
-    from runtime.tls.protocols import supported_protocols
+    from jcsh.runtime.tls.protocols import supported_protocols
 
     if "TLSv1.1" not in supported_protocols().names:
         pytest.skip("TLS 1.1 not available here")
     issued = pki.issue()
     v11 = ssl.TLSVersion.TLSv1_1
-    with Sink(SinkConfig(port=0, mode="starttls", cert_path=issued.cert_path, key_path=issued.key_path,
-                         min_version=v11, max_version=v11)) as sink:
+    with Sink(
+        SinkConfig(
+            port=0,
+            mode="starttls",
+            cert_path=issued.cert_path,
+            key_path=issued.key_path,
+            min_version=v11,
+            max_version=v11,
+        )
+    ) as sink:
         default = probe("127.0.0.1", sink.port, timeout=5, policy=_trusting(pki))
         allowing = probe("127.0.0.1", sink.port, timeout=5, policy=_trusting(pki, protocols=("TLSv1.1", "TLSv1.2")))
     assert default.protocols == {"TLSv1": False, "TLSv1.1": True, "TLSv1.2": False, "TLSv1.3": False}
@@ -290,9 +332,10 @@ def _handshake_verifies(sink: Sink) -> bool:
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize(("hashed", "bundle_inside"), [(True, True), (False, True), (True, False)])
-def test_system_trust_from_folder_or_bundle(pki: TestCA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                            hashed: bool, bundle_inside: bool) -> None:
-    from runtime.tls.trust import _hashed_system_folder
+def test_system_trust_from_folder_or_bundle(
+    pki: TestCA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hashed: bool, bundle_inside: bool
+) -> None:
+    from jcsh.runtime.tls.trust import _hashed_system_folder
 
     folder, bundle = _system_trust_folder(tmp_path, pki, hashed=hashed, bundle_inside=bundle_inside)
     monkeypatch.setenv("SSL_CERT_DIR", str(folder))
@@ -305,8 +348,9 @@ def test_system_trust_from_folder_or_bundle(pki: TestCA, tmp_path: Path, monkeyp
 
 
 @pytest.mark.timeout(30)
-def test_system_trust_does_not_trust_an_unknown_ca(pki: TestCA, other_ca: TestCA, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_system_trust_does_not_trust_an_unknown_ca(
+    pki: TestCA, other_ca: TestCA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder, bundle = _system_trust_folder(tmp_path, pki, hashed=True, bundle_inside=True)
     monkeypatch.setenv("SSL_CERT_DIR", str(folder))
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))

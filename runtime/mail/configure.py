@@ -6,14 +6,14 @@ import shlex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from runtime.errors import UsageError
-from runtime.mail import values
-from runtime.mail.detect import DEFAULT_LIFETIME, Candidate, detect, resolve_host
-from runtime.mail.settings import MAIL
+from jcsh.runtime.errors import UsageError
+from jcsh.runtime.mail import values
+from jcsh.runtime.mail.detect import DEFAULT_LIFETIME, Candidate, detect, resolve_host
+from jcsh.runtime.mail.settings import MAIL
 
 if TYPE_CHECKING:
-    from runtime.credentials import CredentialStore
-    from runtime.registry import Registry
+    from jcsh.runtime.credentials import CredentialStore
+    from jcsh.runtime.registry import Registry
 
 __all__ = ["ConfigureResult", "configure", "FROM_KEY", "SERVER_KEY", "TRANSPORT_KEY"]
 
@@ -40,9 +40,13 @@ class ConfigureResult:
         return 0 if self.status == "Completed" else 1
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"status": self.status, "from": self.from_, "server": self.server,
-                                "detected_via": self.detected_via,
-                                "candidates": [c.to_json() for c in self.candidates]}
+        data: dict[str, Any] = {
+            "status": self.status,
+            "from": self.from_,
+            "server": self.server,
+            "detected_via": self.detected_via,
+            "candidates": [c.to_json() for c in self.candidates],
+        }
         if self.error:
             data["error"] = dict(self.error)
         data["warnings"] = list(self.warnings)
@@ -51,8 +55,11 @@ class ConfigureResult:
 
     def summary(self) -> str:
         """The human summary, ending with the status line."""
-        how = {"mx": "detected from MX", "implicit-mx": "detected: the domain's own address (no MX)",
-               "given": "given"}.get(self.detected_via or "", "not detected")
+        how = {
+            "mx": "detected from MX",
+            "implicit-mx": "detected: the domain's own address (no MX)",
+            "given": "given",
+        }.get(self.detected_via or "", "not detected")
         lines = [f"From:       {self.from_}", f"Server:     {self.server or '-'} ({how})"]
         for i, c in enumerate(self.candidates):
             what = " ".join(c.addresses) if c.addresses else (c.error or "no address")
@@ -67,8 +74,14 @@ class ConfigureResult:
         return "\n".join(lines)
 
 
-def configure(registry: Registry, credentials: CredentialStore | None, from_addr: str,
-              server: str | None = None, *, lifetime: float = DEFAULT_LIFETIME) -> ConfigureResult:
+def configure(
+    registry: Registry,
+    credentials: CredentialStore | None,
+    from_addr: str,
+    server: str | None = None,
+    *,
+    lifetime: float = DEFAULT_LIFETIME,
+) -> ConfigureResult:
     """Validate From (UsageError, exit 2), find the server, and on success write From, Server, Transport."""
     try:
         address = values.parse_address(from_addr)
@@ -76,6 +89,8 @@ def configure(registry: Registry, credentials: CredentialStore | None, from_addr
         raise UsageError(f"From {from_addr!r} {e}") from None
     warnings: list[str] = []
     given = (server or "").strip()
+    candidates: tuple[Candidate, ...]
+    via: str | None
     if given:
         try:
             values.parse_host(given)
@@ -91,8 +106,14 @@ def configure(registry: Registry, credentials: CredentialStore | None, from_addr
         if not detection.ok:
             hint = f"jcsh configure --from {shlex.quote(from_addr)} --server HOST"
             message = f"{detection.message}; give the mail server's hostname: {hint}"
-            return ConfigureResult("Error", address.formatted, None, None, candidates,
-                                   {"kind": detection.kind or "detect", "message": message})
+            return ConfigureResult(
+                "Error",
+                address.formatted,
+                None,
+                None,
+                candidates,
+                {"kind": detection.kind or "detect", "message": message},
+            )
         chosen, via = detection.server or "", detection.via
     previous = registry.value(SERVER_KEY)
     written = {FROM_KEY: address.formatted, SERVER_KEY: chosen}
@@ -104,6 +125,8 @@ def configure(registry: Registry, credentials: CredentialStore | None, from_addr
     if previous is not None and previous != chosen:
         warnings.append(f"{SERVER_KEY} was {previous}; an smtp credential must now have endpoint {chosen} exactly")
     if credentials is not None and credentials.find("smtp", chosen, "default") is None:
-        warnings.append(f"no smtp credential has endpoint {chosen} and virtual user default: mail will be "
-                        "sent without login (see `jcsh mail doctor`)")
+        warnings.append(
+            f"no smtp credential has endpoint {chosen} and virtual user default: mail will be "
+            "sent without login (see `jcsh mail doctor`)"
+        )
     return ConfigureResult("Completed", address.formatted, chosen, via, candidates, None, tuple(warnings), written)

@@ -14,14 +14,22 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from runtime.errors import ConfigError
-from runtime.hosts import bare_host, host_port, shown_host
+from jcsh.runtime.errors import ConfigError
+from jcsh.runtime.hosts import bare_host, host_port, shown_host
 
 if TYPE_CHECKING:
     import dns.resolver
 
-__all__ = ["Candidate", "Detection", "HostLookup", "detect", "resolve_host", "parse_nameservers",
-           "NAMESERVERS_ENV", "DEFAULT_LIFETIME"]
+__all__ = [
+    "Candidate",
+    "Detection",
+    "HostLookup",
+    "detect",
+    "resolve_host",
+    "parse_nameservers",
+    "NAMESERVERS_ENV",
+    "DEFAULT_LIFETIME",
+]
 
 NAMESERVERS_ENV = "JCSH_NAMESERVERS"
 DEFAULT_LIFETIME = 5.0
@@ -37,8 +45,12 @@ class Candidate:
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"host": self.host, "preference": self.preference, "addresses": list(self.addresses),
-                "error": self.error}
+        return {
+            "host": self.host,
+            "preference": self.preference,
+            "addresses": list(self.addresses),
+            "error": self.error,
+        }
 
 
 @dataclass(frozen=True)
@@ -68,9 +80,13 @@ class Detection:
         return self.server is not None
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"domain": self.domain, "server": self.server, "detected_via": self.via,
-                                "candidates": [c.to_json() for c in self.candidates],
-                                "nameservers": self.nameservers}
+        data: dict[str, Any] = {
+            "domain": self.domain,
+            "server": self.server,
+            "detected_via": self.via,
+            "candidates": [c.to_json() for c in self.candidates],
+            "nameservers": self.nameservers,
+        }
         if self.kind:
             data["error"] = {"kind": self.kind, "message": self.message}
         return data
@@ -93,8 +109,9 @@ def parse_nameservers(text: str) -> list[tuple[str, int]]:
         try:
             address = str(ipaddress.ip_address(host))
         except ValueError:
-            raise ConfigError(f"${NAMESERVERS_ENV}: {host!r} is not an IP address (name servers are "
-                              "given by address)") from None
+            raise ConfigError(
+                f"${NAMESERVERS_ENV}: {host!r} is not an IP address (name servers are given by address)"
+            ) from None
         if not port.isdigit() or not 1 <= int(port) <= 65535:
             raise ConfigError(f"${NAMESERVERS_ENV}: {port!r} is not a port number (1-65535)")
         servers.append((address, int(port)))
@@ -148,8 +165,11 @@ class _Lookup:
         except dns.resolver.NoAnswer:
             return [], "no-answer", f"{name} has no {rdtype} record"
         except dns.exception.Timeout:
-            return [], "timeout", (f"no answer from {self.shown} within {self.lifetime:g} s "
-                                   f"for the {rdtype} record of {name}")
+            return (
+                [],
+                "timeout",
+                (f"no answer from {self.shown} within {self.lifetime:g} s for the {rdtype} record of {name}"),
+            )
         except dns.resolver.NoNameservers as e:
             return [], "temporary", f"temporary DNS failure for the {rdtype} record of {name}: {_failures(e)}"
         except dns.exception.DNSException as e:
@@ -212,8 +232,14 @@ def detect(domain: str, *, lifetime: float = DEFAULT_LIFETIME) -> Detection:
 
     domain = domain.strip().rstrip(".")
     if domain.startswith("["):
-        return Detection(domain, None, None, (), "bad-domain",
-                         f"{domain} is an address literal, not a domain: there is no MX to look up")
+        return Detection(
+            domain,
+            None,
+            None,
+            (),
+            "bad-domain",
+            f"{domain} is an address literal, not a domain: there is no MX to look up",
+        )
     try:
         dns.name.from_text(domain)
     except Exception as e:  # dnspython raises several label errors; all mean the same here
@@ -227,18 +253,25 @@ def detect(domain: str, *, lifetime: float = DEFAULT_LIFETIME) -> Detection:
     if kind == "no-answer":
         own = lookup.addresses(domain)
         if own.addresses:
-            return Detection(domain, domain, "implicit-mx", (Candidate(domain, 0, own.addresses),),
-                             nameservers=lookup.shown)
+            return Detection(
+                domain, domain, "implicit-mx", (Candidate(domain, 0, own.addresses),), nameservers=lookup.shown
+            )
         if own.kind in ("timeout", "temporary", "nxdomain"):
             return fail(own.kind, own.message or "")
-        return fail("no-answer", f"{domain} has neither an MX record nor an address record (no answer)",
-                    (Candidate(domain, 0, (), own.message),))
+        return fail(
+            "no-answer",
+            f"{domain} has neither an MX record nor an address record (no answer)",
+            (Candidate(domain, 0, (), own.message),),
+        )
     if kind:
         return fail(kind, message or "")
     mx = sorted({(r.preference, r.exchange.to_text(omit_final_dot=True) or ".") for r in records})
     if all(host == "." for _, host in mx):
-        return fail("null-mx", f"{domain} publishes a null MX (RFC 7505): it accepts no mail, so its mail "
-                    "server cannot be detected", tuple(Candidate(".", p, (), "null MX") for p, _ in mx))
+        return fail(
+            "null-mx",
+            f"{domain} publishes a null MX (RFC 7505): it accepts no mail, so its mail server cannot be detected",
+            tuple(Candidate(".", p, (), "null MX") for p, _ in mx),
+        )
     candidates = []
     kinds = set()
     for preference, host in mx:
@@ -254,7 +287,9 @@ def detect(domain: str, *, lifetime: float = DEFAULT_LIFETIME) -> Detection:
     temporary = bool(kinds & {"timeout", "temporary"})
     hosts = ", ".join(c.host for c in candidates if c.host != ".")
     if temporary:
-        return fail("temporary", f"the MX hosts of {domain} ({hosts}) could not be resolved for now "
-                    "(timeout or temporary DNS failure)", tuple(candidates))
-    return fail("no-address", f"none of the MX hosts of {domain} ({hosts}) has an address record",
-                tuple(candidates))
+        return fail(
+            "temporary",
+            f"the MX hosts of {domain} ({hosts}) could not be resolved for now (timeout or temporary DNS failure)",
+            tuple(candidates),
+        )
+    return fail("no-address", f"none of the MX hosts of {domain} ({hosts}) has an address record", tuple(candidates))

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runtime.mail import values
-from runtime.mail.settings import MAIL, NO_SERVER, VERIFY_KEY, MailSettings, inspect_settings
+from jcsh.runtime.mail import values
+from jcsh.runtime.mail.settings import MAIL, NO_SERVER, VERIFY_KEY, MailSettings, inspect_settings
 
 if TYPE_CHECKING:
-    from runtime.credentials import CredentialStore
-    from runtime.registry import Registry
+    from jcsh.runtime.credentials import CredentialStore
+    from jcsh.runtime.registry import Registry
 
 __all__ = ["Finding", "diagnose", "LEVELS"]
 
@@ -34,8 +34,9 @@ class Finding:
         return {"level": self.level, "keys": list(self.keys), "message": self.message, "fix": self.fix}
 
 
-def diagnose(registry: Registry, credentials: CredentialStore | None, *, cwd: Path | None = None,
-             now: dt.datetime | None = None) -> list[Finding]:
+def diagnose(
+    registry: Registry, credentials: CredentialStore | None, *, cwd: Path | None = None, now: dt.datetime | None = None
+) -> list[Finding]:
     """Every finding, errors first; any error means the configuration cannot send as it is."""
     settings, problems = inspect_settings(registry, credentials, cwd=cwd)
     found: list[Finding] = []
@@ -51,7 +52,7 @@ def diagnose(registry: Registry, credentials: CredentialStore | None, *, cwd: Pa
     _trust_traps(settings, add)
     if credentials is not None and settings.server.value is not None:
         _login_traps(settings, credentials, add)
-        _certificate_traps(credentials, now or dt.datetime.now(dt.timezone.utc), add)
+        _certificate_traps(credentials, now or dt.datetime.now(dt.UTC), add)
     _path_traps(settings, add)
     if "From" not in unparsed:
         _from_traps(settings, add)
@@ -62,13 +63,19 @@ def _transport_traps(s: MailSettings, add: Any) -> set[str]:
     """smtps reads only mail.smtps.*: STARTTLS flags under mail.smtp. are silently ignored (an error)."""
     if s.transport.value != "smtps":
         return set()
-    ignored = [p for name, p in s.raw_properties.items() if name[len("mail.smtp."):] in _STARTTLS
-               and name.startswith("mail.smtp.")]
+    ignored = [
+        p
+        for name, p in s.raw_properties.items()
+        if name[len("mail.smtp.") :] in _STARTTLS and name.startswith("mail.smtp.")
+    ]
     for prop in ignored:
-        add("error", [prop.origin, s.transport.origin],
+        add(
+            "error",
+            [prop.origin, s.transport.origin],
             f"Transport is smtps, which reads only mail.smtps.* properties: {prop.origin} is silently ignored "
             f"(security is {s.security.value}, from {s.security.origin})",
-            f"for STARTTLS set {MAIL}/Transport to smtp; for implicit TLS remove {prop.origin}")
+            f"for STARTTLS set {MAIL}/Transport to smtp; for implicit TLS remove {prop.origin}",
+        )
     return {p.origin for p in ignored}
 
 
@@ -76,54 +83,94 @@ def _security_traps(s: MailSettings, add: Any) -> None:
     sec, port = s.security, s.port
     keys = [sec.origin, port.origin]
     if sec.value == "TLS" and port.value == 587:
-        add("error", keys, f"implicit TLS on port 587 (security TLS from {sec.origin}, port from {port.origin}): "
+        add(
+            "error",
+            keys,
+            f"implicit TLS on port 587 (security TLS from {sec.origin}, port from {port.origin}): "
             "587 speaks plain SMTP and upgrades with STARTTLS, so the handshake fails",
-            "use STARTTLSRequired on 587, or implicit TLS on 465")
+            "use STARTTLSRequired on 587, or implicit TLS on 465",
+        )
     elif sec.value != "TLS" and port.value == 465:
-        add("error", keys, f"security {sec.value} on port 465 (from {sec.origin}, port from {port.origin}): "
+        add(
+            "error",
+            keys,
+            f"security {sec.value} on port 465 (from {sec.origin}, port from {port.origin}): "
             "465 expects TLS from the first byte, so the client waits for a greeting that never comes",
-            f"set {MAIL}/ConnectionSecurity to TLS, or use port 587 with STARTTLSRequired")
+            f"set {MAIL}/ConnectionSecurity to TLS, or use port 587 with STARTTLSRequired",
+        )
     elif sec.value == "TLS" and port.value == 25:
-        add("warning", keys, "implicit TLS on port 25, where servers speak plain SMTP (+STARTTLS)",
-            "use STARTTLS on 25, or implicit TLS on 465")
+        add(
+            "warning",
+            keys,
+            "implicit TLS on port 25, where servers speak plain SMTP (+STARTTLS)",
+            "use STARTTLS on 25, or implicit TLS on 465",
+        )
     if sec.value == "STARTTLS":
-        add("note", [sec.origin], "STARTTLS is opportunistic: when the server does not offer it, mail goes "
-            "in plain text", f"set {MAIL}/ConnectionSecurity to STARTTLSRequired (or "
-            "mail.smtp.starttls.required=true) to refuse plain text")
+        add(
+            "note",
+            [sec.origin],
+            "STARTTLS is opportunistic: when the server does not offer it, mail goes in plain text",
+            f"set {MAIL}/ConnectionSecurity to STARTTLSRequired (or "
+            "mail.smtp.starttls.required=true) to refuse plain text",
+        )
     if sec.value == "None" and s.credential.value is not None:
-        add("warning", [sec.origin, s.credential.origin], "a login is configured but the connection is not "
-            "encrypted: the password would travel in plain text", f"set {MAIL}/ConnectionSecurity to "
-            "STARTTLSRequired or TLS")
+        add(
+            "warning",
+            [sec.origin, s.credential.origin],
+            "a login is configured but the connection is not encrypted: the password would travel in plain text",
+            f"set {MAIL}/ConnectionSecurity to STARTTLSRequired or TLS",
+        )
 
 
 def _trust_traps(s: MailSettings, add: Any) -> None:
     if s.verify.value == "DontVerify":
-        add("warning", [VERIFY_KEY], f"{VERIFY_KEY} is DontVerify: any certificate is accepted, so the "
-            "connection can be intercepted", f"jcsh registry set {VERIFY_KEY} Verify, and trust a private CA "
-            "with an X509_TrustedCertificate credential")
+        add(
+            "warning",
+            [VERIFY_KEY],
+            f"{VERIFY_KEY} is DontVerify: any certificate is accepted, so the connection can be intercepted",
+            f"jcsh registry set {VERIFY_KEY} Verify, and trust a private CA with an X509_TrustedCertificate credential",
+        )
     if s.trust_hosts.value == ("*",):
-        add("warning", [s.trust_hosts.origin], f"{s.trust_hosts.origin} is '*': certificates of every host "
-            "are accepted unverified", f"jcsh registry rm {s.trust_hosts.origin}")
+        add(
+            "warning",
+            [s.trust_hosts.origin],
+            f"{s.trust_hosts.origin} is '*': certificates of every host are accepted unverified",
+            f"jcsh registry rm {s.trust_hosts.origin}",
+        )
     elif s.trust_hosts.value:
-        add("note", [s.trust_hosts.origin], "certificates of " + " ".join(s.trust_hosts.value) +
-            " are accepted unverified (ssl.trust)", "trust the issuing CA instead, with an "
-            "X509_TrustedCertificate credential")
+        add(
+            "note",
+            [s.trust_hosts.origin],
+            "certificates of " + " ".join(s.trust_hosts.value) + " are accepted unverified (ssl.trust)",
+            "trust the issuing CA instead, with an X509_TrustedCertificate credential",
+        )
     if not s.check_server_identity.value:
-        add("warning", [s.check_server_identity.origin], "the server's certificate is not checked against its "
-            "host name (ssl.checkserveridentity=false)", f"jcsh registry rm {s.check_server_identity.origin}")
+        add(
+            "warning",
+            [s.check_server_identity.origin],
+            "the server's certificate is not checked against its host name (ssl.checkserveridentity=false)",
+            f"jcsh registry rm {s.check_server_identity.origin}",
+        )
     old = [p for p in s.protocols.value if p in ("TLSv1", "TLSv1.1")]
     if old:
-        add("warning", [s.protocols.origin], f"{' and '.join(old)} are allowed: both are deprecated (RFC 8996)",
-            "allow only TLSv1.2 TLSv1.3")
+        add(
+            "warning",
+            [s.protocols.origin],
+            f"{' and '.join(old)} are allowed: both are deprecated (RFC 8996)",
+            "allow only TLSv1.2 TLSv1.3",
+        )
 
 
 def _login_traps(s: MailSettings, store: CredentialStore, add: Any) -> None:
     server = s.server.value or ""
     if s.credential.value is not None:
         if not s.user.value:
-            add("warning", [s.credential.origin, f"{MAIL}/User"], f"the credential smtp {server} default has no "
-                "real user and User is not set: there is no login name", f"set the real user of the credential, "
-                f"or jcsh registry set {MAIL}/User LOGIN")
+            add(
+                "warning",
+                [s.credential.origin, f"{MAIL}/User"],
+                f"the credential smtp {server} default has no real user and User is not set: there is no login name",
+                f"set the real user of the credential, or jcsh registry set {MAIL}/User LOGIN",
+            )
         return
     if s.credential.origin != "default":  # turned off on purpose (auth=false), already reported
         return
@@ -143,9 +190,12 @@ def _login_traps(s: MailSettings, store: CredentialStore, add: Any) -> None:
                 diffs.append(f"virtual user is {c.virtual_user!r}, not 'default'")
             near.append((c, diffs))
     for c, diffs in near:
-        add("warning", [f"credential {c.identity()}", s.server.origin], f"the credential {c.identity()} is not "
-            f"used: {'; '.join(diffs)} (the match is exact and case-sensitive)",
-            f"re-create it as protocol smtp, endpoint {server}, virtual user default")
+        add(
+            "warning",
+            [f"credential {c.identity()}", s.server.origin],
+            f"the credential {c.identity()} is not used: {'; '.join(diffs)} (the match is exact and case-sensitive)",
+            f"re-create it as protocol smtp, endpoint {server}, virtual user default",
+        )
     if near:
         return
     if "smtp" not in store.protocols():
@@ -155,8 +205,11 @@ def _login_traps(s: MailSettings, store: CredentialStore, add: Any) -> None:
         what = f"no smtp credential has endpoint {server} and virtual user default"
         fix = f"jcsh credential add --protocol smtp --endpoint {server} --virtual-user default --real-user LOGIN"
     level = "warning" if s.user.value else "note"
-    tail = f"; {s.user.origin} names a login but there is no password for it" if s.user.value else \
-        ": mail is sent without login (fine for a relay or direct send)"
+    tail = (
+        f"; {s.user.origin} names a login but there is no password for it"
+        if s.user.value
+        else ": mail is sent without login (fine for a relay or direct send)"
+    )
     add(level, [s.server.origin] + ([s.user.origin] if s.user.value else []), what + tail, fix)
 
 
@@ -172,28 +225,43 @@ def _certificate_traps(store: CredentialStore, now: dt.datetime, add: Any) -> No
             continue
         subject = cert.subject.rfc4514_string()
         if cert.not_valid_after_utc < now:
-            add("warning", [key], f"the trusted certificate {c.identity()} ({subject}) expired on "
-                f"{cert.not_valid_after_utc:%Y-%m-%d}", "replace it with the current certificate of that CA "
-                "or server")
+            add(
+                "warning",
+                [key],
+                f"the trusted certificate {c.identity()} ({subject}) expired on {cert.not_valid_after_utc:%Y-%m-%d}",
+                "replace it with the current certificate of that CA or server",
+            )
         elif cert.not_valid_before_utc > now:
-            add("warning", [key], f"the trusted certificate {c.identity()} ({subject}) is not valid before "
-                f"{cert.not_valid_before_utc:%Y-%m-%d}", "check the clock, or the certificate")
+            add(
+                "warning",
+                [key],
+                f"the trusted certificate {c.identity()} ({subject}) is not valid before "
+                f"{cert.not_valid_before_utc:%Y-%m-%d}",
+                "check the clock, or the certificate",
+            )
 
 
 def _path_traps(s: MailSettings, add: Any) -> None:
     path = Path(s.accessible_path.value)
     if not path.exists():
-        add("warning", [s.accessible_path.origin], f"AccessiblePath {path} does not exist: every attachment "
-            "will be refused", f"create it, or jcsh registry set {MAIL}/AccessiblePath FOLDER")
+        add(
+            "warning",
+            [s.accessible_path.origin],
+            f"AccessiblePath {path} does not exist: every attachment will be refused",
+            f"create it, or jcsh registry set {MAIL}/AccessiblePath FOLDER",
+        )
     elif not path.is_dir():
-        add("warning", [s.accessible_path.origin], f"AccessiblePath {path} is not a folder: every attachment "
-            "will be refused", f"jcsh registry set {MAIL}/AccessiblePath FOLDER")
+        add(
+            "warning",
+            [s.accessible_path.origin],
+            f"AccessiblePath {path} is not a folder: every attachment will be refused",
+            f"jcsh registry set {MAIL}/AccessiblePath FOLDER",
+        )
 
 
 def _from_traps(s: MailSettings, add: Any) -> None:
     if s.from_.value is None:
-        add("note", [f"{MAIL}/From"], "no default From: every mail must give its own",
-            "jcsh configure --from ADDR")
+        add("note", [f"{MAIL}/From"], "no default From: every mail must give its own", "jcsh configure --from ADDR")
         return
     server = s.host
     try:
@@ -204,9 +272,13 @@ def _from_traps(s: MailSettings, add: Any) -> None:
         return
     host = server.lower().rstrip(".")
     if host != domain and not host.endswith("." + domain):
-        add("note", [s.from_.origin, s.server.origin], f"From's domain {domain} is not the server's ({server}): "
+        add(
+            "note",
+            [s.from_.origin, s.server.origin],
+            f"From's domain {domain} is not the server's ({server}): "
             "fine when the server sends for that domain; check its SPF/DKIM and relay rules",
-            "nothing to do if mail is accepted")
+            "nothing to do if mail is accepted",
+        )
 
 
 def _is_ip(host: str) -> bool:

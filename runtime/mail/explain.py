@@ -6,9 +6,9 @@ import smtplib
 import ssl
 from collections.abc import Callable
 
-from runtime.errors import ConnectFailed, JcshError, LimitHit
-from runtime.mail.result import refusal
-from runtime.mail.transcript import ReadTimeout, RecordingSMTP, RecordingSMTP_SSL, Transcript
+from jcsh.runtime.errors import ConnectFailed, JcshError, LimitHit
+from jcsh.runtime.mail.result import refusal
+from jcsh.runtime.mail.transcript import ReadTimeout, RecordingSMTP, RecordingSMTP_SSL, Transcript
 
 __all__ = ["explain_failure", "peer_certificate"]
 
@@ -21,11 +21,12 @@ _TLS_HINTS = {
 }
 
 
-def explain_failure(e: Exception, *, stage: str, where: str, security: str,
-                    peer_der: Callable[[], bytes | None]) -> JcshError:
+def explain_failure(
+    e: Exception, *, stage: str, where: str, security: str, peer_der: Callable[[], bytes | None]
+) -> JcshError:
     """The error for a network or TLS exception at `stage` (trust, TLS, connection: 3; timeout: 4)."""
     if isinstance(e, ssl.SSLCertVerificationError):
-        from runtime.tls.trust import explain_verify_error
+        from jcsh.runtime.tls.trust import explain_verify_error
 
         why = explain_verify_error(e, peer_der())
         return ConnectFailed(f"the certificate of {where} is not trusted: {why}; nothing was sent", kind="trust")

@@ -4,17 +4,41 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["Problem", "MAIL", "VERIFY_KEY", "KEYS", "KNOWN_PROPERTIES", "children", "key_problems",
-           "property_problems"]
+__all__ = ["Problem", "MAIL", "VERIFY_KEY", "KEYS", "KNOWN_PROPERTIES", "children", "key_problems", "property_problems"]
 
 MAIL = "/configuration/mail"
 VERIFY_KEY = "/configuration/jcs/TLS/VerifyServerCertificateTrust"
-KEYS = ("Server", "Transport", "Port", "From", "User", "AttachmentError", "ConnectionSecurity",
-        "AccessiblePath", "SendPartial", "JavaMail")
+KEYS = (
+    "Server",
+    "Transport",
+    "Port",
+    "From",
+    "User",
+    "AttachmentError",
+    "ConnectionSecurity",
+    "AccessiblePath",
+    "SendPartial",
+    "JavaMail",
+)
 # JavaMail properties jcsh understands, after the `mail.<transport>.` prefix.
-KNOWN_PROPERTIES = ("port", "connectiontimeout", "timeout", "writetimeout", "from", "localhost", "auth",
-                    "sendpartial", "starttls.enable", "starttls.enabled", "starttls.required", "ssl.enable",
-                    "ssl.trust", "ssl.checkserveridentity", "ssl.protocols", "host")
+KNOWN_PROPERTIES = (
+    "port",
+    "connectiontimeout",
+    "timeout",
+    "writetimeout",
+    "from",
+    "localhost",
+    "auth",
+    "sendpartial",
+    "starttls.enable",
+    "starttls.enabled",
+    "starttls.required",
+    "ssl.enable",
+    "ssl.trust",
+    "ssl.checkserveridentity",
+    "ssl.protocols",
+    "host",
+)
 
 
 class Problem(NamedTuple):
@@ -43,15 +67,30 @@ def key_problems(entries: dict[str, str | None]) -> list[Problem]:
             continue
         if name.lower() in lower:
             right = f"{MAIL}/{lower[name.lower()]}"
-            found.append(Problem("warning", (path,), f"{path} is taken for a server scope; did you mean {right}? "
-                                 "(registry paths are case-sensitive)", f"jcsh registry rm -r {path}, then set {right}"))
+            found.append(
+                Problem(
+                    "warning",
+                    (path,),
+                    f"{path} is taken for a server scope; did you mean {right}? (registry paths are case-sensitive)",
+                    f"jcsh registry rm -r {path}, then set {right}",
+                )
+            )
         elif entries.get(path) is not None and not children(entries, path):
-            found.append(Problem("warning", (path,), f"{path} is not a mail key; it is taken for an empty server "
-                                 "scope and its value is ignored", f"jcsh registry rm {path}"))
+            found.append(
+                Problem(
+                    "warning",
+                    (path,),
+                    f"{path} is not a mail key; it is taken for an empty server scope and its value is ignored",
+                    f"jcsh registry rm {path}",
+                )
+            )
         for child in children(entries, path):
             if child.rsplit("/", 1)[1] not in KEYS:
-                found.append(Problem("warning", (child,), f"{child} is not a mail key and is ignored",
-                                     f"jcsh registry rm -r {child}"))
+                found.append(
+                    Problem(
+                        "warning", (child,), f"{child} is not a mail key and is ignored", f"jcsh registry rm -r {child}"
+                    )
+                )
     return found
 
 
@@ -64,18 +103,34 @@ def property_problems(props: dict[str, tuple[str, str]], transport: str, transpo
     prefix = f"mail.{transport}."
     other = "mail.smtps." if transport == "smtp" else "mail.smtp."
     for name, (_value, origin) in sorted(props.items()):
-        suffix = name[len(prefix):] if name.startswith(prefix) else None
+        suffix = name[len(prefix) :] if name.startswith(prefix) else None
         if suffix == "host":
-            found.append(Problem("warning", (origin,), f"{origin} has no effect: {MAIL}/Server decides the server",
-                                 f"jcsh registry rm {origin}"))
+            found.append(
+                Problem(
+                    "warning",
+                    (origin,),
+                    f"{origin} has no effect: {MAIL}/Server decides the server",
+                    f"jcsh registry rm {origin}",
+                )
+            )
         elif suffix in KNOWN_PROPERTIES:
             continue
-        elif name.startswith(other) and name[len(other):] in KNOWN_PROPERTIES:
-            found.append(Problem("warning", (origin, transport_origin), f"{origin} is ignored: Transport is "
-                                 f"{transport}, which reads only {prefix}* properties",
-                                 f"rename it to {prefix}{name[len(other):]}, or set Transport to "
-                                 f"{other.split('.')[1]}"))
+        elif name.startswith(other) and name[len(other) :] in KNOWN_PROPERTIES:
+            found.append(
+                Problem(
+                    "warning",
+                    (origin, transport_origin),
+                    f"{origin} is ignored: Transport is {transport}, which reads only {prefix}* properties",
+                    f"rename it to {prefix}{name[len(other) :]}, or set Transport to {other.split('.')[1]}",
+                )
+            )
         else:
-            found.append(Problem("warning", (origin,), f"{origin}: unknown JavaMail property {name!r}, kept but it "
-                                 "has no effect in jcsh", f"check the spelling, or jcsh registry rm {origin}"))
+            found.append(
+                Problem(
+                    "warning",
+                    (origin,),
+                    f"{origin}: unknown JavaMail property {name!r}, kept but it has no effect in jcsh",
+                    f"check the spelling, or jcsh registry rm {origin}",
+                )
+            )
     return found

@@ -5,26 +5,37 @@ from __future__ import annotations
 import functools
 import mimetypes
 import re
+from collections.abc import Mapping, Sequence
 from email import policy as email_policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, localtime, make_msgid
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from runtime.errors import JobFailed, UsageError
+from jcsh.runtime.errors import JobFailed, UsageError
 
 if TYPE_CHECKING:
-    from runtime.mail.settings import MailSettings
+    from jcsh.runtime.mail.settings import MailSettings
 
 __all__ = ["MailRequest", "BuiltMessage", "build_message", "parse_address", "check_header_value"]
 
 # Headers build_message writes itself: an extra header of the same name would duplicate or
 # (Bcc) leak them, so these come only from the request's own fields.
 _OWN_HEADERS = frozenset(
-    {"to", "cc", "bcc", "from", "subject", "date", "message-id", "mime-version", "content-type",
-     "content-transfer-encoding", "content-disposition"}
+    {
+        "to",
+        "cc",
+        "bcc",
+        "from",
+        "subject",
+        "date",
+        "message-id",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+        "content-disposition",
+    }
 )
 _FIELD_NAME = re.compile(r"[!-9;-~]+\Z")  # RFC 5322 ftext: printable ASCII except ':'
 _NON_ASCII_LOCAL = "local-part contains non-ASCII characters"
@@ -64,7 +75,7 @@ def check_header_value(name: str, value: str) -> str:
         raise UsageError(f"the {name} header must be text, not {type(value).__name__}")
     if "\r" in value or "\n" in value:
         raise UsageError(f"the {name} header contains a line break (CR or LF); refused (header injection)")
-    if any(ord(c) < 32 and c != "\t" or ord(c) == 127 for c in value):
+    if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
         raise UsageError(f"the {name} header contains a control character; refused")
     return value
 
@@ -90,7 +101,7 @@ def parse_address(text: str, what: str = "address") -> tuple[Address, bool]:
     return address, utf8 or not address.domain.isascii()
 
 
-def _addresses(texts: list[str], what: str) -> tuple[list[Address], bool]:
+def _addresses(texts: Sequence[str], what: str) -> tuple[list[Address], bool]:
     if isinstance(texts, str):
         texts = [texts]
     parsed = [parse_address(t, f"{what} address") for t in texts]
@@ -181,5 +192,4 @@ def build_message(settings: MailSettings, request: MailRequest) -> BuiltMessage:
     seen: dict[str, None] = {}
     for address in (*to, *cc, *bcc):  # Bcc reaches the envelope only: it is never a header
         seen.setdefault(address.addr_spec, None)
-    return BuiltMessage(msg, envelope.addr_spec, list(seen), message_id,
-                        u1 or u2 or u3 or u4 or u5, warnings)
+    return BuiltMessage(msg, envelope.addr_spec, list(seen), message_id, u1 or u2 or u3 or u4 or u5, warnings)

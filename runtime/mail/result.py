@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
-from runtime.errors import JcshError, JobFailed, TempFailure
+from jcsh.runtime.errors import JcshError, JobFailed, TempFailure
 
 __all__ = ["SendResult", "reply_text", "refusal", "certificate_fields"]
 
@@ -43,11 +44,21 @@ class SendResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "status": self.status, "server": self.server, "port": self.port, "security": self.security,
-            "tls": self.tls, "verified": self.verified, "certificate": self.certificate,
-            "authenticated_as": self.authenticated_as, "accepted": list(self.accepted),
-            "refused": dict(self.refused), "message_id": self.message_id, "final_reply": self.final_reply,
-            "warnings": list(self.warnings), "transcript": self.transcript, "elapsed_ms": self.elapsed_ms,
+            "status": self.status,
+            "server": self.server,
+            "port": self.port,
+            "security": self.security,
+            "tls": self.tls,
+            "verified": self.verified,
+            "certificate": self.certificate,
+            "authenticated_as": self.authenticated_as,
+            "accepted": list(self.accepted),
+            "refused": dict(self.refused),
+            "message_id": self.message_id,
+            "final_reply": self.final_reply,
+            "warnings": list(self.warnings),
+            "transcript": self.transcript,
+            "elapsed_ms": self.elapsed_ms,
             "error": self.error,
         }
 
@@ -69,9 +80,17 @@ def refusal(what: str, code: int, message: bytes | str) -> JcshError:
 
 
 # ssl's names for the attributes cryptography's rfc4514_string() abbreviates; anything else falls back.
-_SHORT = {"commonName": "CN", "localityName": "L", "stateOrProvinceName": "ST", "organizationName": "O",
-          "organizationalUnitName": "OU", "countryName": "C", "streetAddress": "STREET",
-          "domainComponent": "DC", "userId": "UID"}
+_SHORT = {
+    "commonName": "CN",
+    "localityName": "L",
+    "stateOrProvinceName": "ST",
+    "organizationName": "O",
+    "organizationalUnitName": "OU",
+    "countryName": "C",
+    "streetAddress": "STREET",
+    "domainComponent": "DC",
+    "userId": "UID",
+}
 
 
 def _escape(value: str) -> str:
@@ -104,13 +123,13 @@ def certificate_fields(peer: dict[str, Any], der: bytes | None) -> dict[str, str
     subject, issuer = _rfc4514(peer.get("subject", ())), _rfc4514(peer.get("issuer", ()))
     if peer and subject is not None and issuer is not None and peer.get("notAfter"):
         import ssl
-        from datetime import datetime, timezone
+        from datetime import datetime
 
-        not_after = datetime.fromtimestamp(ssl.cert_time_to_seconds(peer["notAfter"]), timezone.utc)
+        not_after = datetime.fromtimestamp(ssl.cert_time_to_seconds(peer["notAfter"]), UTC)
         return {"subject": subject, "issuer": issuer, "not_after": not_after.isoformat()}
     if not der:
         return None
-    from runtime.tls.certinfo import summarize
+    from jcsh.runtime.tls.certinfo import summarize
 
     info = summarize(der)
     return {"subject": info["subject"], "issuer": info["issuer"], "not_after": info["not_after"]}

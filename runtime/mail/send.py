@@ -9,17 +9,17 @@ import ssl
 import time
 from typing import TYPE_CHECKING, Any
 
-from runtime.credentials import SMTP
-from runtime.errors import ConfigError, ConnectFailed, JcshError, JobFailed, TempFailure, UsageError
-from runtime.hosts import bare_host, host_port
-from runtime.mail.message import BuiltMessage, MailRequest, build_message
-from runtime.mail.result import SendResult, certificate_fields, refusal, reply_text
-from runtime.mail.transcript import ReadTimeout, RecordingSMTP, RecordingSMTP_SSL, Transcript
+from jcsh.runtime.credentials import SMTP
+from jcsh.runtime.errors import ConfigError, ConnectFailed, JcshError, JobFailed, TempFailure, UsageError
+from jcsh.runtime.hosts import bare_host, host_port
+from jcsh.runtime.mail.message import BuiltMessage, MailRequest, build_message
+from jcsh.runtime.mail.result import SendResult, certificate_fields, refusal, reply_text
+from jcsh.runtime.mail.transcript import ReadTimeout, RecordingSMTP, RecordingSMTP_SSL, Transcript
 
 if TYPE_CHECKING:
-    from runtime.credentials import CredentialStore
-    from runtime.mail.settings import MailSettings
-    from runtime.tls.trust import TrustPolicy
+    from jcsh.runtime.credentials import CredentialStore
+    from jcsh.runtime.mail.settings import MailSettings
+    from jcsh.runtime.tls.trust import TrustPolicy
 
 __all__ = ["SendResult", "MailSession", "send_mail", "password_allowed", "MailRequest"]
 
@@ -43,7 +43,7 @@ class _Reconnect(Exception):
 class _Link:
     """What one connection established, copied into every result sent over it."""
 
-    __slots__ = ("tls", "verified", "certificate", "authenticated_as", "warnings")
+    __slots__ = ("authenticated_as", "certificate", "tls", "verified", "warnings")
 
     def __init__(self) -> None:
         self.tls: dict[str, str] | None = None
@@ -181,7 +181,7 @@ class MailSession:
                 refused[rcpt] = reply_text(code, message)
                 codes.append(code)
                 if code == 421:  # the server is closing: the rest cannot be asked
-                    for rest in built.recipients[len(accepted) + len(refused):]:
+                    for rest in built.recipients[len(accepted) + len(refused) :]:
                         refused[rest] = "not tried: the server closed the connection"
                     break
         result.refused = refused
@@ -205,20 +205,25 @@ class MailSession:
         result.status = "partial" if refused else "sent"
         if refused:
             result.exit_code = 1
-            result.error = {"kind": "partial",
-                            "message": f"sent to {len(accepted)} of {len(built.recipients)} recipients; "
-                                       f"{len(refused)} refused (SendPartial is true)"}
+            result.error = {
+                "kind": "partial",
+                "message": f"sent to {len(accepted)} of {len(built.recipients)} recipients; "
+                f"{len(refused)} refused (SendPartial is true)",
+            }
 
     # -- the connection ------------------------------------------------------------------------
 
     def _timeouts(self) -> dict[str, float]:
         s = self.settings
-        return {"connect_timeout": s.connect_timeout_ms.value / 1000, "read_timeout": s.read_timeout_ms.value / 1000,
-                "write_timeout": s.write_timeout_ms.value / 1000}
+        return {
+            "connect_timeout": s.connect_timeout_ms.value / 1000,
+            "read_timeout": s.read_timeout_ms.value / 1000,
+            "write_timeout": s.write_timeout_ms.value / 1000,
+        }
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._context is None:
-            from runtime.tls.trust import TrustPolicy, client_context
+            from jcsh.runtime.tls.trust import TrustPolicy, client_context
 
             self._policy = TrustPolicy.from_settings(self.settings, self.credentials)
             self._context = client_context(self._policy, self._bare_host)
@@ -277,10 +282,15 @@ class MailSession:
         assert client is not None
         if not client.has_extn("starttls"):
             if self.security == "STARTTLSRequired":
-                raise ConnectFailed(f"{self._where()} does not offer STARTTLS, which mail.smtp.starttls.required "
-                                    "demands; nothing was sent", kind="tls")
-            self._link.warnings.append(f"{self._where()} does not offer STARTTLS: sent in plain text "
-                                       "(set mail.smtp.starttls.required=true to refuse instead)")
+                raise ConnectFailed(
+                    f"{self._where()} does not offer STARTTLS, which mail.smtp.starttls.required "
+                    "demands; nothing was sent",
+                    kind="tls",
+                )
+            self._link.warnings.append(
+                f"{self._where()} does not offer STARTTLS: sent in plain text "
+                "(set mail.smtp.starttls.required=true to refuse instead)"
+            )
             t.event("STARTTLS not offered: continuing in plain text")
             return
         context = self._tls_context()
@@ -288,8 +298,11 @@ class MailSession:
         try:
             client.starttls(context=context)
         except smtplib.SMTPResponseException as e:
-            raise ConnectFailed(f"{self._where()} refused STARTTLS: {reply_text(e.smtp_code, e.smtp_error)}; "
-                                "nothing was sent (no downgrade to plain text)", kind="tls") from None
+            raise ConnectFailed(
+                f"{self._where()} refused STARTTLS: {reply_text(e.smtp_code, e.smtp_error)}; "
+                "nothing was sent (no downgrade to plain text)",
+                kind="tls",
+            ) from None
         self._tls_done()
         self._hello()
 
@@ -333,8 +346,11 @@ class MailSession:
         encrypted = isinstance(client.sock, ssl.SSLSocket)
         peer = client.sock.getpeername()[0]
         if not password_allowed(encrypted, peer):
-            raise JobFailed(f"refusing to send the password for {user} unencrypted to {self._where()} ({peer}); "
-                            "use ConnectionSecurity STARTTLS or TLS", kind="insecure")
+            raise JobFailed(
+                f"refusing to send the password for {user} unencrypted to {self._where()} ({peer}); "
+                "use ConnectionSecurity STARTTLS or TLS",
+                kind="insecure",
+            )
         if not encrypted:
             self._link.warnings.append(f"the password for {user} crossed an unencrypted connection (loopback peer)")
         self._stage = "AUTH"
@@ -356,7 +372,7 @@ class MailSession:
 
     def _explain(self, e: Exception) -> JcshError:
         """The user-facing error for a network or TLS exception at the current stage."""
-        from runtime.mail.explain import explain_failure, peer_certificate
+        from jcsh.runtime.mail.explain import explain_failure, peer_certificate
 
         def fetch() -> bytes | None:
             der = peer_certificate(self._bare_host, self.port, self.security, self._timeouts())
@@ -401,8 +417,9 @@ class MailSession:
             client.close()
 
 
-def send_mail(settings: MailSettings, credentials: CredentialStore, request: MailRequest, *,
-              transcript: bool = False) -> SendResult:
+def send_mail(
+    settings: MailSettings, credentials: CredentialStore, request: MailRequest, *, transcript: bool = False
+) -> SendResult:
     """Send one message over a fresh connection (UsageError for bad input, else a result)."""
     session = MailSession(settings, credentials, transcript=transcript)
     try:

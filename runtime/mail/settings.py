@@ -26,20 +26,21 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
-from runtime.errors import ConfigError, NotFound, UsageError
-from runtime.hosts import bare_host
-from runtime.mail import values
-from runtime.mail.keys import KEYS, MAIL, VERIFY_KEY, Problem, children, key_problems, property_problems
+from jcsh.runtime.errors import ConfigError, NotFound, UsageError
+from jcsh.runtime.hosts import bare_host
+from jcsh.runtime.mail import values
+from jcsh.runtime.mail.keys import KEYS, MAIL, VERIFY_KEY, Problem, children, key_problems, property_problems
 
 if TYPE_CHECKING:
-    from runtime.credentials import CredentialStore
-    from runtime.registry import Registry
+    from jcsh.runtime.credentials import CredentialStore
+    from jcsh.runtime.registry import Registry
 
 __all__ = [
     "Setting",
     "CredentialRef",
     "Problem",
     "MailSettings",
+    "SETTING_NAMES",
     "load_settings",
     "inspect_settings",
     "MAIL",
@@ -74,6 +75,30 @@ class CredentialRef(NamedTuple):
     virtual_user: str
 
 
+# The settings in the order `mail settings` shows them (MailSettings field names, "from" for from_).
+SETTING_NAMES = (
+    "server",
+    "transport",
+    "port",
+    "security",
+    "from",
+    "user",
+    "credential",
+    "verify",
+    "check_server_identity",
+    "trust_hosts",
+    "protocols",
+    "connect_timeout_ms",
+    "read_timeout_ms",
+    "write_timeout_ms",
+    "send_partial",
+    "attachment_error",
+    "accessible_path",
+    "localhost",
+    "envelope_from",
+)
+
+
 class MailSettings(NamedTuple):
     """Everything sending and probing need, each value with its origin."""
 
@@ -100,11 +125,6 @@ class MailSettings(NamedTuple):
     scope: str | None = None  # the server scope in force, e.g. /configuration/mail/smtp.gmail.com
     raw_properties: Mapping[str, Setting[str]] = MappingProxyType({})  # every JavaMail property
 
-    SETTING_NAMES = ("server", "transport", "port", "security", "from", "user", "credential", "verify",
-                     "check_server_identity", "trust_hosts", "protocols", "connect_timeout_ms",
-                     "read_timeout_ms", "write_timeout_ms", "send_partial", "attachment_error",
-                     "accessible_path", "localhost", "envelope_from")
-
     @property
     def host(self) -> str | None:
         """The server to connect to (an IPv6 address without brackets)."""
@@ -123,12 +143,11 @@ class MailSettings(NamedTuple):
     def to_json(self) -> dict[str, Any]:
         """The --json shape of `jcsh mail settings`."""
         data: dict[str, Any] = {}
-        for name in self.SETTING_NAMES:
+        for name in SETTING_NAMES:
             s = self.setting(name)
             value = s.value
             if isinstance(value, CredentialRef):
-                value = {"endpoint": value.endpoint, "real_user": value.real_user,
-                         "virtual_user": value.virtual_user}
+                value = {"endpoint": value.endpoint, "real_user": value.real_user, "virtual_user": value.virtual_user}
             elif isinstance(value, tuple):
                 value = list(value)
             data[name] = {"value": value, "origin": s.origin}
@@ -138,8 +157,9 @@ class MailSettings(NamedTuple):
         return data
 
 
-def load_settings(registry: Registry, credentials: CredentialStore | None, *, server: str | None = None,
-                  cwd: Path | None = None) -> MailSettings:
+def load_settings(
+    registry: Registry, credentials: CredentialStore | None, *, server: str | None = None, cwd: Path | None = None
+) -> MailSettings:
     """The effective settings; ConfigError (naming key and value) when a value does not parse."""
     settings, problems = inspect_settings(registry, credentials, server=server, cwd=cwd)
     fatal = [p for p in problems if p.fatal]
@@ -149,8 +169,9 @@ def load_settings(registry: Registry, credentials: CredentialStore | None, *, se
     return settings
 
 
-def inspect_settings(registry: Registry, credentials: CredentialStore | None, *, server: str | None = None,
-                     cwd: Path | None = None) -> tuple[MailSettings, list[Problem]]:
+def inspect_settings(
+    registry: Registry, credentials: CredentialStore | None, *, server: str | None = None, cwd: Path | None = None
+) -> tuple[MailSettings, list[Problem]]:
     """The settings (bad values replaced by defaults) and every problem found while reading them."""
     return _Loader(registry, credentials, server, cwd).load()
 
@@ -162,8 +183,9 @@ def _credential_origin(endpoint: str) -> str:
 class _Loader:
     """One reading of the registry; collects problems instead of stopping at the first."""
 
-    def __init__(self, registry: Registry, credentials: CredentialStore | None, server: str | None,
-                 cwd: Path | None) -> None:
+    def __init__(
+        self, registry: Registry, credentials: CredentialStore | None, server: str | None, cwd: Path | None
+    ) -> None:
         self.credentials = credentials
         self.override = server
         self.cwd = cwd or Path.cwd()
@@ -184,8 +206,13 @@ class _Loader:
 
     def bad(self, path: str, value: str, reason: str, fix: str = "") -> None:
         shown = value if len(value) <= 80 else value[:77] + "..."
-        self.problem("error", (path,), f"{path} = {shown!r} {reason}",
-                     fix or f"correct it with `jcsh registry set {path} VALUE` or remove it", fatal=True)
+        self.problem(
+            "error",
+            (path,),
+            f"{path} = {shown!r} {reason}",
+            fix or f"correct it with `jcsh registry set {path} VALUE` or remove it",
+            fatal=True,
+        )
 
     def parse(self, found: Setting[str] | None, parser: Any, default: T) -> Setting[Any]:
         """Parse a raw setting; a bad value is reported and the default stands in."""
@@ -218,15 +245,21 @@ class _Loader:
         server = self.find_server()
         transport = self.parse(self.lookup("Transport"), _transport, "smtp")
         if self.lookup("Transport") is None:
-            self.problem("error", (f"{MAIL}/Transport",), f"{MAIL}/Transport is not set (it is required); "
-                         "smtp is assumed", f"jcsh registry set {MAIL}/Transport smtp")
+            self.problem(
+                "error",
+                (f"{MAIL}/Transport",),
+                f"{MAIL}/Transport is not set (it is required); smtp is assumed",
+                f"jcsh registry set {MAIL}/Transport smtp",
+            )
         self.prefix = f"mail.{transport.value}."
         self.read_properties(transport)
         security = self.find_security(transport)
         port = self.find_port(security)
         credential, user = self.find_login(server.value)
-        timeouts = {name: self.parse(self.prop(name), values.parse_millis, default)
-                    for name, default in DEFAULT_TIMEOUTS_MS.items()}
+        timeouts = {
+            name: self.parse(self.prop(name), values.parse_millis, default)
+            for name, default in DEFAULT_TIMEOUTS_MS.items()
+        }
         trust = self.parse(self.prop("ssl.trust"), _trust_hosts, ())
         send_partial = self.parse(self.lookup("SendPartial") or self.prop("sendpartial"), values.parse_bool, False)
         settings = MailSettings(
@@ -237,8 +270,11 @@ class _Loader:
             from_=self.parse(self.lookup("From"), lambda v: values.parse_address(v) and v, None),
             user=user,
             credential=credential,
-            verify=self.parse(Setting(self.verify_value, VERIFY_KEY) if self.verify_value is not None else None,
-                              lambda v: values.parse_choice(v, ("Verify", "DontVerify")), "Verify"),
+            verify=self.parse(
+                Setting(self.verify_value, VERIFY_KEY) if self.verify_value is not None else None,
+                lambda v: values.parse_choice(v, ("Verify", "DontVerify")),
+                "Verify",
+            ),
             check_server_identity=self.parse(self.prop("ssl.checkserveridentity"), values.parse_bool, True),
             trust_hosts=trust,
             protocols=self.parse(self.prop("ssl.protocols"), values.parse_protocols, ()),
@@ -246,8 +282,9 @@ class _Loader:
             read_timeout_ms=timeouts["timeout"],
             write_timeout_ms=timeouts["writetimeout"],
             send_partial=send_partial,
-            attachment_error=self.parse(self.lookup("AttachmentError"),
-                                        lambda v: values.parse_choice(v, ("Error", "Skip")), "Error"),
+            attachment_error=self.parse(
+                self.lookup("AttachmentError"), lambda v: values.parse_choice(v, ("Error", "Skip")), "Error"
+            ),
             accessible_path=self.parse(self.lookup("AccessiblePath"), self.accessible, str(self.cwd)),
             localhost=self.parse(self.prop("localhost"), _ehlo_name, None),
             envelope_from=self.parse(self.prop("from"), lambda v: values.parse_address(v).addr_spec, None),
@@ -277,9 +314,13 @@ class _Loader:
             found = Setting(with_server[0][1], f"{with_server[0][0]}/Server")
         else:
             if with_server:
-                self.problem("warning", tuple(f"{p}/Server" for p, _ in with_server),
-                             f"{len(with_server)} server scopes name a Server and {MAIL}/Server is not set, "
-                             "so none of them is used", f"jcsh configure --from ADDR --server HOST")
+                self.problem(
+                    "warning",
+                    tuple(f"{p}/Server" for p, _ in with_server),
+                    f"{len(with_server)} server scopes name a Server and {MAIL}/Server is not set, "
+                    "so none of them is used",
+                    "jcsh configure --from ADDR --server HOST",
+                )
             return Setting(None, DEFAULT)
         try:
             values.parse_host(found.value or "")
@@ -294,21 +335,33 @@ class _Loader:
             self.scope = matching[0] if len(matching) == 1 else None
         for p in scopes:
             if p != self.scope:
-                self.problem("note", (p,), f"the settings under {p} do not apply: the server is {found.value}",
-                             f"jcsh registry rm -r {p}, if they are left over")
+                self.problem(
+                    "note",
+                    (p,),
+                    f"the settings under {p} do not apply: the server is {found.value}",
+                    f"jcsh registry rm -r {p}, if they are left over",
+                )
         return found
 
     def read_properties(self, transport: Setting[str]) -> None:
         for base in (MAIL,) + ((self.scope,) if self.scope else ()):  # the scope's properties win
             node = f"{base}/JavaMail"
             if self.entries.get(node) is not None:
-                self.problem("warning", (node,), f"{node} has a value, which is ignored; each JavaMail property "
-                             "is a child entry", f"jcsh registry set {node}/mail.smtp.port 25 (for example)")
+                self.problem(
+                    "warning",
+                    (node,),
+                    f"{node} has a value, which is ignored; each JavaMail property is a child entry",
+                    f"jcsh registry set {node}/mail.smtp.port 25 (for example)",
+                )
             for path in self.children(node):
                 value = self.entries[path]
                 if self.children(path):
-                    self.problem("warning", (path,), f"{path} has children, which are ignored; a property is "
-                                 "one entry named like mail.smtp.port", f"jcsh registry rm -r {path}")
+                    self.problem(
+                        "warning",
+                        (path,),
+                        f"{path} has children, which are ignored; a property is one entry named like mail.smtp.port",
+                        f"jcsh registry rm -r {path}",
+                    )
                 if value is not None:
                     self.props[path.rsplit("/", 1)[1]] = Setting(value, path)
         raw = {name: (p.value, p.origin) for name, p in self.props.items()}
@@ -321,9 +374,12 @@ class _Loader:
         enabled = self.parse(self.prop("starttls.enabled"), values.parse_bool, None)
         ssl_enable = self.parse(self.prop("ssl.enable"), values.parse_bool, None)
         if None not in (enable.value, enabled.value) and enable.value != enabled.value:
-            self.problem("warning", (enable.origin, enabled.origin), f"{enable.origin} and {enabled.origin} "
-                         "disagree; STARTTLS is used because one of them is true",
-                         "set both to the same value, or remove one")
+            self.problem(
+                "warning",
+                (enable.origin, enabled.origin),
+                f"{enable.origin} and {enabled.origin} disagree; STARTTLS is used because one of them is true",
+                "set both to the same value, or remove one",
+            )
         if chosen.value is not None:
             return chosen
         if required.value:
@@ -355,21 +411,33 @@ class _Loader:
             cred = self.credentials.find("smtp", server, "default")
         if cred is None:
             if auth.value:
-                self.problem("warning", (auth.origin,), f"{auth.origin} is true but no smtp credential has "
-                             f"endpoint {server!r} and virtual user default: no login will happen",
-                             f"jcsh credential add --protocol smtp --endpoint {server} --virtual-user default "
-                             "--real-user LOGIN")
+                self.problem(
+                    "warning",
+                    (auth.origin,),
+                    f"{auth.origin} is true but no smtp credential has "
+                    f"endpoint {server!r} and virtual user default: no login will happen",
+                    f"jcsh credential add --protocol smtp --endpoint {server} --virtual-user default --real-user LOGIN",
+                )
             return Setting(None, DEFAULT), user
         if auth.value is False:
-            self.problem("warning", (auth.origin, _credential_origin(server or "")), f"{auth.origin} is false: "
-                         f"the credential smtp {server} default is not used", f"jcsh registry rm {auth.origin}")
+            self.problem(
+                "warning",
+                (auth.origin, _credential_origin(server or "")),
+                f"{auth.origin} is false: the credential smtp {server} default is not used",
+                f"jcsh registry rm {auth.origin}",
+            )
             return Setting(None, auth.origin), user
         origin = _credential_origin(cred.endpoint)
         ref = CredentialRef(cred.endpoint, cred.real_user, cred.virtual_user)
         if cred.real_user:
             if user_key and user_key.value != cred.real_user:
-                self.problem("note", (user_key.origin, origin), f"{user_key.origin} ({user_key.value}) is not "
-                             f"used: the credential names the login {cred.real_user}", "remove one of the two")
+                self.problem(
+                    "note",
+                    (user_key.origin, origin),
+                    f"{user_key.origin} ({user_key.value}) is not "
+                    f"used: the credential names the login {cred.real_user}",
+                    "remove one of the two",
+                )
             return Setting(ref, origin), Setting(cred.real_user, origin)
         return Setting(ref, origin), user
 

@@ -64,8 +64,18 @@ class Transcript:
 class RecordingSMTP(smtplib.SMTP):
     """smtplib.SMTP with separate connect/read/write timeouts and a transcript."""
 
-    def __init__(self, transcript: Transcript, *, connect_timeout: float, read_timeout: float,
-                 write_timeout: float, local_hostname: str, **kwargs: Any) -> None:
+    _host: str  # smtplib's TLS server_hostname (SNI); it sets it only when __init__ connects
+
+    def __init__(
+        self,
+        transcript: Transcript,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        write_timeout: float,
+        local_hostname: str,
+        **kwargs: Any,
+    ) -> None:
         self.transcript = transcript
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -82,7 +92,7 @@ class RecordingSMTP(smtplib.SMTP):
             self.transcript.sent(s)
         sock = self.sock
         swap = sock is not None and self.write_timeout != self.read_timeout
-        if swap:
+        if sock is not None and swap:
             sock.settimeout(self.write_timeout)
         try:
             super().send(s)
@@ -91,7 +101,7 @@ class RecordingSMTP(smtplib.SMTP):
                 raise ReadTimeout(f"sending timed out after {self.write_timeout:g} s") from None
             raise
         finally:
-            if swap and self.sock is not None:
+            if swap and sock is not None and self.sock is not None:
                 sock.settimeout(self.read_timeout)
 
     def getreply(self) -> tuple[int, bytes]:
@@ -105,7 +115,7 @@ class RecordingSMTP(smtplib.SMTP):
             self.transcript.received(code, message)
         return code, message
 
-    def starttls(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:  # type: ignore[override]
+    def starttls(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
         reply = super().starttls(*args, **kwargs)
         if self.sock is not None:
             self.sock.settimeout(self.read_timeout)

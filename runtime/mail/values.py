@@ -6,7 +6,7 @@ import ipaddress
 import re
 from typing import NamedTuple
 
-from runtime.hosts import bare_host
+from jcsh.runtime.hosts import bare_host
 
 __all__ = [
     "Address",

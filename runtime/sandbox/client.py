@@ -11,10 +11,10 @@ import _thread
 import sys
 import time
 
-from runtime.errors import JcshError, UsageError
-from runtime.sandbox.limits import DEFAULT_LIMITS
-from runtime.sandbox.process import WorkerProcess
-from runtime.sandbox.protocol import MAX_FRAME, ProtocolError, encode
+from jcsh.runtime.errors import JcshError, UsageError
+from jcsh.runtime.sandbox.limits import DEFAULT_LIMITS
+from jcsh.runtime.sandbox.process import WorkerProcess
+from jcsh.runtime.sandbox.protocol import MAX_FRAME, ProtocolError, encode
 
 # Kept light on purpose (no typing, dataclasses, threading or re at import time): a command line
 # may import this first thing, to start the worker before it parses its own arguments.
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from runtime.sandbox.host import Host
+    from jcsh.runtime.sandbox.host import Host
 
 __all__ = ["Session", "RunResult", "GRACE_SECONDS", "DEFAULT_TIMEOUT", "prestart", "claim_prestarted", "needs_modules"]
 
@@ -37,10 +37,18 @@ _POLL = 0.25
 class RunResult:
     """How a statement or script ended."""
 
-    __slots__ = ("ok", "exit_code", "error", "value", "namespace_lost", "exited", "limit")
+    __slots__ = ("error", "exit_code", "exited", "limit", "namespace_lost", "ok", "value")
 
-    def __init__(self, ok: bool, exit_code: int, error: str | None = None, value: str | None = None,
-                 namespace_lost: bool = False, exited: bool = False, limit: str | None = None) -> None:
+    def __init__(
+        self,
+        ok: bool,
+        exit_code: int,
+        error: str | None = None,
+        value: str | None = None,
+        namespace_lost: bool = False,
+        exited: bool = False,
+        limit: str | None = None,
+    ) -> None:
         self.ok = ok
         self.exit_code = exit_code
         self.error = error  # short traceback of the user's code, or what stopped it
@@ -58,7 +66,7 @@ class RunResult:
 
 
 def _strip(text: str) -> str:
-    from runtime.controls import strip_controls
+    from jcsh.runtime.controls import strip_controls
 
     return strip_controls(text)
 
@@ -97,9 +105,17 @@ class _WorkerGone(Exception):
 class Session:
     """One worker and its script namespace; statements run one at a time."""
 
-    def __init__(self, host: Host | None, *, timeout: float = DEFAULT_TIMEOUT, output_limit: int = 1 << 20,
-                 restricted: bool = True, namespace: str = "stdlib.preload",
-                 rlimits: dict[str, int] | None = None, modules: bool = True) -> None:
+    def __init__(
+        self,
+        host: Host | None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        output_limit: int = 1 << 20,
+        restricted: bool = True,
+        namespace: str = "jcsh.stdlib.preload",
+        rlimits: dict[str, int] | None = None,
+        modules: bool = True,
+    ) -> None:
         self.host = host
         self.timeout = float(timeout)
         self.output_limit = int(output_limit)
@@ -123,9 +139,14 @@ class Session:
             return
         self._ready = None
         self._spawn_error = None
-        config = {"namespace": self._namespace, "restricted": self._restricted, "limits": self._rlimits,
-                  "output_limit": self.output_limit, "args": list(self.host.args) if self.host is not None else [],
-                  "modules": self._modules}
+        config = {
+            "namespace": self._namespace,
+            "restricted": self._restricted,
+            "limits": self._rlimits,
+            "output_limit": self.output_limit,
+            "args": list(self.host.args) if self.host is not None else [],
+            "modules": self._modules,
+        }
         self._modules = True
         try:
             self._worker = WorkerProcess(config)
@@ -188,13 +209,24 @@ class Session:
 
     # -- running code ---------------------------------------------------------------------------
 
-    def run(self, source: str, *, filename: str = "<stdin>", interactive: bool = False,
-            on_output: Callable[[str, str], None] | None = None, args: list[str] | None = None) -> RunResult:
+    def run(
+        self,
+        source: str,
+        *,
+        filename: str = "<stdin>",
+        interactive: bool = False,
+        on_output: Callable[[str, str], None] | None = None,
+        args: list[str] | None = None,
+    ) -> RunResult:
         """Run source in the worker's namespace; blocks; output streams to on_output(stream, text)."""
         if type(source) is not str:
             raise TypeError("source must be a string")
-        request: dict[str, Any] = {"t": "run", "src": source, "file": str(filename),
-                                   "mode": "single" if interactive else "exec"}
+        request: dict[str, Any] = {
+            "t": "run",
+            "src": source,
+            "file": str(filename),
+            "mode": "single" if interactive else "exec",
+        }
         if args is not None:
             request["args"] = [str(a) for a in args]
         if len(encode(request)) > MAX_FRAME:
@@ -226,7 +258,7 @@ class Session:
         kill_at: float | None = None
         seen_interrupts = 0
         used = 0
-        from runtime.controls import ControlStripper
+        from jcsh.runtime.controls import ControlStripper
 
         strippers = {"out": ControlStripper(), "err": ControlStripper()}
         while True:
@@ -288,15 +320,30 @@ class Session:
         self._restart()
         lost = "its worker was restarted and the namespace was lost"
         if stop == "timeout":
-            return RunResult(False, 4, f"timed out after {self.timeout:g} s; the script did not stop when "
-                                       f"interrupted, so {lost}", namespace_lost=True, limit="timeout")
+            return RunResult(
+                False,
+                4,
+                f"timed out after {self.timeout:g} s; the script did not stop when interrupted, so {lost}",
+                namespace_lost=True,
+                limit="timeout",
+            )
         if stop == "output":
-            return RunResult(False, 4, f"output limit reached: the script wrote more than {self.output_limit} "
-                                       f"bytes and did not stop, so {lost}", namespace_lost=True, limit="output")
+            return RunResult(
+                False,
+                4,
+                f"output limit reached: the script wrote more than {self.output_limit} "
+                f"bytes and did not stop, so {lost}",
+                namespace_lost=True,
+                limit="output",
+            )
         if stop == "broken":
             return RunResult(False, 1, f"{_BROKEN}; the script did not stop, so {lost}", namespace_lost=True)
-        return RunResult(False, 130, f"interrupted; the script did not stop within {GRACE_SECONDS:g} s, so {lost}",
-                         namespace_lost=True)
+        return RunResult(
+            False,
+            130,
+            f"interrupted; the script did not stop within {GRACE_SECONDS:g} s, so {lost}",
+            namespace_lost=True,
+        )
 
     def _result(self, message: dict[str, Any], stop: str | None) -> RunResult:
         code = message.get("exit")
@@ -306,15 +353,17 @@ class Session:
         value = message.get("value")
         value = _strip(value) if type(value) is str else None
         limit = message.get("limit") if message.get("limit") in ("output", "memory") else None
-        result = RunResult(bool(message.get("ok")) and code == 0, code, error, value,
-                           exited=bool(message.get("exited")), limit=limit)
+        result = RunResult(
+            bool(message.get("ok")) and code == 0, code, error, value, exited=bool(message.get("exited")), limit=limit
+        )
         if stop == "timeout":
             where = message.get("where")
             at = f" at {_strip(where)}" if type(where) is str else ""
             return RunResult(False, 4, f"timed out after {self.timeout:g} s{at}", limit="timeout")
         if stop == "output" or limit == "output":
-            return RunResult(False, 4, f"output limit reached: the script wrote more than {self.output_limit} bytes",
-                             limit="output")
+            return RunResult(
+                False, 4, f"output limit reached: the script wrote more than {self.output_limit} bytes", limit="output"
+            )
         if stop == "interrupted":
             return RunResult(False, 130, error or "KeyboardInterrupt")
         if stop == "broken":
@@ -339,7 +388,7 @@ class Session:
             self._interrupts += 1
             reply.pop("ok", None)
             reply["err"] = {"kind": "limit", "message": "interrupted", "code": 130}
-        except Exception as e:  # noqa: BLE001 - a failed request must not take the parent down
+        except Exception as e:
             reply.pop("ok", None)
             reply["err"] = {"kind": "failed", "message": _strip(f"{type(e).__name__}: {e}"), "code": 1}
         return reply
@@ -411,5 +460,9 @@ class Session:
                 applied = dict(self._await_ready().get("limits") or {})
         except _WorkerGone:
             self._restart()
-        return {"timeout_seconds": self.timeout, "output_bytes": self.output_limit,
-                "interrupt_grace_seconds": GRACE_SECONDS, **applied}
+        return {
+            "timeout_seconds": self.timeout,
+            "output_bytes": self.output_limit,
+            "interrupt_grace_seconds": GRACE_SECONDS,
+            **applied,
+        }

@@ -33,8 +33,13 @@ class JcshTransformer(RestrictingNodeTransformer):
 
     def visit_Attribute(self, node: ast.Attribute) -> Any:
         name = node.attr
-        if (isinstance(node.ctx, ast.Load) and not name.startswith("_") and name not in INSPECT_ATTRIBUTES
-                and name not in RUNTIME_CHECKED and not name.endswith("__roles__")):
+        if (
+            isinstance(node.ctx, ast.Load)
+            and not name.startswith("_")
+            and name not in INSPECT_ATTRIBUTES
+            and name not in RUNTIME_CHECKED
+            and not name.endswith("__roles__")
+        ):
             return self.node_contents_visit(node)
         return super().visit_Attribute(node)
 
@@ -45,15 +50,27 @@ class JcshTransformer(RestrictingNodeTransformer):
         target = node.target
         if isinstance(target, ast.Attribute) and _plain_name(target.attr):
             attr = target.attr
-            return self._augmented(node, target.value, ast.Constant(attr), "_getattr_",
-                                   lambda obj, key: ast.Attribute(obj, attr, ast.Store()))
+            return self._augmented(
+                node,
+                target.value,
+                ast.Constant(attr),
+                "_getattr_",
+                lambda obj, key: ast.Attribute(obj, attr, ast.Store()),
+            )
         if isinstance(target, ast.Subscript) and not isinstance(target.slice, ast.Slice):
-            return self._augmented(node, target.value, target.slice, "_getitem_",
-                                   lambda obj, key: ast.Subscript(obj, key, ast.Store()))
+            return self._augmented(
+                node, target.value, target.slice, "_getitem_", lambda obj, key: ast.Subscript(obj, key, ast.Store())
+            )
         return super().visit_AugAssign(node)  # RestrictedPython's refusal
 
-    def _augmented(self, node: ast.AugAssign, obj: ast.expr, key: ast.expr, read: str,
-                   target: Callable[[ast.expr, ast.expr], ast.expr]) -> list[ast.stmt]:
+    def _augmented(
+        self,
+        node: ast.AugAssign,
+        obj: ast.expr,
+        key: ast.expr,
+        read: str,
+        target: Callable[[ast.expr, ast.expr], ast.expr],
+    ) -> list[ast.stmt]:
         """`a.b += v` / `a[k] += v`: guarded read, in-place operation, guarded write; a and k evaluated once."""
         obj, key, value = self.visit(obj), self.visit(key), self.visit(node.value)
         held, at = self.gen_tmp_name(), self.gen_tmp_name()
@@ -61,11 +78,18 @@ class JcshTransformer(RestrictingNodeTransformer):
         def name(n: str) -> ast.Name:
             return ast.Name(n, ast.Load())
 
-        new_value = ast.Call(ast.Name("_inplacevar_", ast.Load()), [
-            ast.Constant(IOPERATOR_TO_STR[type(node.op)]),
-            ast.Call(ast.Name(read, ast.Load()), [name(held), name(at)], []), value], [])
+        new_value = ast.Call(
+            ast.Name("_inplacevar_", ast.Load()),
+            [
+                ast.Constant(IOPERATOR_TO_STR[type(node.op)]),
+                ast.Call(ast.Name(read, ast.Load()), [name(held), name(at)], []),
+                value,
+            ],
+            [],
+        )
         statements: list[ast.stmt] = [
-            ast.Assign([ast.Name(held, ast.Store())], obj), ast.Assign([ast.Name(at, ast.Store())], key),
+            ast.Assign([ast.Name(held, ast.Store())], obj),
+            ast.Assign([ast.Name(at, ast.Store())], key),
             ast.Assign([target(ast.Call(ast.Name("_write_", ast.Load()), [name(held)], []), name(at))], new_value),
             ast.Delete([ast.Name(held, ast.Del()), ast.Name(at, ast.Del())]),
         ]

@@ -11,9 +11,9 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from runtime.sandbox.link import Link, OutputLimitExceeded
-from runtime.sandbox.compiler import CompileRefused, compile_user
-from runtime.sandbox.policy import REFUSALS
+from jcsh.runtime.sandbox.compiler import CompileRefused, compile_user
+from jcsh.runtime.sandbox.link import Link, OutputLimitExceeded
+from jcsh.runtime.sandbox.policy import REFUSALS
 
 __all__ = ["Engine"]
 
@@ -27,8 +27,14 @@ def _clip(text: str) -> str:
 class Engine:
     """One script namespace and the statements run in it."""
 
-    def __init__(self, link: Link, make_namespace: Callable[[Callable[[Any], None]], dict[str, Any]], *,
-                 restricted: bool, memory_limit: int | None) -> None:
+    def __init__(
+        self,
+        link: Link,
+        make_namespace: Callable[[Callable[[Any], None]], dict[str, Any]],
+        *,
+        restricted: bool,
+        memory_limit: int | None,
+    ) -> None:
         self.link = link
         self.restricted = restricted
         self.memory_limit = memory_limit
@@ -68,15 +74,19 @@ class Engine:
             try:
                 exec(code, self.namespace)
                 outcome = _done(True, 0, None, value=self._value)
-            except BaseException as e:  # noqa: BLE001 - every way a script can end is reported
+            except BaseException as e:
                 outcome = self._failed(e)
             finally:
                 link.running = False
-        except BaseException as e:  # noqa: BLE001 - interrupted while describing the failure
+        except BaseException as e:
             outcome = _done(False, 130 if isinstance(e, KeyboardInterrupt) else 1, type(e).__name__)
         if link.over:
-            outcome.update(ok=False, exit=4, limit="output",
-                           error=f"output limit reached: the statement wrote more than {link.output_limit} bytes")
+            outcome.update(
+                ok=False,
+                exit=4,
+                limit="output",
+                error=f"output limit reached: the statement wrote more than {link.output_limit} bytes",
+            )
         return outcome
 
     def _failed(self, e: BaseException) -> dict[str, Any]:
@@ -118,7 +128,7 @@ class Engine:
         lines = ["Traceback (most recent call last):\n", *stack.format()] if stack else []
         try:
             lines += traceback.format_exception_only(type(e), e)
-        except Exception:  # noqa: BLE001 - a script's own exception may fail to print
+        except Exception:
             lines.append(f"{type(e).__name__}: <the exception could not be shown>\n")
         return _clip("".join(lines).rstrip("\n"))
 
@@ -126,11 +136,27 @@ class Engine:
 def _safe_str(value: object) -> str:
     try:
         return str(value)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return f"<{type(value).__name__} that cannot be shown>"
 
 
-def _done(ok: bool, code: int, error: str | None, *, value: str | None = None, exited: bool = False,
-          limit: str | None = None, where: str | None = None) -> dict[str, Any]:
-    return {"t": "done", "ok": ok, "exit": code, "error": error, "value": value, "exited": exited, "limit": limit,
-            "where": where}
+def _done(
+    ok: bool,
+    code: int,
+    error: str | None,
+    *,
+    value: str | None = None,
+    exited: bool = False,
+    limit: str | None = None,
+    where: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "t": "done",
+        "ok": ok,
+        "exit": code,
+        "error": error,
+        "value": value,
+        "exited": exited,
+        "limit": limit,
+        "where": where,
+    }

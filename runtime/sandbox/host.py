@@ -12,11 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from runtime.errors import JcshError, UsageError
+from jcsh.runtime.errors import JcshError, UsageError
 
 if TYPE_CHECKING:
-    from runtime.credentials import CredentialStore
-    from runtime.registry import Registry
+    from jcsh.runtime.credentials import CredentialStore
+    from jcsh.runtime.registry import Registry
 
 __all__ = ["Host", "METHODS"]
 
@@ -81,21 +81,38 @@ def _value(method: str, name: str, kind: str, value: Any) -> Any:
 
 _PATH = {"path": ("text", True)}
 _IDENTITY = {"protocol": ("text", True), "endpoint": ("text", True), "virtual_user": ("text", True)}
-_MESSAGE = {"to": ("texts", True), "cc": ("texts", False), "bcc": ("texts", False), "from": ("text", False),
-            "subject": ("text", False), "body": ("big", False), "html": ("big", False),
-            "headers": ("headers", False), "attachments": ("texts", False)}
+_MESSAGE = {
+    "to": ("texts", True),
+    "cc": ("texts", False),
+    "bcc": ("texts", False),
+    "from": ("text", False),
+    "subject": ("text", False),
+    "body": ("big", False),
+    "html": ("big", False),
+    "headers": ("headers", False),
+    "attachments": ("texts", False),
+}
 
 # method -> parameters; the handler is Host._<method with dots as underscores>.
 METHODS: dict[str, _Spec] = {
-    "registry.get": _PATH, "registry.exists": _PATH,
+    "registry.get": _PATH,
+    "registry.exists": _PATH,
     "registry.set": {"path": ("text", True), "value": ("text", True)},
     "registry.delete": {"path": ("text", True), "recursive": ("flag", False)},
-    "registry.list": _PATH, "registry.walk": _PATH,
-    "credentials.protocols": {}, "credentials.add_protocol": {"name": ("text", True)},
+    "registry.list": _PATH,
+    "registry.walk": _PATH,
+    "credentials.protocols": {},
+    "credentials.add_protocol": {"name": ("text", True)},
     "credentials.list": {"protocol": ("text", False)},
-    "credentials.find": _IDENTITY, "credentials.remove": _IDENTITY,
-    "credentials.add": {**_IDENTITY, "real_user": ("text", False), "secret": ("text", False),
-                        "certificate": ("big", False), "replace": ("flag", False)},
+    "credentials.find": _IDENTITY,
+    "credentials.remove": _IDENTITY,
+    "credentials.add": {
+        **_IDENTITY,
+        "real_user": ("text", False),
+        "secret": ("text", False),
+        "certificate": ("big", False),
+        "replace": ("flag", False),
+    },
     "mail.settings": {"server": ("text", False)},
     "mail.configure": {"from": ("text", True), "server": ("text", False)},
     "mail.send": {**_MESSAGE, "server": ("text", False), "transcript": ("flag", False)},
@@ -104,17 +121,30 @@ METHODS: dict[str, _Spec] = {
     "mail.session.send": {**_MESSAGE, "id": ("int", True)},
     "mail.session.close": {"id": ("int", True)},
     "tls.protocols": {},
-    "tls.probe": {"host": ("text", False), "port": ("int", False), "mode": ("text", False),
-                  "servername": ("text", False), "protocols": ("texts", False), "timeout": ("number", False)},
+    "tls.probe": {
+        "host": ("text", False),
+        "port": ("int", False),
+        "mode": ("text", False),
+        "servername": ("text", False),
+        "protocols": ("texts", False),
+        "timeout": ("number", False),
+    },
 }
 
 
 class Host:
     """What a script may ask the parent to do, checked and carried out with runtime."""
 
-    def __init__(self, registry: Registry | Callable[[], Registry],
-                 credentials: CredentialStore | Callable[[], CredentialStore], home: Path, *,
-                 args: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry | Callable[[], Registry],
+        credentials: CredentialStore | Callable[[], CredentialStore],
+        home: Path,
+        *,
+        args: list[str] | None = None,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ) -> None:
         # registry and credentials may be given as callables, so that they open on the first request.
         self._registry = registry
         self._credentials = credentials
@@ -150,7 +180,7 @@ class Host:
         for session in sessions.values():
             try:
                 session.close()
-            except Exception:  # noqa: BLE001 - closing a dead connection may fail; nothing to do
+            except Exception:
                 pass
 
     close = reset
@@ -170,8 +200,10 @@ class Host:
         return self.registry.delete(path, recursive=bool(recursive))
 
     def _registry_list(self, path: str) -> list[dict[str, Any]]:
-        return [{"name": c.name, "path": c.path, "value": c.value, "has_children": c.has_children}
-                for c in self.registry.children(path)]
+        return [
+            {"name": c.name, "path": c.path, "value": c.value, "has_children": c.has_children}
+            for c in self.registry.children(path)
+        ]
 
     def _registry_walk(self, path: str) -> list[list[Any]]:
         return [[p, v] for p, v in self.registry.walk(path)]
@@ -191,10 +223,25 @@ class Host:
         found = self.credentials.find(protocol, endpoint, virtual_user)
         return found.to_json() if found else None
 
-    def _credentials_add(self, protocol: str, endpoint: str, virtual_user: str, real_user: str | None,
-                         secret: str | None, certificate: str | None, replace: bool | None) -> dict[str, Any]:
-        return self.credentials.add(protocol, endpoint, virtual_user, real_user=real_user, secret=secret,
-                                    certificate=certificate, replace=bool(replace)).to_json()
+    def _credentials_add(
+        self,
+        protocol: str,
+        endpoint: str,
+        virtual_user: str,
+        real_user: str | None,
+        secret: str | None,
+        certificate: str | None,
+        replace: bool | None,
+    ) -> dict[str, Any]:
+        return self.credentials.add(
+            protocol,
+            endpoint,
+            virtual_user,
+            real_user=real_user,
+            secret=secret,
+            certificate=certificate,
+            replace=bool(replace),
+        ).to_json()
 
     def _credentials_remove(self, protocol: str, endpoint: str, virtual_user: str) -> None:
         self.credentials.remove(protocol, endpoint, virtual_user)
@@ -202,7 +249,7 @@ class Host:
     # -- mail ---------------------------------------------------------------------------------
 
     def _settings(self, server: str | None) -> Any:
-        from runtime.mail.settings import load_settings
+        from jcsh.runtime.mail.settings import load_settings
 
         return load_settings(self.registry, self.credentials, server=server)
 
@@ -210,25 +257,45 @@ class Host:
         return self._settings(server).to_json()
 
     def _mail_configure(self, server: str | None, **params: Any) -> dict[str, Any]:
-        from runtime.mail.configure import configure
+        from jcsh.runtime.mail.configure import configure
 
         return configure(self.registry, self.credentials, params["from"], server).to_json()
 
     @staticmethod
-    def _request(to: list[str], cc: list[str], bcc: list[str], subject: str | None, body: str | None,
-                 html: str | None, headers: dict[str, str], attachments: list[str], **rest: Any) -> Any:
-        from runtime.mail.message import MailRequest
+    def _request(
+        to: list[str],
+        cc: list[str],
+        bcc: list[str],
+        subject: str | None,
+        body: str | None,
+        html: str | None,
+        headers: dict[str, str],
+        attachments: list[str],
+        **rest: Any,
+    ) -> Any:
+        from jcsh.runtime.mail.message import MailRequest
 
         if attachments:
             # An attachment is a file the parent would read for the script, and a script can also set
             # AccessiblePath: together they would let it mail any file away. Scripts attach nothing.
-            raise UsageError("scripts cannot attach files: the sandbox reads no file for a script "
-                             "(send attachments with `jcsh testmail --attach FILE`)")
-        return MailRequest(to=to, cc=cc, bcc=bcc, from_=rest.get("from"), subject=subject, body=body, html=html,
-                           headers=headers, attachments=attachments)
+            raise UsageError(
+                "scripts cannot attach files: the sandbox reads no file for a script "
+                "(send attachments with `jcsh testmail --attach FILE`)"
+            )
+        return MailRequest(
+            to=to,
+            cc=cc,
+            bcc=bcc,
+            from_=rest.get("from"),
+            subject=subject,
+            body=body,
+            html=html,
+            headers=headers,
+            attachments=attachments,
+        )
 
     def _mail_send(self, server: str | None, transcript: bool | None, **message: Any) -> dict[str, Any]:
-        from runtime.mail.send import send_mail
+        from jcsh.runtime.mail.send import send_mail
 
         settings = self._settings(server)
         settings.require_server()
@@ -245,19 +312,22 @@ class Host:
         if message.get("subject") is None:
             message["subject"] = f"jcsh test mail from {host} at {when}"
         if message.get("body") is None:
-            message["body"] = (f"This is a jcsh test mail, sent by a script from {host} at {when}\n"
-                               f"through {settings.server.value}:{settings.port.value} ({settings.security.value}).\n"
-                               "If you can read it, the mail module works.\n")
-        from runtime.mail.send import send_mail
+            message["body"] = (
+                f"This is a jcsh test mail, sent by a script from {host} at {when}\n"
+                f"through {settings.server.value}:{settings.port.value} ({settings.security.value}).\n"
+                "If you can read it, the mail module works.\n"
+            )
+        from jcsh.runtime.mail.send import send_mail
 
         return send_mail(settings, self.credentials, self._request(**message), transcript=bool(transcript)).to_json()
 
     def _mail_session_open(self, server: str | None, transcript: bool | None) -> dict[str, int]:
-        from runtime.mail.send import MailSession
+        from jcsh.runtime.mail.send import MailSession
 
         if len(self._sessions) >= _MAX_SESSIONS:
-            raise JcshError(f"a script may keep at most {_MAX_SESSIONS} mail sessions open; close one first",
-                            kind="limit")
+            raise JcshError(
+                f"a script may keep at most {_MAX_SESSIONS} mail sessions open; close one first", kind="limit"
+            )
         settings = self._settings(server)
         settings.require_server()
         self._next_session += 1
@@ -270,29 +340,36 @@ class Host:
             raise UsageError(f"mail session {ident} is not open")
         return session
 
-    def _mail_session_send(self, id: int, **message: Any) -> dict[str, Any]:  # noqa: A002 - the wire name
+    def _mail_session_send(self, id: int, **message: Any) -> dict[str, Any]:
         return self._session(id).send(self._request(**message)).to_json()
 
-    def _mail_session_close(self, id: int) -> None:  # noqa: A002
+    def _mail_session_close(self, id: int) -> None:
         self._session(id).close()
         del self._sessions[id]
 
     # -- tls ----------------------------------------------------------------------------------
 
     def _tls_protocols(self) -> dict[str, Any]:
-        from runtime.tls.protocols import supported_protocols
+        from jcsh.runtime.tls.protocols import supported_protocols
 
         return supported_protocols().to_json()
 
-    def _tls_probe(self, host: str | None, port: int | None, mode: str | None, servername: str | None,
-                   protocols: list[str], timeout: float | None) -> dict[str, Any]:
-        from runtime.tls.probe import probe
-        from runtime.tls.trust import TrustPolicy
+    def _tls_probe(
+        self,
+        host: str | None,
+        port: int | None,
+        mode: str | None,
+        servername: str | None,
+        protocols: list[str],
+        timeout: float | None,
+    ) -> dict[str, Any]:
+        from jcsh.runtime.tls.probe import probe
+        from jcsh.runtime.tls.trust import TrustPolicy
 
         if mode not in (None, "starttls", "implicit"):
             raise UsageError(f"tls.probe: mode must be 'starttls' or 'implicit', not {mode!r}")
         if host is not None and port is None:
-            from runtime.tls.target import parse_target
+            from jcsh.runtime.tls.target import parse_target
 
             host, port = parse_target(host)  # "HOST:PORT" as on the command line
         settings = self._settings(host)
@@ -304,7 +381,14 @@ class Host:
                 mode = "implicit" if settings.security.value == "TLS" else "starttls"
         elif port is None:
             port = 465 if mode == "implicit" else 25
-        result = probe(host, port, mode=mode, servername=servername, protocols=tuple(protocols) or None,
-                       timeout=timeout or 10.0, policy=TrustPolicy.from_settings(settings, self.credentials),
-                       local_hostname=settings.localhost.value)
+        result = probe(
+            host,
+            port,
+            mode=mode,
+            servername=servername,
+            protocols=tuple(protocols) or None,
+            timeout=timeout or 10.0,
+            policy=TrustPolicy.from_settings(settings, self.credentials),
+            local_hostname=settings.localhost.value,
+        )
         return result.to_json()

@@ -32,42 +32,95 @@ ALLOWED: dict[str, tuple[str, frozenset[str], frozenset[str] | None]] = {
     "json": ("text in, text out; load/dump take objects the script made", frozenset(), None),
     "datetime": ("pure computation; time zone data is loaded before the filter", frozenset(), None),
     "time": ("clocks and sleep; sleep is bounded by the timeout", frozenset({"tzset"}), None),
-    "calendar": ("pure computation; the locale calendars would read locale files",
-                 frozenset({"LocaleTextCalendar", "LocaleHTMLCalendar", "different_locale"}), None),
+    "calendar": (
+        "pure computation; the locale calendars would read locale files",
+        frozenset({"LocaleTextCalendar", "LocaleHTMLCalendar", "different_locale"}),
+        None,
+    ),
     "itertools": ("pure computation", frozenset(), None),
     "functools": (
-        "pure computation; wraps/update_wrapper copy attributes named by the caller (dunders included) "
-        "and singledispatch evaluates string annotations, so they are left out",
+        (
+            "pure computation; wraps/update_wrapper copy attributes named by the caller (dunders included) "
+            "and singledispatch evaluates string annotations, so they are left out"
+        ),
         frozenset(),
-        frozenset({"reduce", "partial", "partialmethod", "lru_cache", "cache", "cached_property",
-                   "cmp_to_key", "total_ordering"}),
+        frozenset(
+            {
+                "reduce",
+                "partial",
+                "partialmethod",
+                "lru_cache",
+                "cache",
+                "cached_property",
+                "cmp_to_key",
+                "total_ordering",
+            }
+        ),
     ),
     "collections": (
-        "containers; namedtuple builds __new__ with eval, but only from field names it checks to be "
-        "identifiers; UserString is left out because its format() is str.format, unguarded",
+        (
+            "containers; namedtuple builds __new__ with eval, but only from field names it checks to be "
+            "identifiers; UserString is left out because its format() is str.format, unguarded"
+        ),
         frozenset({"UserString"}),
         None,
     ),
-    "string": ("constants, capwords and Template (Template looks up names, not attributes); "
-               "Formatter walks attributes unguarded and is left out", frozenset({"Formatter"}), None),
+    "string": (
+        (
+            "constants, capwords and Template (Template looks up names, not attributes); "
+            "Formatter walks attributes unguarded and is left out"
+        ),
+        frozenset({"Formatter"}),
+        None,
+    ),
     "textwrap": ("pure computation", frozenset(), None),
     "base64": ("pure computation", frozenset(), None),
     "binascii": ("pure computation", frozenset(), None),
     "hashlib": ("pure computation; algorithms are loaded before the filter", frozenset(), None),
     "hmac": ("pure computation", frozenset(), None),
-    "uuid": ("random and name-based UUIDs; uuid1/getnode would run programs to find a MAC address",
-             frozenset(),
-             frozenset({"UUID", "uuid3", "uuid4", "uuid5", "NAMESPACE_DNS", "NAMESPACE_URL",
-                        "NAMESPACE_OID", "NAMESPACE_X500", "SafeUUID", "RESERVED_NCS", "RFC_4122",
-                        "RESERVED_MICROSOFT", "RESERVED_FUTURE"})),
+    "uuid": (
+        "random and name-based UUIDs; uuid1/getnode would run programs to find a MAC address",
+        frozenset(),
+        frozenset(
+            {
+                "UUID",
+                "uuid3",
+                "uuid4",
+                "uuid5",
+                "NAMESPACE_DNS",
+                "NAMESPACE_URL",
+                "NAMESPACE_OID",
+                "NAMESPACE_X500",
+                "SafeUUID",
+                "RESERVED_NCS",
+                "RFC_4122",
+                "RESERVED_MICROSOFT",
+                "RESERVED_FUTURE",
+            }
+        ),
+    ),
     "ipaddress": ("pure computation", frozenset(), None),
     "email.utils": ("address and date helpers, pure computation", frozenset(), None),
     "pprint": ("formats with repr; pprint() writes to jcsOut", frozenset(), None),
-    "enum": ("classes of constants; global_enum writes into a module's namespace and is left out",
-             frozenset({"global_enum", "global_enum_repr", "global_str", "global_flag_repr",
-                        "pickle_by_enum_name", "pickle_by_global_name"}), None),
-    "javax.net.ssl": ("the SSLContext shim; its protocol list comes from the parent",
-                      frozenset(), frozenset({"SSLContext", "SSLParameters"})),
+    "enum": (
+        "classes of constants; global_enum writes into a module's namespace and is left out",
+        frozenset(
+            {
+                "global_enum",
+                "global_enum_repr",
+                "global_str",
+                "global_flag_repr",
+                "pickle_by_enum_name",
+                "pickle_by_global_name",
+            }
+        ),
+        None,
+    ),
+    "javax.net.ssl": (
+        "the SSLContext shim; its protocol list comes from the parent",
+        frozenset(),
+        frozenset({"SSLContext", "SSLParameters"}),
+    ),
 }
 
 # Why the obvious others are refused (a refused import names its reason).
@@ -155,7 +208,7 @@ class ModuleTable:
             except ImportError:
                 continue
             self.modules[name] = _copy(real, name, out, only)
-        for name, proxy in self.modules.items():
+        for name, _proxy in self.modules.items():
             parts = name.split(".")
             for i in range(1, len(parts)):
                 package = ".".join(parts[:i])
@@ -172,8 +225,9 @@ class ModuleTable:
         """The `__import__` scripts get."""
         modules, packages = self.modules, self.packages
 
-        def guarded_import(name: Any, globals: Any = None, locals: Any = None, fromlist: Any = (),
-                           level: int = 0) -> types.ModuleType:
+        def guarded_import(
+            name: Any, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
+        ) -> types.ModuleType:
             if type(name) is not str:
                 raise TypeError("module name must be a string")
             if level:

@@ -36,25 +36,109 @@ DEFAULT_LIMITS: dict[str, int] = {
 
 _CLONE_THREAD = 0x00010000
 
-_KILL = ("execve", "execveat", "ptrace", "process_vm_readv", "process_vm_writev",
-         "io_uring_setup", "io_uring_enter", "io_uring_register")
+_KILL = (
+    "execve",
+    "execveat",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+)
 _NO_PROCESS = ("fork", "vfork")
 _NO_NETWORK = ("socket", "socketpair", "connect")
 # Opening a file, and every call that changes or reveals the file tree by path.
-_NO_FILES = ("open", "openat", "openat2", "creat", "open_by_handle_at", "name_to_handle_at",
-             "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "rename", "renameat", "renameat2",
-             "link", "linkat", "symlink", "symlinkat", "readlink", "readlinkat", "mknod", "mknodat",
-             "chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat", "truncate", "utime",
-             "utimes", "utimensat", "futimesat", "setxattr", "lsetxattr", "removexattr",
-             "lremovexattr", "uselib", "inotify_init", "inotify_init1", "fanotify_init",
-             "memfd_create", "chroot", "pivot_root")
-_NO_ADMIN = ("mount", "umount2", "move_mount", "open_tree", "fsopen", "fsmount", "fspick",
-             "mount_setattr", "swapon", "swapoff", "reboot", "sethostname", "setdomainname",
-             "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load", "acct",
-             "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "syslog", "quotactl",
-             "bpf", "perf_event_open", "userfaultfd", "unshare", "setns", "keyctl", "add_key",
-             "request_key", "iopl", "ioperm", "setrlimit", "pidfd_open", "pidfd_send_signal",
-             "pidfd_getfd", "process_madvise", "kcmp", "lookup_dcookie")
+_NO_FILES = (
+    "open",
+    "openat",
+    "openat2",
+    "creat",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "mkdir",
+    "mkdirat",
+    "rmdir",
+    "unlink",
+    "unlinkat",
+    "rename",
+    "renameat",
+    "renameat2",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "readlink",
+    "readlinkat",
+    "mknod",
+    "mknodat",
+    "chmod",
+    "fchmodat",
+    "fchmodat2",
+    "chown",
+    "lchown",
+    "fchownat",
+    "truncate",
+    "utime",
+    "utimes",
+    "utimensat",
+    "futimesat",
+    "setxattr",
+    "lsetxattr",
+    "removexattr",
+    "lremovexattr",
+    "uselib",
+    "inotify_init",
+    "inotify_init1",
+    "fanotify_init",
+    "memfd_create",
+    "chroot",
+    "pivot_root",
+)
+_NO_ADMIN = (
+    "mount",
+    "umount2",
+    "move_mount",
+    "open_tree",
+    "fsopen",
+    "fsmount",
+    "fspick",
+    "mount_setattr",
+    "swapon",
+    "swapoff",
+    "reboot",
+    "sethostname",
+    "setdomainname",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "kexec_load",
+    "kexec_file_load",
+    "acct",
+    "settimeofday",
+    "clock_settime",
+    "clock_adjtime",
+    "adjtimex",
+    "syslog",
+    "quotactl",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "unshare",
+    "setns",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "iopl",
+    "ioperm",
+    "setrlimit",
+    "pidfd_open",
+    "pidfd_send_signal",
+    "pidfd_getfd",
+    "process_madvise",
+    "kcmp",
+    "lookup_dcookie",
+)
 # Signals: allowed only when the first argument is the worker's own pid.
 _OWN_PID_ONLY = ("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")
 
@@ -92,12 +176,12 @@ def _import_pyseccomp() -> Any:
     stub = types.ModuleType("ctypes.util")
     stub.find_library = known.get  # type: ignore[attr-defined]
     sys.modules["ctypes.util"] = stub
-    ctypes.util = stub  # type: ignore[attr-defined]
+    ctypes.util = stub
     try:
         import pyseccomp
     finally:
         del sys.modules["ctypes.util"]
-        del ctypes.util  # type: ignore[attr-defined]
+        del ctypes.util
     return pyseccomp
 
 
@@ -144,7 +228,7 @@ def apply_rlimits(limits: dict[str, int]) -> dict[str, int]:
         if name == "open_files":
             # The descriptors already open (the channel, stdio) must stay below the limit.
             value = max(value, _highest_fd() + 1)
-        soft, hard = resource.getrlimit(which)
+        _soft, hard = resource.getrlimit(which)
         if hard != resource.RLIM_INFINITY:
             value = min(value, hard)
         try:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from runtime.sandbox.protocol import Channel, ProtocolError
+from jcsh.runtime.sandbox.protocol import Channel, ProtocolError
 
 __all__ = ["Link", "RemoteError", "OutputLimitExceeded", "OutputStream"]
 
@@ -90,7 +90,7 @@ class Link:
         self.used += size
         with self._whole():
             for start in range(0, len(text), _CHUNK):
-                self._send({"t": "out", "s": stream, "d": text[start:start + _CHUNK]})
+                self._send({"t": "out", "s": stream, "d": text[start : start + _CHUNK]})
             if cut:  # the parent starts its clock: a script that keeps going after this is killed
                 self._send({"t": "limit", "what": "output"})
         if cut:
@@ -115,8 +115,11 @@ class Link:
         if error is not None:
             if not isinstance(error, dict):
                 error = {}
-            raise RemoteError(str(error.get("kind", "error")), str(error.get("message", "request failed")),
-                              int(error.get("code", 1)) if isinstance(error.get("code", 1), int) else 1)
+            raise RemoteError(
+                str(error.get("kind", "error")),
+                str(error.get("message", "request failed")),
+                int(error.get("code", 1)) if isinstance(error.get("code", 1), int) else 1,
+            )
         return reply.get("ok")
 
     def _send(self, message: dict[str, Any]) -> None:

@@ -10,22 +10,30 @@ so sequence unpacking needs no wrapper either.
 
 from __future__ import annotations
 
+import _string  # type: ignore[import-not-found]  # CPython's str.format parser; no stubs
 import builtins
 import operator
 import string
 from collections.abc import Callable
 from typing import Any
 
-import _string
 from RestrictedPython import safe_builtins
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
-from runtime.sandbox.compiler import DISPLAY_HOOK, RUNTIME_CHECKED
-from runtime.sandbox.imports import RefusedImport
+from jcsh.runtime.sandbox.compiler import DISPLAY_HOOK, RUNTIME_CHECKED
+from jcsh.runtime.sandbox.imports import RefusedImport
 
 __all__ = [
-    "RefusedAttribute", "RefusedCall", "RefusedImport", "REFUSALS", "EXTRA_BUILTINS", "REFUSED_BUILTINS",
-    "guarded_getattr", "guarded_hasattr", "guarded_write", "make_globals",
+    "RefusedAttribute",
+    "RefusedCall",
+    "RefusedImport",
+    "REFUSALS",
+    "EXTRA_BUILTINS",
+    "REFUSED_BUILTINS",
+    "guarded_getattr",
+    "guarded_hasattr",
+    "guarded_write",
+    "make_globals",
 ]
 
 
@@ -43,25 +51,61 @@ REFUSALS = (RefusedImport, RefusedAttribute, RefusedCall)
 # script already holds. (`getattr`, `hasattr`, `setattr`, `delattr`, `dir`, `__import__` are guarded
 # versions, added in make_globals.) Left out: see REFUSED_BUILTINS.
 EXTRA_BUILTINS = (
-    "all", "any", "ascii", "bin", "bytearray", "bytes", "dict", "enumerate", "filter", "format",
-    "frozenset", "iter", "list", "map", "max", "min", "next", "object", "property", "reversed",
-    "set", "sorted", "staticmethod", "classmethod", "sum", "tuple", "type", "zip", "NotImplemented",
-    "LookupError", "StopIteration", "ConnectionError", "TimeoutError", "PermissionError",
-    "FileNotFoundError", "RecursionError",
+    "all",
+    "any",
+    "ascii",
+    "bin",
+    "bytearray",
+    "bytes",
+    "dict",
+    "enumerate",
+    "filter",
+    "format",
+    "frozenset",
+    "iter",
+    "list",
+    "map",
+    "max",
+    "min",
+    "next",
+    "object",
+    "property",
+    "reversed",
+    "set",
+    "sorted",
+    "staticmethod",
+    "classmethod",
+    "sum",
+    "tuple",
+    "type",
+    "zip",
+    "NotImplemented",
+    "LookupError",
+    "StopIteration",
+    "ConnectionError",
+    "TimeoutError",
+    "PermissionError",
+    "FileNotFoundError",
+    "RecursionError",
 )
 REFUSED_BUILTINS: dict[str, str] = {
     "open": "scripts cannot read or write files",
     "input": "scripts cannot read the terminal; pass values with jcsArgs",
-    "eval": "scripts cannot compile code", "exec": "scripts cannot compile code",
+    "eval": "scripts cannot compile code",
+    "exec": "scripts cannot compile code",
     "compile": "scripts cannot compile code",
-    "globals": "the namespace is not a dict scripts may change", "locals": "the namespace is not a dict scripts may change",
-    "vars": "it reaches an object's __dict__", "breakpoint": "there is no debugger in the sandbox",
-    "help": "pydoc reads files; see %help", "memoryview": "not needed by scripts",
+    "globals": "the namespace is not a dict scripts may change",
+    "locals": "the namespace is not a dict scripts may change",
+    "vars": "it reaches an object's __dict__",
+    "breakpoint": "there is no debugger in the sandbox",
+    "help": "pydoc reads files; see %help",
+    "memoryview": "not needed by scripts",
     "super": "call the base class method by name instead",
 }
 
 
 # -- run-time guards ---------------------------------------------------------------------------
+
 
 class _GuardedFormatter(string.Formatter):
     """str.format with every attribute step of a field ("{0.name}") through the guard."""
@@ -78,14 +122,16 @@ _FORMATTER = _GuardedFormatter()
 
 
 def _format_of(text: str) -> Callable[..., str]:
-    def format(*args: Any, **kwargs: Any) -> str:  # noqa: A001 - it is str.format
+    def format(*args: Any, **kwargs: Any) -> str:
         return _FORMATTER.vformat(text, args, kwargs)
+
     return format
 
 
 def _format_map_of(text: str) -> Callable[[Any], str]:
     def format_map(mapping: Any) -> str:
         return _FORMATTER.vformat(text, (), mapping)
+
     return format_map
 
 
@@ -127,7 +173,8 @@ def guarded_getattr(obj: Any, name: Any, default: Any = _MISSING) -> Any:
         elif name == "obj" and issubclass(kind, BaseException):
             raise RefusedAttribute('"obj" of an exception is not available to scripts', name=name)
         elif name in ("get_field", "get_value", "vformat") and (
-                issubclass(kind, string.Formatter) or (isinstance(obj, type) and issubclass(obj, string.Formatter))):
+            issubclass(kind, string.Formatter) or (isinstance(obj, type) and issubclass(obj, string.Formatter))
+        ):
             raise RefusedAttribute("string.Formatter methods are not available to scripts", name=name)
     if default is _MISSING:
         return getattr(obj, name)
@@ -156,6 +203,7 @@ class _ItemsOnly:
     """What `_write_` returns for objects scripts did not make: items yes, attributes no."""
 
     __slots__ = ("_ob",)
+    _ob: Any
 
     def __init__(self, ob: Any) -> None:
         object.__setattr__(self, "_ob", ob)
@@ -222,9 +270,18 @@ class _ClassMaker:
 
 
 _INPLACE = {
-    "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
-    "//=": operator.ifloordiv, "%=": operator.imod, "**=": operator.ipow, "<<=": operator.ilshift,
-    ">>=": operator.irshift, "&=": operator.iand, "|=": operator.ior, "^=": operator.ixor,
+    "+=": operator.iadd,
+    "-=": operator.isub,
+    "*=": operator.imul,
+    "/=": operator.itruediv,
+    "//=": operator.ifloordiv,
+    "%=": operator.imod,
+    "**=": operator.ipow,
+    "<<=": operator.ilshift,
+    ">>=": operator.irshift,
+    "&=": operator.iand,
+    "|=": operator.ior,
+    "^=": operator.ixor,
     "@=": operator.imatmul,
 }
 
@@ -244,6 +301,7 @@ def _apply(f: Any, *args: Any, **kwargs: Any) -> Any:
 def _refused(name: str) -> Callable[..., Any]:
     def refused(*args: Any, **kwargs: Any) -> Any:
         raise RefusedCall(f"{name}() is not available in jcsh scripts: {REFUSED_BUILTINS[name]}")
+
     refused.__name__ = refused.__qualname__ = name
     return refused
 
@@ -266,8 +324,9 @@ def _print_factory(write: Callable[[str], None]) -> Callable[..., Any]:
         def __call__(self) -> str:
             return "".join(self.txt)
 
-        def _call_print(self, *objects: Any, sep: Any = " ", end: Any = "\n", file: Any = None,
-                        flush: bool = False) -> None:
+        def _call_print(
+            self, *objects: Any, sep: Any = " ", end: Any = "\n", file: Any = None, flush: bool = False
+        ) -> None:
             sep = " " if sep is None else sep
             end = "\n" if end is None else end
             if type(sep) is not str or type(end) is not str:
@@ -281,8 +340,14 @@ def _print_factory(write: Callable[[str], None]) -> Callable[..., Any]:
     return StreamingPrint
 
 
-def make_globals(preloaded: dict[str, Any], *, restricted: bool, write_out: Callable[[str], None],
-                 importer: Callable[..., Any], display: Callable[[Any], None]) -> dict[str, Any]:
+def make_globals(
+    preloaded: dict[str, Any],
+    *,
+    restricted: bool,
+    write_out: Callable[[str], None],
+    importer: Callable[..., Any],
+    display: Callable[[Any], None],
+) -> dict[str, Any]:
     """A fresh script namespace: guards, builtins, and the preloaded names."""
     if not restricted:
         namespace: dict[str, Any] = {"__builtins__": builtins, "__name__": "__main__", DISPLAY_HOOK: display}
@@ -302,17 +367,34 @@ def make_globals(preloaded: dict[str, Any], *, restricted: bool, write_out: Call
         found = dir(obj[0]) if obj else namespace
         return sorted(n for n in found if not n.startswith("_"))
 
-    names.update({
-        "__import__": importer, "getattr": guarded_getattr, "hasattr": guarded_hasattr,
-        "setattr": _guarded_setattr, "delattr": _guarded_delattr, "dir": script_dir,
-        "exit": _exit, "quit": _exit,
-    })
-    namespace.update({
-        "__builtins__": names, "__name__": "__main__", "__metaclass__": _ClassMaker(),
-        "_getattr_": guarded_getattr, "_getitem_": operator.getitem, "_getiter_": iter,
-        "_write_": guarded_write, "_print_": _print_factory(write_out), "_inplacevar_": _inplacevar,
-        "_iter_unpack_sequence_": _passthrough_unpack, "_unpack_sequence_": _passthrough_unpack,
-        "_apply_": _apply, DISPLAY_HOOK: display,
-    })
+    names.update(
+        {
+            "__import__": importer,
+            "getattr": guarded_getattr,
+            "hasattr": guarded_hasattr,
+            "setattr": _guarded_setattr,
+            "delattr": _guarded_delattr,
+            "dir": script_dir,
+            "exit": _exit,
+            "quit": _exit,
+        }
+    )
+    namespace.update(
+        {
+            "__builtins__": names,
+            "__name__": "__main__",
+            "__metaclass__": _ClassMaker(),
+            "_getattr_": guarded_getattr,
+            "_getitem_": operator.getitem,
+            "_getiter_": iter,
+            "_write_": guarded_write,
+            "_print_": _print_factory(write_out),
+            "_inplacevar_": _inplacevar,
+            "_iter_unpack_sequence_": _passthrough_unpack,
+            "_unpack_sequence_": _passthrough_unpack,
+            "_apply_": _apply,
+            DISPLAY_HOOK: display,
+        }
+    )
     namespace.update(preloaded)
     return namespace

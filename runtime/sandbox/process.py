@@ -11,13 +11,14 @@ import os
 import sys
 import time
 
-from runtime.sandbox.protocol import Channel
+from jcsh.runtime.sandbox.protocol import Channel
 
 __all__ = ["WorkerProcess", "WORKER_PATH", "CHANNEL_FD"]
 
 WORKER_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
 CHANNEL_FD = 3  # where the worker finds its end of the socketpair
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(WORKER_PATH)))
+# The folder that holds the `jcsh` package: worker.py is jcsh/runtime/sandbox/worker.py below it.
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(WORKER_PATH))))
 
 
 def _import_path() -> list[str]:
@@ -149,7 +150,7 @@ class WorkerProcess:
         lines = [line for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
         if not lines:
             return ""
-        from runtime.controls import strip_controls
+        from jcsh.runtime.controls import strip_controls
 
         return strip_controls(lines[-1])[:300]
 
@@ -187,5 +188,8 @@ def _ending(code: int | None) -> str:
         name = signal.Signals(-code).name
     except ValueError:
         name = f"signal {-code}"
-    return {"SIGSYS": "it made a system call the sandbox forbids (SIGSYS)", "SIGKILL": "it was killed (SIGKILL)",
-            "SIGSEGV": "it crashed (SIGSEGV)"}.get(name, f"it was ended by {name}")
+    return {
+        "SIGSYS": "it made a system call the sandbox forbids (SIGSYS)",
+        "SIGKILL": "it was killed (SIGKILL)",
+        "SIGSEGV": "it crashed (SIGSEGV)",
+    }.get(name, f"it was ended by {name}")

@@ -17,7 +17,7 @@ import time
 
 TYPE_CHECKING = False  # no typing import: the parent may import this before anything else
 if TYPE_CHECKING:
-    import socket
+    import _socket
     from typing import Any
 
 __all__ = ["Channel", "ProtocolError", "MAX_FRAME", "encode", "decode"]
@@ -53,7 +53,7 @@ def decode(body: bytes) -> dict[str, Any]:
 class Channel:
     """One end of the conversation: send frames, receive them with an optional timeout."""
 
-    def __init__(self, sock: socket.socket, *, max_frame: int = MAX_FRAME) -> None:
+    def __init__(self, sock: _socket.socket, *, max_frame: int = MAX_FRAME) -> None:
         # Any connected stream socket: socket.socket or the bare _socket.socket (cheaper to import).
         self.sock = sock
         self.max_frame = max_frame
@@ -76,7 +76,7 @@ class Channel:
         end = _HEADER.size + size
         if len(self._buf) < end:
             return None
-        body = bytes(self._buf[_HEADER.size:end])
+        body = bytes(self._buf[_HEADER.size : end])
         del self._buf[:end]
         return decode(body)
 

@@ -26,12 +26,12 @@ import os
 import signal
 from typing import Any
 
-from runtime.sandbox.engine import Engine
-from runtime.sandbox.imports import ModuleTable
-from runtime.sandbox.limits import DEFAULT_LIMITS, apply_rlimits, install_seccomp
-from runtime.sandbox.link import Link, OutputStream
-from runtime.sandbox.policy import make_globals
-from runtime.sandbox.protocol import Channel
+from jcsh.runtime.sandbox.engine import Engine
+from jcsh.runtime.sandbox.imports import ModuleTable
+from jcsh.runtime.sandbox.limits import DEFAULT_LIMITS, apply_rlimits, install_seccomp
+from jcsh.runtime.sandbox.link import Link, OutputStream
+from jcsh.runtime.sandbox.policy import make_globals
+from jcsh.runtime.sandbox.protocol import Channel
 
 __all__ = ["main", "touch_lazy_data"]
 
@@ -67,14 +67,24 @@ def touch_lazy_data() -> None:
     unicodedata.name("a")
     random.SystemRandom().random()
     # Text encodings a script may name in str.encode/bytes.decode (codecs itself is not importable).
-    for name in ("idna", "punycode", "latin-1", "ascii", "utf-16", "utf-32", "utf-8-sig", "cp1252",
-                 "unicode_escape"):
+    for name in ("idna", "punycode", "latin-1", "ascii", "utf-16", "utf-32", "utf-8-sig", "cp1252", "unicode_escape"):
         try:
             codecs.lookup(name)
         except LookupError:
             pass
-    for name in ("md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha3_256", "sha3_512", "blake2b",
-                 "blake2s", "shake_128"):
+    for name in (
+        "md5",
+        "sha1",
+        "sha224",
+        "sha256",
+        "sha384",
+        "sha512",
+        "sha3_256",
+        "sha3_512",
+        "blake2b",
+        "blake2s",
+        "shake_128",
+    ):
         try:
             hashlib.new(name)
         except ValueError:
@@ -82,15 +92,20 @@ def touch_lazy_data() -> None:
 
 
 def _prepare(config: dict[str, Any], link: Link) -> Engine:
-    namespace_module = importlib.import_module(str(config.get("namespace", "stdlib.preload")))
+    namespace_module = importlib.import_module(str(config.get("namespace", "jcsh.stdlib.preload")))
     # A one-shot script without an import statement can reach no module: skip importing them all.
     modules = ModuleTable(getattr(namespace_module, "ALIASES", {}), load=bool(config.get("modules", True)))
     restricted = bool(config.get("restricted", True))
     preloaded = namespace_module.build(link, list(config.get("args") or []))
 
     def make_namespace(display: Any) -> dict[str, Any]:
-        return make_globals(preloaded, restricted=restricted, write_out=lambda text: link.write("out", text),
-                            importer=modules.importer(), display=display)
+        return make_globals(
+            preloaded,
+            restricted=restricted,
+            write_out=lambda text: link.write("out", text),
+            importer=modules.importer(),
+            display=display,
+        )
 
     limits = config.get("limits") or DEFAULT_LIMITS
     return Engine(link, make_namespace, restricted=restricted, memory_limit=limits.get("address_space_bytes"))
@@ -102,12 +117,17 @@ def _serve(channel: Channel, engine: Engine) -> None:
             message = channel.recv()
         except (EOFError, OSError):
             return
-        kind = message.get("t")  # type: ignore[union-attr]
+        if message is None:  # recv() without a timeout only returns None if it is given one
+            continue
+        kind = message.get("t")
         if kind == "run":
             args = message.get("args")
-            done = engine.run(str(message.get("src", "")), str(message.get("file", "<stdin>")),
-                              interactive=message.get("mode") == "single",
-                              args=[str(a) for a in args] if isinstance(args, list) else None)
+            done = engine.run(
+                str(message.get("src", "")),
+                str(message.get("file", "<stdin>")),
+                interactive=message.get("mode") == "single",
+                args=[str(a) for a in args] if isinstance(args, list) else None,
+            )
             channel.send(done)
         elif kind == "names":
             channel.send({"t": "names", "names": engine.names()})
@@ -132,8 +152,8 @@ def main(argv: list[str]) -> int:
         engine = _prepare(config, link)
         if config.get("modules", True):
             touch_lazy_data()
-        sys.stdout = OutputStream(link, "out")  # type: ignore[assignment]
-        sys.stderr = OutputStream(link, "err")  # type: ignore[assignment]
+        sys.stdout = OutputStream(link, "out")
+        sys.stderr = OutputStream(link, "err")
         gc.freeze()  # the engine's own objects need no collecting: cheaper collections for scripts
         limits = dict(config.get("limits") or DEFAULT_LIMITS)
         applied = apply_rlimits(limits)
@@ -142,7 +162,7 @@ def main(argv: list[str]) -> int:
             layers.append("rlimits")
         if install_seccomp():
             layers.append("seccomp")
-    except BaseException as e:  # noqa: BLE001 - tell the parent why, whatever it was
+    except BaseException as e:
         channel.send({"t": "fatal", "error": f"{type(e).__name__}: {e}"})
         return 1
     channel.send({"t": "ready", "layers": layers, "limits": applied, "pid": os.getpid()})

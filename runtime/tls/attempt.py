@@ -12,7 +12,7 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from runtime.hosts import host_port
+from jcsh.runtime.hosts import host_port
 
 __all__ = ["Attempt", "Fatal", "Run", "run_attempt", "DATA_OUTCOMES"]
 
@@ -60,8 +60,17 @@ class Run:
 
     GRACE = 1.5  # seconds without a greeting before checking whether the port speaks TLS first
 
-    def __init__(self, host: str, port: int, mode: str, servername: str, timeout: float,
-                 local_hostname: str, tls_check: ssl.SSLContext, started: float | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        mode: str,
+        servername: str,
+        timeout: float,
+        local_hostname: str,
+        tls_check: ssl.SSLContext,
+        started: float | None = None,
+    ) -> None:
         self.host, self.port, self.mode, self.servername = host, port, mode, servername
         self.timeout = timeout
         self.local_hostname = local_hostname
@@ -90,7 +99,8 @@ class Run:
     def wait_readable(self, sock: socket.socket, until: float) -> bool:
         """Whether sock has something to read (or hit EOF) before `until`; raises when the probe is decided."""
         left = max(0.0, min(until, self.deadline) - time.monotonic())
-        readable, _, _ = select.select([sock, self._wake_r], [], [], left)
+        waited: list[socket.socket | int] = [sock, self._wake_r]
+        readable, _, _ = select.select(waited, [], [], left)
         if self._wake_r in readable and self.fatal is not None:
             raise self.fatal
         return sock in readable
@@ -110,7 +120,9 @@ def run_attempt(run: Run, att: Attempt) -> Attempt:
     except Fatal as f:
         att.done(f.outcome, f.message)
     except (ConnectionError, smtplib.SMTPServerDisconnected) as e:  # reset or closed before the handshake ended
-        att.done("refused", f"the server closed the connection during the handshake ({getattr(e, 'strerror', None) or e})")
+        att.done(
+            "refused", f"the server closed the connection during the handshake ({getattr(e, 'strerror', None) or e})"
+        )
     except Exception as e:  # a surprise on one connection must not take the others down
         att.done("connect", f"{type(e).__name__}: {e}")
     return att
@@ -206,8 +218,13 @@ def _await_greeting(run: Run, conn: socket.socket) -> None:
     # Silence so far: a port that speaks TLS from the first byte waits for our ClientHello.
     # One attempt finds out on a connection of its own; the others keep waiting meanwhile.
     if run.tls_check_once.acquire(blocking=False) and _speaks_tls(run):
-        run.abort(Fatal("tls-first", f"{run.where} sent no SMTP greeting but answers a TLS handshake: it speaks "
-                                     "TLS from the first byte (implicit TLS, like port 465); probe it with --implicit"))
+        run.abort(
+            Fatal(
+                "tls-first",
+                f"{run.where} sent no SMTP greeting but answers a TLS handshake: it speaks "
+                "TLS from the first byte (implicit TLS, like port 465); probe it with --implicit",
+            )
+        )
     if run.wait_readable(conn, run.deadline):
         return
     raise Fatal("timeout", f"{run.where} accepted the connection but sent no SMTP greeting within {run.timeout:g} s")
@@ -238,8 +255,11 @@ def _handshake(run: Run, att: Attempt, conn: ssl.SSLSocket, *, implicit: bool) -
         return False
     except ssl.SSLError as e:
         if implicit and e.reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "HTTP_REQUEST"):
-            raise Fatal("not-tls", f"{run.where} answered in plain text, not TLS: it is not an implicit-TLS port "
-                                   "(25 and 587 speak STARTTLS); probe it with --starttls") from None
+            raise Fatal(
+                "not-tls",
+                f"{run.where} answered in plain text, not TLS: it is not an implicit-TLS port "
+                "(25 and 587 speak STARTTLS); probe it with --starttls",
+            ) from None
         if isinstance(e, ssl.SSLEOFError) or e.reason == "UNEXPECTED_EOF_WHILE_READING":
             att.done("refused", "refused by the server (it closed the connection during the handshake)")
         else:
@@ -259,7 +279,9 @@ def _handshake(run: Run, att: Attempt, conn: ssl.SSLSocket, *, implicit: bool) -
 
 def _chain(conn: ssl.SSLSocket) -> list[bytes]:
     """The certificates the server sent, leaf first (Python 3.13 has it public, 3.10-3.12 privately)."""
-    getter = getattr(conn, "get_unverified_chain", None) or getattr(conn._sslobj, "get_unverified_chain", None)
+    getter = getattr(conn, "get_unverified_chain", None) or getattr(
+        getattr(conn, "_sslobj", None), "get_unverified_chain", None
+    )
     if getter is not None:
         der = getattr(ssl._ssl, "ENCODING_DER", 2)  # type: ignore[attr-defined]
         return [c if isinstance(c, bytes) else c.public_bytes(der) for c in getter() or []]

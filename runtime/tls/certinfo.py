@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from runtime.hosts import bare_host
+from jcsh.runtime.hosts import bare_host
 
 __all__ = ["summarize", "hostname_matches", "subject_names"]
 
@@ -26,7 +26,7 @@ def _load(der: bytes) -> x509.Certificate:
 def summarize(der: bytes) -> dict[str, Any]:
     """Subject, issuer, SANs, validity, days left, key, signature algorithm and SHA-256 of a DER cert."""
     cert = _load(der)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     not_after = cert.not_valid_after_utc
     key_type, key_size = _key(cert)
     oid = cert.signature_algorithm_oid

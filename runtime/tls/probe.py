@@ -10,11 +10,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from runtime.errors import ConfigError, ConnectFailed, LimitHit, UsageError
-from runtime.hosts import bare_host
-from runtime.tls.attempt import DATA_OUTCOMES, Attempt, Run, run_attempt
-from runtime.tls.protocols import HAS_FLAG, supported_protocols
-from runtime.tls.trust import TrustPolicy, client_context, explain_verify_error, protocol_version, restrict_versions
+from jcsh.runtime.errors import ConfigError, ConnectFailed, LimitHit, UsageError
+from jcsh.runtime.hosts import bare_host
+from jcsh.runtime.tls.attempt import DATA_OUTCOMES, Attempt, Run, run_attempt
+from jcsh.runtime.tls.protocols import HAS_FLAG, supported_protocols
+from jcsh.runtime.tls.trust import (
+    TrustPolicy,
+    client_context,
+    explain_verify_error,
+    protocol_version,
+    restrict_versions,
+)
 
 __all__ = ["ProbeResult", "probe", "VERSIONS"]
 
@@ -56,11 +62,20 @@ class ProbeResult:
         }
 
 
-def probe(host: str, port: int = 25, *, mode: str | None = None, servername: str | None = None,
-          protocols: tuple[str, ...] | None = None, timeout: float = 10.0,
-          policy: TrustPolicy = TrustPolicy(), local_hostname: str | None = None) -> ProbeResult:
+def probe(
+    host: str,
+    port: int = 25,
+    *,
+    mode: str | None = None,
+    servername: str | None = None,
+    protocols: tuple[str, ...] | None = None,
+    timeout: float = 10.0,
+    policy: TrustPolicy | None = None,
+    local_hostname: str | None = None,
+) -> ProbeResult:
     """Probe host:port; ConnectFailed/LimitHit when no connection got as far as SMTP or TLS."""
     started = time.monotonic()
+    policy = policy or TrustPolicy()
     host = bare_host(host)
     if not host:
         raise UsageError("no host to probe")
@@ -76,8 +91,7 @@ def probe(host: str, port: int = 25, *, mode: str | None = None, servername: str
 
     # Contexts are built here, before the threads: setting old versions touches warning filters.
     attempts = [Attempt(name, _pinned(name)) for name in wanted if getattr(ssl, HAS_FLAG[name], False)]
-    run = Run(host, port, mode, servername, timeout, local_hostname or socket.gethostname(), _pinned(None),
-              started)
+    run = Run(host, port, mode, servername, timeout, local_hostname or socket.gethostname(), _pinned(None), started)
     strict = policy._replace(verify=True, trust_hosts=(), protocols=())
     try:
         with ThreadPoolExecutor(max_workers=len(attempts) + 3, thread_name_prefix="jcsh-probe") as pool:
@@ -111,20 +125,23 @@ def probe(host: str, port: int = 25, *, mode: str | None = None, servername: str
     verdicts: dict[str, bool] = {}
     reasons: dict[str, str] = {}
     for name in wanted:
-        att = by_name.get(name)
-        if name not in here.names:  # whatever the attempt saw, this machine cannot speak it
-            att = None
-        verdicts[name] = att is not None and att.outcome == "accepted"
-        if att is None:
+        # whatever the attempt saw, this machine cannot speak a version it does not support
+        seen = by_name.get(name) if name in here.names else None
+        verdicts[name] = seen is not None and seen.outcome == "accepted"
+        if seen is None:
             reasons[name] = f"unsupported here: {here.reasons.get(name, 'no handshake at this version')}"
-        elif att.outcome != "accepted":
-            reasons[name] = att.reason
+        elif seen.outcome != "accepted":
+            reasons[name] = seen.reason
     trust = attempts[-1]
     accepted = [by_name[n] for n in reversed(VERSIONS) if verdicts.get(n)]
     best = accepted[0] if accepted else (trust if trust.outcome == "accepted" else None)
     return ProbeResult(
-        host=host, port=port, mode=mode, servername=servername,
-        protocols=verdicts, reasons=reasons,
+        host=host,
+        port=port,
+        mode=mode,
+        servername=servername,
+        protocols=verdicts,
+        reasons=reasons,
         negotiated=_negotiated(best),
         certificate=_certificate(best, trust, attempts, policy, host, servername),
         smtp=_smtp_facts(attempts, best),
@@ -185,9 +202,10 @@ def _negotiated(best: Attempt | None) -> dict[str, Any] | None:
     return {"version": best.version, "cipher": cipher, "cipher_protocol": protocol, "bits": bits}
 
 
-def _certificate(best: Attempt | None, trust: Attempt, attempts: list[Attempt], policy: TrustPolicy,
-                 host: str, servername: str) -> dict[str, Any] | None:
-    from runtime.tls.certinfo import hostname_matches, summarize
+def _certificate(
+    best: Attempt | None, trust: Attempt, attempts: list[Attempt], policy: TrustPolicy, host: str, servername: str
+) -> dict[str, Any] | None:
+    from jcsh.runtime.tls.certinfo import hostname_matches, summarize
 
     source = best if best is not None and best.chain else next((a for a in attempts if a.chain), None)
     if source is None:
@@ -215,8 +233,11 @@ def _certificate(best: Attempt | None, trust: Attempt, attempts: list[Attempt], 
 def _smtp_facts(attempts: list[Attempt], best: Attempt | None) -> dict[str, Any]:
     first = next((a for a in attempts if a.banner is not None), None)
     plain_ehlo = next((a.ehlo for a in attempts if a.ehlo is not None), None)
-    tls_ehlo = best.ehlo_tls if best is not None and best.ehlo_tls is not None else \
-        next((a.ehlo_tls for a in attempts if a.ehlo_tls is not None), None)
+    tls_ehlo = (
+        best.ehlo_tls
+        if best is not None and best.ehlo_tls is not None
+        else next((a.ehlo_tls for a in attempts if a.ehlo_tls is not None), None)
+    )
     extensions = tls_ehlo if tls_ehlo is not None else plain_ehlo or {}
     size = extensions.get("SIZE", "")
     replies: list[str] = []

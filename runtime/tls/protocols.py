@@ -9,14 +9,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runtime.tls.selfsigned import generate_self_signed
-from runtime.tls.trust import restrict_versions
+from jcsh.runtime.tls.selfsigned import generate_self_signed
+from jcsh.runtime.tls.trust import restrict_versions
 
 __all__ = ["ProtocolReport", "supported_protocols", "NEWEST_FIRST", "HAS_FLAG"]
 
 NEWEST_FIRST: tuple[str, ...] = ("TLSv1.3", "TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3")
-HAS_FLAG = {"TLSv1.3": "HAS_TLSv1_3", "TLSv1.2": "HAS_TLSv1_2", "TLSv1.1": "HAS_TLSv1_1",
-             "TLSv1": "HAS_TLSv1", "SSLv3": "HAS_SSLv3"}
+HAS_FLAG = {
+    "TLSv1.3": "HAS_TLSv1_3",
+    "TLSv1.2": "HAS_TLSv1_2",
+    "TLSv1.1": "HAS_TLSv1_1",
+    "TLSv1": "HAS_TLSv1",
+    "SSLv3": "HAS_SSLv3",
+}
 
 
 @dataclass(frozen=True)

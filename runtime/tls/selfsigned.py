@@ -27,8 +27,9 @@ def san_entries(names: Sequence[str]) -> list[Any]:
     return entries
 
 
-def generate_self_signed(folder: Path, names: Sequence[str] = DEFAULT_NAMES, *, days: int = 30,
-                         stem: str = "sink") -> tuple[Path, Path]:
+def generate_self_signed(
+    folder: Path, names: Sequence[str] = DEFAULT_NAMES, *, days: int = 30, stem: str = "sink"
+) -> tuple[Path, Path]:
     """Write `<stem>.pem` and `<stem>.key` (0600) into folder for these names; return (cert, key) paths.
 
     IP literals become IPAddress SANs, everything else DNSName; the first name is the subject CN.
@@ -41,15 +42,19 @@ def generate_self_signed(folder: Path, names: Sequence[str] = DEFAULT_NAMES, *, 
     if not names:
         raise ValueError("a certificate needs at least one name")
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "jcsh sink"),
-                         x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    subject = x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "jcsh sink"), x509.NameAttribute(NameOID.COMMON_NAME, names[0])]
+    )
     sans = san_entries(names)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
@@ -61,13 +66,17 @@ def generate_self_signed(folder: Path, names: Sequence[str] = DEFAULT_NAMES, *, 
     # Create the key file 0600 from the start: it must never be readable by others, even briefly.
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
     return cert_path, key_path
 
 
-def ensure_self_signed(folder: Path, names: Sequence[str] = DEFAULT_NAMES, *, days: int = 365,
-                       stem: str = "sink") -> tuple[Path, Path, bool]:
+def ensure_self_signed(
+    folder: Path, names: Sequence[str] = DEFAULT_NAMES, *, days: int = 365, stem: str = "sink"
+) -> tuple[Path, Path, bool]:
     """Reuse `<stem>.pem`/`.key` in folder while valid for a day more and covering names, else generate.
 
     Returns (cert, key, created). Reuse keeps a certificate that was already trusted as a credential.
@@ -89,7 +98,7 @@ def _still_good(cert_path: Path, names: Sequence[str]) -> bool:
     present = {str(v) for v in sans.get_values_for_type(x509.DNSName)}
     present |= {str(v) for v in sans.get_values_for_type(x509.IPAddress)}
     wanted = {str(ipaddress.ip_address(n.strip("[]"))) if _is_ip(n) else n for n in names}
-    left = cert.not_valid_after_utc - dt.datetime.now(dt.timezone.utc)
+    left = cert.not_valid_after_utc - dt.datetime.now(dt.UTC)
     return wanted <= present and left > dt.timedelta(days=1)
 
 

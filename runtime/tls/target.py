@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from runtime.errors import UsageError
+from jcsh.runtime.errors import UsageError
 
 __all__ = ["parse_target"]
 

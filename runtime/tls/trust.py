@@ -8,12 +8,12 @@ import ssl
 import warnings
 from typing import TYPE_CHECKING, NamedTuple
 
-from runtime.errors import ConfigError
-from runtime.hosts import bare_host
+from jcsh.runtime.errors import ConfigError
+from jcsh.runtime.hosts import bare_host
 
 if TYPE_CHECKING:
-    from runtime.credentials import CredentialStore
-    from runtime.mail.settings import MailSettings
+    from jcsh.runtime.credentials import CredentialStore
+    from jcsh.runtime.mail.settings import MailSettings
 
 __all__ = [
     "TrustPolicy",
@@ -27,8 +27,14 @@ __all__ = [
 
 # Product names, oldest first, and the ssl.TLSVersion each one means.
 PROTOCOL_NAMES: tuple[str, ...] = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
-_ALIASES = {"TLSv1.0": "TLSv1", "TLS1": "TLSv1", "TLS1.0": "TLSv1", "TLS1.1": "TLSv1.1",
-            "TLS1.2": "TLSv1.2", "TLS1.3": "TLSv1.3"}
+_ALIASES = {
+    "TLSv1.0": "TLSv1",
+    "TLS1": "TLSv1",
+    "TLS1.0": "TLSv1",
+    "TLS1.1": "TLSv1.1",
+    "TLS1.2": "TLSv1.2",
+    "TLS1.3": "TLSv1.3",
+}
 # OpenSSL 3 refuses TLS 1.0/1.1 (SHA-1 in the handshake) above security level 0.
 LOW_SECURITY_CIPHERS = "DEFAULT:@SECLEVEL=0"
 
@@ -175,11 +181,15 @@ def explain_verify_error(err: ssl.SSLCertVerificationError, peer_der: bytes | No
     if code in _HOST_MISMATCH:
         return f"host name mismatch: {message}{who}"
     if code in _SELF_SIGNED:
-        return (f"{_SELF_SIGNED[code]}: not signed by a trusted CA{who}; "
-                "trust it with an X509_TrustedCertificate credential")
+        return (
+            f"{_SELF_SIGNED[code]}: not signed by a trusted CA{who}; "
+            "trust it with an X509_TrustedCertificate credential"
+        )
     if code in _UNTRUSTED_ISSUER:
-        return (f"untrusted issuer: {message}{who}; add the issuer's root CA as an X509_TrustedCertificate "
-                "credential, unless the server fails to send its intermediate certificates")
+        return (
+            f"untrusted issuer: {message}{who}; add the issuer's root CA as an X509_TrustedCertificate "
+            "credential, unless the server fails to send its intermediate certificates"
+        )
     if code in _EXPIRED:
         return f"expired: {message}{who}{when}"
     if code in _NOT_YET_VALID:
@@ -190,7 +200,7 @@ def explain_verify_error(err: ssl.SSLCertVerificationError, peer_der: bytes | No
 def _summary(der: bytes | None) -> dict[str, object] | None:
     if not der:
         return None
-    from runtime.tls.certinfo import summarize  # cryptography: only when there is something to explain
+    from jcsh.runtime.tls.certinfo import summarize  # cryptography: only when there is something to explain
 
     try:
         return summarize(der)

@@ -14,17 +14,35 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
-from runtime.errors import UsageError
+from jcsh.runtime.errors import UsageError
 
 if TYPE_CHECKING:
-    from shell.context import Context
+    from jcsh.shell.context import Context
 
-__all__ = ["Spec", "COMMAND_AREAS", "syntax", "specs", "JcshArgumentParser", "ParserExit", "add_common",
-           "add_arguments", "seconds", "read_text"]
+__all__ = [
+    "Spec",
+    "COMMAND_AREAS",
+    "syntax",
+    "specs",
+    "JcshArgumentParser",
+    "ParserExit",
+    "add_common",
+    "add_arguments",
+    "seconds",
+    "read_text",
+]
 
 # The first word of each command -> its area module, so that one command imports one area.
-COMMAND_AREAS = {"registry": "registry", "credential": "credential", "configure": "mail", "mail": "mail",
-                 "testmail": "testmail", "tls": "tls", "sink": "sink", "run": "script"}
+COMMAND_AREAS = {
+    "registry": "registry",
+    "credential": "credential",
+    "configure": "mail",
+    "mail": "mail",
+    "testmail": "testmail",
+    "tls": "tls",
+    "sink": "sink",
+    "run": "script",
+}
 _AREAS = tuple(dict.fromkeys(COMMAND_AREAS.values()))
 
 Runner = Callable[["Context", argparse.Namespace], int]
@@ -58,14 +76,13 @@ def specs(word: str | None = None) -> dict[str, Spec]:
     """Every command by name (importing the area modules the first time); with word, its commands."""
     global _loaded
     if word is not None:
-        importlib.import_module(f"shell.commands.{COMMAND_AREAS[word]}")
+        importlib.import_module(f"jcsh.shell.commands.{COMMAND_AREAS[word]}")
         return {name: spec for name, spec in _SPECS.items() if name.split()[0] == word}
     if not _loaded:
         for area in _AREAS:
-            importlib.import_module(f"shell.commands.{area}")
+            importlib.import_module(f"jcsh.shell.commands.{area}")
         _loaded = True
     return _SPECS
-
 
 
 class ParserExit(Exception):
@@ -84,15 +101,16 @@ def _help_width() -> int:
         columns = int(os.environ["COLUMNS"])
     except (KeyError, ValueError):
         try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
         except (AttributeError, ValueError, OSError):
             columns = 80
     return max(columns - 2, 20)
 
 
 class _HelpFormatter(argparse.HelpFormatter):
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: int | None = None) -> None:
+    def __init__(
+        self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None
+    ) -> None:
         super().__init__(prog, indent_increment, max_help_position, width or _help_width())
 
 
@@ -116,10 +134,12 @@ def add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     """The global options every subcommand also accepts after its name."""
     default = argparse.SUPPRESS if suppress else None
     parser.add_argument("--home", metavar="DIR", default=default, help="home folder (registry, key, history)")
-    parser.add_argument("--json", action="store_true", default=default if suppress else False,
-                        help="one JSON document on stdout")
-    parser.add_argument("--no-color", action="store_true", default=default if suppress else False,
-                        help="no colour (also NO_COLOR)")
+    parser.add_argument(
+        "--json", action="store_true", default=default if suppress else False, help="one JSON document on stdout"
+    )
+    parser.add_argument(
+        "--no-color", action="store_true", default=default if suppress else False, help="no colour (also NO_COLOR)"
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser, arguments: Builder) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from runtime.credentials import X509
-from runtime.errors import UsageError
-from shell.commands import syntax
-from shell.context import Context
-from shell.render import table
+from jcsh.runtime.credentials import X509
+from jcsh.runtime.errors import UsageError
+from jcsh.shell.commands import syntax
+from jcsh.shell.context import Context
+from jcsh.shell.render import table
 
 __all__ = ["cmd_credential", "read_certificate"]
 
@@ -44,7 +44,8 @@ def read_certificate(path: str) -> tuple[str, str]:
     from cryptography import x509
 
     try:
-        data = open(path, "rb").read()
+        with open(path, "rb") as f:
+            data = f.read()
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}") from None
     try:
@@ -93,12 +94,24 @@ def cmd_credential(ctx: Context, args: argparse.Namespace) -> int:
             if not args.certificate:
                 raise UsageError(f"a {X509} credential needs --certificate FILE.pem")
             pem, subject = read_certificate(args.certificate)
-            cred = store.add(args.protocol, args.endpoint, args.virtual_user, real_user=args.real_user,
-                             certificate=pem, replace=args.replace)
+            cred = store.add(
+                args.protocol,
+                args.endpoint,
+                args.virtual_user,
+                real_user=args.real_user,
+                certificate=pem,
+                replace=args.replace,
+            )
         else:
             store.check_can_add(args.protocol, args.endpoint, args.virtual_user, replace=args.replace)
-            cred = store.add(args.protocol, args.endpoint, args.virtual_user, real_user=args.real_user,
-                             secret=_password(ctx, args), replace=args.replace)
+            cred = store.add(
+                args.protocol,
+                args.endpoint,
+                args.virtual_user,
+                real_user=args.real_user,
+                secret=_password(ctx, args),
+                replace=args.replace,
+            )
         data = {**cred.to_json(), "subject": subject}
         ctx.emit(data, f"stored {cred.identity()}" + (f" (certificate subject: {subject})" if subject else ""))
     elif args.action == "ls":
@@ -108,8 +121,10 @@ def cmd_credential(ctx: Context, args: argparse.Namespace) -> int:
         ctx.emit({"credentials": [c.to_json() for c in creds]}, text)
     elif args.action == "rm":
         store.remove(args.protocol, args.endpoint, args.virtual_user)
-        ctx.emit({"removed": True, "protocol": args.protocol, "endpoint": args.endpoint,
-                  "virtual_user": args.virtual_user}, None)
+        ctx.emit(
+            {"removed": True, "protocol": args.protocol, "endpoint": args.endpoint, "virtual_user": args.virtual_user},
+            None,
+        )
     elif args.action == "rekey":
         count = store.rekey()
         ctx.emit({"rekeyed": count}, f"re-encrypted {count} secret(s) under a new key")

@@ -5,30 +5,43 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from shell.commands import seconds, syntax
-from shell.context import Context
-from shell.render import paint, strip_controls, table
+from jcsh.shell.commands import seconds, syntax
+from jcsh.shell.context import Context
+from jcsh.shell.render import paint, strip_controls, table
 
 __all__ = ["cmd_configure", "cmd_settings", "cmd_doctor"]
 
 
-
-
 # -- jcsh configure -------------------------------------------------------------------------------
 
+
 def _configure_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--from", dest="from_addr", required=True, metavar="ADDR",
-                   help="the default From: address (display name allowed: 'Ops <ops@example.test>')")
+    p.add_argument(
+        "--from",
+        dest="from_addr",
+        required=True,
+        metavar="ADDR",
+        help="the default From: address (display name allowed: 'Ops <ops@example.test>')",
+    )
     p.add_argument("--server", metavar="HOST", help="the SMTP server; blank: detect it from From's domain (MX)")
-    p.add_argument("--timeout", dest="dns_timeout", type=seconds(300), default=None, metavar="SECONDS",
-                   help="time limit of each DNS lookup (default 5)")
+    p.add_argument(
+        "--timeout",
+        dest="dns_timeout",
+        type=seconds(300),
+        default=None,
+        metavar="SECONDS",
+        help="time limit of each DNS lookup (default 5)",
+    )
 
 
-@syntax("configure", "System_Mail_Configure: set From and the mail server (detected from MX when not given)",
-        _configure_arguments)
+@syntax(
+    "configure",
+    "System_Mail_Configure: set From and the mail server (detected from MX when not given)",
+    _configure_arguments,
+)
 def cmd_configure(ctx: Context, args: argparse.Namespace) -> int:
-    from runtime.mail.configure import configure
-    from runtime.mail.detect import DEFAULT_LIFETIME
+    from jcsh.runtime.mail.configure import configure
+    from jcsh.runtime.mail.detect import DEFAULT_LIFETIME
 
     lifetime = args.dns_timeout or DEFAULT_LIFETIME
     result = configure(ctx.registry, ctx.credentials, args.from_addr, args.server, lifetime=lifetime)
@@ -53,6 +66,7 @@ def cmd_configure(ctx: Context, args: argparse.Namespace) -> int:
 
 # -- jcsh mail settings ---------------------------------------------------------------------------
 
+
 def _settings_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--server", metavar="HOST", help="show the settings as they would be for this server")
 
@@ -67,17 +81,18 @@ def _shown(name: str, value: Any) -> str:
             return "(OpenSSL default)" if name == "protocols" else "(none)"
         return " ".join(value)
     if hasattr(value, "endpoint"):
-        return f"smtp {value.endpoint} {value.virtual_user}" + (f" (real user {value.real_user})"
-                                                                 if value.real_user else "")
+        return f"smtp {value.endpoint} {value.virtual_user}" + (
+            f" (real user {value.real_user})" if value.real_user else ""
+        )
     return str(value)
 
 
 @syntax("mail settings", "every effective mail setting, its value and its origin", _settings_arguments)
 def cmd_settings(ctx: Context, args: argparse.Namespace) -> int:
-    from runtime.mail.settings import load_settings
+    from jcsh.runtime.mail.settings import SETTING_NAMES, load_settings
 
     s = load_settings(ctx.registry, ctx.credentials, server=args.server)
-    rows = [(name, _shown(name, s.setting(name).value), s.setting(name).origin) for name in s.SETTING_NAMES]
+    rows = [(name, _shown(name, s.setting(name).value), s.setting(name).origin) for name in SETTING_NAMES]
     text = table(rows, ("SETTING", "VALUE", "ORIGIN"))
     if s.raw_properties:
         props = [(name, p.value, p.origin) for name, p in s.raw_properties.items()]
@@ -96,7 +111,7 @@ _COLOR = {"error": "red", "warning": "yellow", "note": "blue"}
 
 @syntax("mail doctor", "traps in the mail configuration, with fixes (exit 1 when any is an error)")
 def cmd_doctor(ctx: Context, args: argparse.Namespace) -> int:
-    from runtime.mail.doctor import LEVELS, diagnose
+    from jcsh.runtime.mail.doctor import LEVELS, diagnose
 
     findings = diagnose(ctx.registry, ctx.credentials)
     counts = {level: sum(f.level == level for f in findings) for level in LEVELS}

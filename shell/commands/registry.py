@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from runtime.errors import UsageError
-from shell.commands import read_text, syntax
-from shell.context import Context
+from jcsh.runtime.errors import UsageError
+from jcsh.shell.commands import read_text, syntax
+from jcsh.shell.context import Context
 
 __all__ = ["cmd_registry"]
 
@@ -54,10 +54,10 @@ def cmd_registry(ctx: Context, args: argparse.Namespace) -> int:
         rows = reg.walk(args.path)
         base = 0 if args.path == "/" else args.path.count("/")
         lines = []
-        for path, value in rows:
-            depth = path.count("/") - base
-            name = path.rsplit("/", 1)[1] if path != args.path else path
-            lines.append("  " * depth + name + ("" if value is None else f" = {value}"))
+        for entry_path, entry_value in rows:
+            depth = entry_path.count("/") - base
+            name = entry_path.rsplit("/", 1)[1] if entry_path != args.path else entry_path
+            lines.append("  " * depth + name + ("" if entry_value is None else f" = {entry_value}"))
         data = {"path": args.path, "entries": [{"path": p, "value": v} for p, v in rows]}
         ctx.emit(data, "\n".join(lines))
     elif action == "ls":
@@ -83,5 +83,3 @@ def cmd_registry(ctx: Context, args: argparse.Namespace) -> int:
         count = reg.import_(_read_document(ctx, args.file), replace=args.replace)
         ctx.emit({"imported": count, "replace": args.replace}, None)
     return 0
-
-

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from runtime.errors import ConfigError, UsageError
-from shell.commands import read_text, syntax
-from shell.context import Context
+from jcsh.runtime.errors import ConfigError, UsageError
+from jcsh.shell.commands import read_text, syntax
+from jcsh.shell.context import Context
 
 if TYPE_CHECKING:
-    from runtime.sandbox.client import RunResult, Session
+    from jcsh.runtime.sandbox.client import RunResult, Session
 
 __all__ = ["run_code", "run_default", "cmd_run", "script_timeout", "TIMEOUT_KEY"]
 
@@ -34,7 +34,7 @@ def script_timeout(ctx: Context) -> float:
 
 
 def _new_session(*, modules: bool) -> Session:
-    from runtime.sandbox.client import Session
+    from jcsh.runtime.sandbox.client import Session
 
     session = Session(None, modules=modules)
     session.start()
@@ -43,28 +43,30 @@ def _new_session(*, modules: bool) -> Session:
 
 def _session(ctx: Context, source: str | None = None) -> Session:
     """A started worker (first thing: it boots while we read the registry); source None: not known yet."""
-    from runtime.sandbox.client import claim_prestarted, needs_modules
+    from jcsh.runtime.sandbox.client import claim_prestarted, needs_modules
 
     return claim_prestarted() or _new_session(modules=source is None or needs_modules(source))
 
 
 def _run(ctx: Context, session: Session | None, source: str, filename: str, args: list[str] | None) -> int:
-    from runtime.sandbox.host import Host
+    from jcsh.runtime.sandbox.host import Host
 
     session = session or ctx.session or _session(ctx)
     own = session is not ctx.session  # the REPL's own session outlives this run
     try:
         if session.host is None:
-            session.host = Host(lambda: ctx.registry, lambda: ctx.credentials, ctx.home, args=args,
-                                out=ctx.out, err=ctx.err)
+            session.host = Host(
+                lambda: ctx.registry, lambda: ctx.credentials, ctx.home, args=args, out=ctx.out, err=ctx.err
+            )
         session.timeout = script_timeout(ctx)
         collected: dict[str, list[str]] = {"out": [], "err": []}
 
         def collect(stream: str, text: str) -> None:
             collected[stream].append(text)
 
-        result = session.run(source, filename=filename, args=args if args is not None else [],
-                             on_output=collect if ctx.json else None)
+        result = session.run(
+            source, filename=filename, args=args if args is not None else [], on_output=collect if ctx.json else None
+        )
     finally:
         if own:
             session.close(wait=False)  # this process is about to exit: no need to reap the worker
@@ -73,8 +75,14 @@ def _run(ctx: Context, session: Session | None, source: str, filename: str, args
 
 def _report(ctx: Context, result: RunResult, collected: dict[str, list[str]]) -> int:
     if ctx.json:
-        data: dict[str, Any] = {"ok": result.ok, "exit_code": result.exit_code, "stdout": "".join(collected["out"]),
-                                "stderr": "".join(collected["err"]), "error": result.error, "limit": result.limit}
+        data: dict[str, Any] = {
+            "ok": result.ok,
+            "exit_code": result.exit_code,
+            "stdout": "".join(collected["out"]),
+            "stderr": "".join(collected["err"]),
+            "error": result.error,
+            "limit": result.limit,
+        }
         ctx.emit(data, None)
     elif result.error:
         ctx.err.write(result.error if result.error.endswith("\n") else result.error + "\n")
@@ -91,7 +99,7 @@ def run_code(ctx: Context, code: str) -> int:
 def run_default(ctx: Context) -> int:
     """`jcsh`: the REPL on a terminal, else stdin run as a script."""
     if ctx.interactive:
-        from shell.repl import run_repl
+        from jcsh.shell.repl import run_repl
 
         return run_repl(ctx)
     session = _session(ctx)

@@ -7,13 +7,13 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runtime.errors import JobFailed, UsageError
-from runtime.hosts import bare_host, shown_host
-from shell.commands import syntax
-from shell.context import Context
+from jcsh.runtime.errors import JobFailed, UsageError
+from jcsh.runtime.hosts import bare_host, shown_host
+from jcsh.shell.commands import syntax
+from jcsh.shell.context import Context
 
 if TYPE_CHECKING:
-    from runtime.sink import Received, SinkConfig
+    from jcsh.runtime.sink import Received, SinkConfig
 
 __all__ = ["cmd_sink", "parse_auth"]
 
@@ -26,19 +26,32 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     tls = p.add_mutually_exclusive_group()
     tls.add_argument("--starttls", action="store_true", help="offer STARTTLS")
     tls.add_argument("--implicit", action="store_true", help="TLS from the first byte (like port 465)")
-    p.add_argument("--require-starttls", action="store_true",
-                   help="refuse MAIL and AUTH before STARTTLS (530); implies --starttls")
-    p.add_argument("--auth", action="append", default=[], metavar="USER:PASS",
-                   help="accept this login (PLAIN, LOGIN); repeatable. A test password: argv is visible to ps")
+    p.add_argument(
+        "--require-starttls", action="store_true", help="refuse MAIL and AUTH before STARTTLS (530); implies --starttls"
+    )
+    p.add_argument(
+        "--auth",
+        action="append",
+        default=[],
+        metavar="USER:PASS",
+        help="accept this login (PLAIN, LOGIN); repeatable. A test password: argv is visible to ps",
+    )
     p.add_argument("--require-auth", action="store_true", help="refuse MAIL before a successful AUTH (530)")
     p.add_argument("--maildir", metavar="DIR", help="also store every message in this Maildir")
-    p.add_argument("--fail", action="append", default=[], metavar="STAGE=CODE",
-                   help="answer CODE (400-599, drop or stall) at STAGE: connect, helo, auth, mail, rcpt, "
-                        "rcpt:ADDRESS, data; repeatable")
+    p.add_argument(
+        "--fail",
+        action="append",
+        default=[],
+        metavar="STAGE=CODE",
+        help="answer CODE (400-599, drop or stall) at STAGE: connect, helo, auth, mail, rcpt, "
+        "rcpt:ADDRESS, data; repeatable",
+    )
     p.add_argument("--cert", metavar="FILE", help="certificate (chain) PEM to serve instead of a generated one")
     p.add_argument("--key", metavar="FILE", help="the private key PEM of --cert")
     p.add_argument("--size", metavar="N", help="advertise SIZE N and refuse larger messages")
-    p.add_argument("--tls-min", choices=_VERSIONS, metavar="VERSION", help=f"lowest TLS version: {', '.join(_VERSIONS)}")
+    p.add_argument(
+        "--tls-min", choices=_VERSIONS, metavar="VERSION", help=f"lowest TLS version: {', '.join(_VERSIONS)}"
+    )
     p.add_argument("--tls-max", choices=_VERSIONS, metavar="VERSION", help="highest TLS version")
     p.add_argument("-v", "--verbose", action="store_true", help="also print connections, TLS, AUTH results, faults")
 
@@ -82,7 +95,7 @@ def _is_loopback(host: str) -> bool:
 def _config(ctx: Context, args: argparse.Namespace) -> SinkConfig:
     import ssl
 
-    from runtime.sink import SinkConfig, parse_fail
+    from jcsh.runtime.sink import SinkConfig, parse_fail
 
     host = bare_host(args.host.strip())
     if not host or any(c.isspace() for c in host):
@@ -121,13 +134,21 @@ def _config(ctx: Context, args: argparse.Namespace) -> SinkConfig:
         except OSError as e:
             raise UsageError(f"--maildir {args.maildir}: {e.strerror or e}") from None
     return SinkConfig(
-        host=host, port=_int("--port", args.port, 0, 65535), mode=mode, require_starttls=args.require_starttls,
+        host=host,
+        port=_int("--port", args.port, 0, 65535),
+        mode=mode,
+        require_starttls=args.require_starttls,
         auth=parse_auth(args.auth),
         # A password in plain text is only acceptable on loopback; elsewhere AUTH waits for TLS.
-        auth_require_tls=not _is_loopback(host), auth_required=args.require_auth,
-        fail=fail, cert_path=Path(args.cert) if args.cert else None, key_path=Path(args.key) if args.key else None,
+        auth_require_tls=not _is_loopback(host),
+        auth_required=args.require_auth,
+        fail=fail,
+        cert_path=Path(args.cert) if args.cert else None,
+        key_path=Path(args.key) if args.key else None,
         cert_dir=None if args.cert or mode == "plain" else ctx.home / "sink",
-        min_version=low, max_version=high, maildir=maildir,
+        min_version=low,
+        max_version=high,
+        maildir=maildir,
         size_limit=_int("--size", args.size, 1, 1 << 40) if args.size is not None else None,
     )
 
@@ -136,7 +157,7 @@ def _trust_hint(ctx: Context, cert: Path, host: str) -> str:
     """How to trust the certificate, or that it already is."""
     import shlex
 
-    from runtime.credentials import X509
+    from jcsh.runtime.credentials import X509
 
     pem = cert.read_text("ascii", errors="replace").strip()
     for cred in ctx.credentials.trusted_certificates():
@@ -145,21 +166,25 @@ def _trust_hint(ctx: Context, cert: Path, host: str) -> str:
     lines = ["trust it with:"]
     if X509 not in ctx.credentials.protocols():
         lines.append(f"  jcsh credential protocol add {X509}")
-    lines.append(f"  jcsh credential add --protocol {X509} --endpoint {shlex.quote(host)} "
-                 f"--virtual-user jcsh-sink --certificate {shlex.quote(str(cert))} --replace")
+    lines.append(
+        f"  jcsh credential add --protocol {X509} --endpoint {shlex.quote(host)} "
+        f"--virtual-user jcsh-sink --certificate {shlex.quote(str(cert))} --replace"
+    )
     return "\n".join(lines)
 
 
 def _describe(received: Received) -> str:
-    from shell.render import strip_controls
+    from jcsh.shell.render import strip_controls
 
     extras = [f"{len(received.content)} bytes", received.tls_version or "no TLS"]
     if received.authenticated_as:
         extras.append(f"auth {received.authenticated_as}")
     extras.append(f"id {received.queue_id}")
     subject = received.subject
-    line = (f"{received.mail_from or '<>'} -> {', '.join(received.rcpt_tos)}"
-            f" | Subject: {subject if subject is not None else '(none)'} | {' | '.join(extras)}")
+    line = (
+        f"{received.mail_from or '<>'} -> {', '.join(received.rcpt_tos)}"
+        f" | Subject: {subject if subject is not None else '(none)'} | {' | '.join(extras)}"
+    )
     return strip_controls(" ".join(line.split()))  # client text: one line, no terminal escapes
 
 
@@ -184,7 +209,7 @@ def cmd_sink(ctx: Context, args: argparse.Namespace) -> int:
     import ssl
     import time
 
-    from runtime.sink import DROP, STALL, Sink
+    from jcsh.runtime.sink import DROP, STALL, Sink
 
     config = _config(ctx, args)
     lock = threading.Lock()
@@ -200,7 +225,7 @@ def cmd_sink(ctx: Context, args: argparse.Namespace) -> int:
             say(f"[{time.strftime('%H:%M:%S')}] {_describe(received)}", ctx.out)
 
     def on_event(text: str) -> None:
-        from shell.render import strip_controls
+        from jcsh.shell.render import strip_controls
 
         say(f"[{time.strftime('%H:%M:%S')}] . {strip_controls(text)}", ctx.err)
 
@@ -217,8 +242,10 @@ def cmd_sink(ctx: Context, args: argparse.Namespace) -> int:
         security = "STARTTLS required"
     lines = [f"jcsh sink listening on {host}:{sink.port} ({security})"]
     if config.auth:
-        lines.append(f"logins accepted: {', '.join(config.auth)} (AUTH PLAIN, LOGIN"
-                     f"{'; required before MAIL' if config.auth_required else ''})")
+        lines.append(
+            f"logins accepted: {', '.join(config.auth)} (AUTH PLAIN, LOGIN"
+            f"{'; required before MAIL' if config.auth_required else ''})"
+        )
     if config.fail:
         words = {DROP: "drop", STALL: "stall"}
         lines.append("failing: " + ", ".join(f"{k}={words.get(v, v)}" for k, v in config.fail.items()))
@@ -238,9 +265,16 @@ def cmd_sink(ctx: Context, args: argparse.Namespace) -> int:
         sink.stop()
     messages = list(sink.messages)
     if ctx.json:
-        ctx.emit({"host": sink.host, "port": sink.port, "mode": config.mode,
-                  "certificate": str(sink.cert_path) if sink.cert_path else None,
-                  "received": [m.to_json() for m in messages]}, None)
+        ctx.emit(
+            {
+                "host": sink.host,
+                "port": sink.port,
+                "mode": config.mode,
+                "certificate": str(sink.cert_path) if sink.cert_path else None,
+                "received": [m.to_json() for m in messages],
+            },
+            None,
+        )
     else:
         say(f"\nstopped; {len(messages)} message(s) received")
     return 0

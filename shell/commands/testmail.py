@@ -5,34 +5,47 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from runtime.errors import JcshError
-from runtime.hosts import host_port
-from shell.commands import read_text, seconds, syntax
-from shell.context import Context
-from shell.render import paint, strip_controls
+from jcsh.runtime.errors import JcshError
+from jcsh.runtime.hosts import host_port
+from jcsh.shell.commands import read_text, seconds, syntax
+from jcsh.shell.context import Context
+from jcsh.shell.render import paint, strip_controls
 
 if TYPE_CHECKING:
-    from runtime.mail.send import SendResult
+    from jcsh.runtime.mail.send import SendResult
 
 __all__ = ["cmd_testmail", "summary"]
-
-
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--to", action="append", required=True, metavar="ADDR", help="recipient (repeat for more)")
     p.add_argument("--cc", action="append", default=[], metavar="ADDR", help="copy recipient (repeatable)")
-    p.add_argument("--bcc", action="append", default=[], metavar="ADDR",
-                   help="blind copy: envelope only, never a header (repeatable)")
+    p.add_argument(
+        "--bcc",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="blind copy: envelope only, never a header (repeatable)",
+    )
     p.add_argument("--from", dest="from_", metavar="ADDR", help="sender (default: /configuration/mail/From)")
     p.add_argument("--subject", metavar="S", help="subject (default: says it is a jcsh test mail)")
     p.add_argument("--body", metavar="TEXT", help="text body (default: names this host and the time)")
     p.add_argument("--html", metavar="FILE", help="an HTML alternative body read from FILE")
-    p.add_argument("--attach", action="append", default=[], metavar="FILE",
-                   help="attach FILE (must lie inside AccessiblePath; repeatable)")
+    p.add_argument(
+        "--attach",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="attach FILE (must lie inside AccessiblePath; repeatable)",
+    )
     p.add_argument("--server", metavar="HOST", help="use this server's settings instead of the configured one")
-    p.add_argument("--timeout", dest="net_timeout", type=seconds(3600), metavar="SECONDS",
-                   help="connect, read and write timeout (default: the mail.smtp.*timeout settings)")
+    p.add_argument(
+        "--timeout",
+        dest="net_timeout",
+        type=seconds(3600),
+        metavar="SECONDS",
+        help="connect, read and write timeout (default: the mail.smtp.*timeout settings)",
+    )
     p.add_argument("--transcript", action="store_true", help="print the SMTP dialogue (AUTH redacted)")
 
 
@@ -40,8 +53,8 @@ def summary(result: SendResult, *, color: bool = False) -> str:
     """The human summary: server, security, TLS, trust, login, recipients, final reply."""
     rows: list[tuple[str, str, str | None]] = [
         ("status", result.status, {"sent": "green", "partial": "yellow"}.get(result.status, "red")),
-        ("server", host_port(result.server or "", result.port), None),
-        ("security", result.security, None),
+        ("server", host_port(result.server or "", result.port or 0), None),
+        ("security", result.security or "", None),
     ]
     if result.tls:
         rows.append(("tls", f"{result.tls['version']} {result.tls['cipher']}", None))
@@ -49,13 +62,14 @@ def summary(result: SendResult, *, color: bool = False) -> str:
         who = f"{cert['subject']}, issued by {cert['issuer']}, valid until {cert['not_after']}" if cert else ""
         trust = "verified" if result.verified else "NOT verified"
         rows.append(("trust", f"{trust}: {who}" if who else trust, None if result.verified else "yellow"))
-    elif (result.error or {}).get("kind") in ("trust", "tls"):
+    elif result.error and result.error.get("kind") in ("trust", "tls"):
         trust_failed = result.error["kind"] == "trust"
         rows.append(("tls", "certificate not trusted" if trust_failed else "handshake failed", "red"))
         if result.certificate:
             cert = result.certificate
-            rows.append(("certificate", f"{cert['subject']}, issued by {cert['issuer']}, "
-                                        f"valid until {cert['not_after']}", None))
+            rows.append(
+                ("certificate", f"{cert['subject']}, issued by {cert['issuer']}, valid until {cert['not_after']}", None)
+            )
     elif result.status == "failed":
         rows.append(("tls", "not established", None))
     else:
@@ -71,8 +85,10 @@ def summary(result: SendResult, *, color: bool = False) -> str:
     rows.append(("elapsed", f"{result.elapsed_ms} ms", None))
     width = max(len(k) for k, _, _ in rows) + 1
     # Server replies and certificate names are remote text: no terminal controls from them.
-    return "\n".join(f"{(k + ':').ljust(width)} " + (paint(strip_controls(v), c, color) if c else strip_controls(v))
-                     for k, v, c in rows)
+    return "\n".join(
+        f"{(k + ':').ljust(width)} " + (paint(strip_controls(v), c, color) if c else strip_controls(v))
+        for k, v, c in rows
+    )
 
 
 @syntax("testmail", "send a test mail with the configured mail module", _arguments)
@@ -80,10 +96,10 @@ def cmd_testmail(ctx: Context, args: argparse.Namespace) -> int:
     import socket
     from datetime import datetime
 
-    from runtime.mail.message import MailRequest
-    from runtime.mail.result import SendResult
-    from runtime.mail.send import send_mail
-    from runtime.mail.settings import Setting, load_settings
+    from jcsh.runtime.mail.message import MailRequest
+    from jcsh.runtime.mail.result import SendResult
+    from jcsh.runtime.mail.send import send_mail
+    from jcsh.runtime.mail.settings import Setting, load_settings
 
     settings = None
     try:
@@ -96,22 +112,31 @@ def cmd_testmail(ctx: Context, args: argparse.Namespace) -> int:
         when = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
         body = args.body
         if body is None:
-            body = (f"This is a jcsh test mail, sent from {host} at {when}\n"
-                    f"through {settings.server.value}:{settings.port.value} ({settings.security.value}).\n"
-                    "If you can read it, the mail module works.\n")
+            body = (
+                f"This is a jcsh test mail, sent from {host} at {when}\n"
+                f"through {settings.server.value}:{settings.port.value} ({settings.security.value}).\n"
+                "If you can read it, the mail module works.\n"
+            )
         request = MailRequest(
-            to=args.to, cc=args.cc, bcc=args.bcc, from_=args.from_,
+            to=args.to,
+            cc=args.cc,
+            bcc=args.bcc,
+            from_=args.from_,
             subject=args.subject if args.subject is not None else f"jcsh test mail from {host} at {when}",
-            body=body, html=read_text(ctx, args.html, what="--html") if args.html else None, attachments=args.attach,
+            body=body,
+            html=read_text(ctx, args.html, what="--html") if args.html else None,
+            attachments=args.attach,
         )
         result = send_mail(settings, ctx.credentials, request, transcript=args.transcript)  # bad input raises
     except JcshError as e:
         if not ctx.json:
             raise
         # --json: the same result object as every other path, so that CI reads `.status` always.
-        early = SendResult(settings.server.value if settings else args.server,
-                           settings.port.value if settings else None,
-                           settings.security.value if settings else None)
+        early = SendResult(
+            settings.server.value if settings else args.server,
+            settings.port.value if settings else None,
+            settings.security.value if settings else None,
+        )
         early.fail(e)
         ctx.emit(early.to_json(), None)
         return e.exit_code

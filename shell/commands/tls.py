@@ -6,14 +6,14 @@ import argparse
 import re
 from typing import TYPE_CHECKING, Any
 
-from runtime.errors import UsageError
-from runtime.hosts import host_port
-from shell.commands import seconds, syntax
-from shell.context import Context
+from jcsh.runtime.errors import UsageError
+from jcsh.runtime.hosts import host_port
+from jcsh.shell.commands import seconds, syntax
+from jcsh.shell.context import Context
 
 if TYPE_CHECKING:
-    from runtime.tls.probe import ProbeResult
-    from runtime.tls.trust import TrustPolicy
+    from jcsh.runtime.tls.probe import ProbeResult
+    from jcsh.runtime.tls.trust import TrustPolicy
 
 __all__ = ["cmd_protocols", "cmd_probe", "render_probe"]
 
@@ -24,51 +24,79 @@ def _protocols_arguments(p: argparse.ArgumentParser) -> None:
 
 @syntax("tls protocols", "the TLS protocol versions this machine can negotiate, newest first", _protocols_arguments)
 def cmd_protocols(ctx: Context, args: argparse.Namespace) -> int:
-    from runtime.tls.protocols import supported_protocols
+    from jcsh.runtime.tls.protocols import supported_protocols
 
     report = supported_protocols()
     ctx.emit(report.to_json(), report.line())
     return 0
 
 
-
-
 def _probe_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("target", metavar="HOST[:PORT]", nargs="?",
-                   help="name, IPv4 or [IPv6], optional :PORT (default 25); default: the configured server")
+    p.add_argument(
+        "target",
+        metavar="HOST[:PORT]",
+        nargs="?",
+        help="name, IPv4 or [IPv6], optional :PORT (default 25); default: the configured server",
+    )
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--starttls", dest="mode", action="store_const", const="starttls",
-                      help="plain SMTP, then STARTTLS (default, except on port 465)")
-    mode.add_argument("--implicit", dest="mode", action="store_const", const="implicit",
-                      help="TLS from the first byte (default on port 465; without :PORT means 465)")
+    mode.add_argument(
+        "--starttls",
+        dest="mode",
+        action="store_const",
+        const="starttls",
+        help="plain SMTP, then STARTTLS (default, except on port 465)",
+    )
+    mode.add_argument(
+        "--implicit",
+        dest="mode",
+        action="store_const",
+        const="implicit",
+        help="TLS from the first byte (default on port 465; without :PORT means 465)",
+    )
     p.add_argument("--servername", metavar="NAME", help="SNI and the name the certificate must match (default: HOST)")
     p.add_argument("--protocols", metavar="LIST", help='versions to try, e.g. "TLSv1.2 TLSv1.3" (default: all four)')
-    p.add_argument("--timeout", type=seconds(3600), default=10.0, metavar="S",
-                   help="network timeout of each connection, seconds (default 10)")
+    p.add_argument(
+        "--timeout",
+        type=seconds(3600),
+        default=10.0,
+        metavar="S",
+        help="network timeout of each connection, seconds (default 10)",
+    )
 
 
-@syntax("tls probe", "which TLS versions a mail server accepts, its certificate, and whether it is trusted",
-        _probe_arguments)
+@syntax(
+    "tls probe",
+    "which TLS versions a mail server accepts, its certificate, and whether it is trusted",
+    _probe_arguments,
+)
 def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
-    from runtime.tls.probe import probe
+    from jcsh.runtime.tls.probe import probe
 
     host, port, mode, policy, ehlo_name = _target(ctx, args)
     protocols = tuple(p for p in re.split(r"[\s,]+", args.protocols or "") if p) or None
     if args.protocols is not None and protocols is None:
         raise UsageError("--protocols needs at least one version, e.g. TLSv1.2")
-    result = probe(host, port, mode=mode, servername=args.servername, protocols=protocols,
-                   timeout=args.timeout, policy=policy, local_hostname=ehlo_name)
+    result = probe(
+        host,
+        port,
+        mode=mode,
+        servername=args.servername,
+        protocols=protocols,
+        timeout=args.timeout,
+        policy=policy,
+        local_hostname=ehlo_name,
+    )
     ctx.emit(result.to_json(), render_probe(result))
     return 0
 
 
 def _target(ctx: Context, args: argparse.Namespace) -> tuple[str, int, str | None, TrustPolicy, str | None]:
     """Host, port, mode, trust policy and EHLO name: from the command line, else the mail settings."""
-    from runtime.mail.settings import load_settings
-    from runtime.tls.trust import TrustPolicy
+    from jcsh.runtime.mail.settings import load_settings
+    from jcsh.runtime.tls.trust import TrustPolicy
 
     if args.target is not None:
-        from runtime.tls.target import parse_target
+        from jcsh.runtime.tls.target import parse_target
 
         host, port = parse_target(args.target)
         settings = load_settings(ctx.registry, ctx.credentials, server=host)

@@ -7,20 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from runtime.credentials import CredentialStore
-from runtime.registry import open_registry
-from runtime.sandbox.client import Session
-from runtime.sandbox.host import Host
+from jcsh.runtime.credentials import CredentialStore
+from jcsh.runtime.registry import open_registry
+from jcsh.runtime.sandbox.client import Session
+from jcsh.runtime.sandbox.host import Host
 from tests.sandbox.helpers import Outside
 
 
-def _session(folder: Path, *, restricted: bool, timeout: float = 5.0,
-             rlimits: dict[str, int] | None = None) -> Iterator[Session]:
+def _session(
+    folder: Path, *, restricted: bool, timeout: float = 5.0, rlimits: dict[str, int] | None = None
+) -> Iterator[Session]:
     home = folder / "home"
     home.mkdir(mode=0o700)
     registry = open_registry(home)
-    session = Session(Host(registry, CredentialStore(registry, home), home), timeout=timeout, restricted=restricted,
-                      rlimits=rlimits)
+    session = Session(
+        Host(registry, CredentialStore(registry, home), home), timeout=timeout, restricted=restricted, rlimits=rlimits
+    )
     session.start()
     yield session
     session.close()

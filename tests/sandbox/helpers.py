@@ -7,7 +7,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runtime.sandbox.client import RunResult, Session
+from jcsh.runtime.sandbox.client import RunResult, Session
 
 __all__ = ["Ran", "run", "Outside", "processes_of"]
 
@@ -38,7 +38,7 @@ def run(session: Session, code: str, **kwargs: object) -> Ran:
     def collect(stream: str, text: str) -> None:
         ran.chunks.append((stream, text))
 
-    ran.result = session.run(code, on_output=collect, **kwargs)  # type: ignore[arg-type]
+    ran.result = session.run(code, on_output=collect, **kwargs)
     return ran
 
 
@@ -52,7 +52,7 @@ def processes_of(pid: int) -> list[int]:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat[stat.rindex(")") + 2 :].split()
         state, ppid, pgrp, sid = fields[0], int(fields[1]), int(fields[2]), int(fields[3])
         if state != "Z" and pid in (ppid, pgrp, sid):
             found.append(int(entry))
@@ -79,9 +79,13 @@ class Outside:
         self.port = self.listener.getsockname()[1]
 
     def fill(self, code: str) -> str:
-        return (code.replace("SENTINEL2", str(self.sentinel2)).replace("SENTINEL", str(self.sentinel))
-                .replace("SECRETFILE", str(self.secret)).replace("VICTIM", str(self.victim))
-                .replace("PORT", str(self.port)))
+        return (
+            code.replace("SENTINEL2", str(self.sentinel2))
+            .replace("SENTINEL", str(self.sentinel))
+            .replace("SECRETFILE", str(self.secret))
+            .replace("VICTIM", str(self.victim))
+            .replace("PORT", str(self.port))
+        )
 
     def assert_untouched(self, ran: Ran, worker_pid: int | None) -> None:
         """Nothing happened outside the worker."""

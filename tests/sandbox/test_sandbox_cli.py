@@ -6,22 +6,25 @@ from pathlib import Path
 
 import pytest
 
-from runtime.registry import open_registry
+from jcsh.runtime.registry import open_registry
 from tests.support.cli import jcsh, jcsh_process
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-@pytest.mark.parametrize(("code", "status", "out", "err"), [
-    ("jcsOut.println(1)", 0, "1\n", ""),
-    ("print('a'); jcsErr.println('b')", 0, "a\n", "b\n"),
-    ("1/0", 1, "", "ZeroDivisionError: division by zero\n"),
-    ("import os", 1, "", "import of 'os' is not allowed"),
-    ("raise SystemExit(7)", 7, "", ""),
-    ("exit('stopped: bad input')", 1, "", "stopped: bad input\n"),
-    ("print('x' * (2 * 2**20))", 4, None, "output limit reached"),
-    ("x = (", 1, "", "SyntaxError"),
-])
+@pytest.mark.parametrize(
+    ("code", "status", "out", "err"),
+    [
+        ("jcsOut.println(1)", 0, "1\n", ""),
+        ("print('a'); jcsErr.println('b')", 0, "a\n", "b\n"),
+        ("1/0", 1, "", "ZeroDivisionError: division by zero\n"),
+        ("import os", 1, "", "import of 'os' is not allowed"),
+        ("raise SystemExit(7)", 7, "", ""),
+        ("exit('stopped: bad input')", 1, "", "stopped: bad input\n"),
+        ("print('x' * (2 * 2**20))", 4, None, "output limit reached"),
+        ("x = (", 1, "", "SyntaxError"),
+    ],
+)
 def test_dash_c(home: Path, code: str, status: int, out: str | None, err: str) -> None:
     ran = jcsh(home, "-c", code)
     assert ran.code == status, ran
@@ -79,8 +82,9 @@ def test_registry_tree_example(home: Path) -> None:
     registry.close()
     ran = jcsh(home, "run", str(EXAMPLES / "registry_tree.jcs"), "/configuration")
     assert ran.code == 0, ran.err
-    assert ran.out == ("/configuration\n  mail\n    Server = smtp.example.test\n    smtp.example.test\n"
-                       "      Port = 587\n")
+    assert ran.out == (
+        "/configuration\n  mail\n    Server = smtp.example.test\n    smtp.example.test\n      Port = 587\n"
+    )
 
 
 @pytest.mark.timeout(60)

@@ -1,15 +1,24 @@
-"""stdlib.describe: what completion shows for the preloaded names, read statically."""
+"""jcsh.stdlib.describe: what completion shows for the preloaded names, read statically."""
 
 from __future__ import annotations
 
-from runtime.sandbox.limits import LAYERS, available_layers
-from stdlib.describe import describe
+from jcsh.runtime.sandbox.limits import LAYERS, available_layers
+from jcsh.stdlib.describe import describe
 
 
 def test_describe_lists_every_preloaded_name_with_one_line_docs() -> None:
     d = describe()
-    assert set(d) == {"jcsOut", "jcsErr", "registry", "credentials", "mail", "tls", "SSLContext", "JcshError",
-                      "jcsArgs"}
+    assert set(d) == {
+        "jcsOut",
+        "jcsErr",
+        "registry",
+        "credentials",
+        "mail",
+        "tls",
+        "SSLContext",
+        "JcshError",
+        "jcsArgs",
+    }
     assert set(d["jcsOut"]) >= {"print", "println", "printf"}
     assert set(d["registry"]) == {"get", "set", "delete", "list", "walk", "exists"}
     assert set(d["mail"]) == {"settings", "configure", "send", "test", "session"}

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
-from runtime.sandbox.client import GRACE_SECONDS, Session
-from runtime.sandbox.limits import seccomp_available
-from tests.sandbox.helpers import run
+from jcsh.runtime.sandbox.client import GRACE_SECONDS, Session
+from jcsh.runtime.sandbox.limits import seccomp_available
+from tests.sandbox.helpers import Ran, run
 
 
-def _stopped(session: Session, code: str, **kwargs: object) -> tuple[object, float]:
+def _stopped(session: Session, code: str, **kwargs: Any) -> tuple[Ran, float]:
     started = time.monotonic()
     ran = run(session, code, **kwargs)
     elapsed = time.monotonic() - started
@@ -27,8 +28,10 @@ def test_busy_loop_is_interrupted_and_keeps_the_namespace(session: Session) -> N
     r = ran.result
     assert (r.ok, r.exit_code, r.limit, r.namespace_lost) == (False, 4, "timeout", False)
     # One line that says where it was when interrupted.
-    assert r.error in ("timed out after 1 s at <stdin> line 1: while True:",
-                       "timed out after 1 s at <stdin> line 2: pass")
+    assert r.error in (
+        "timed out after 1 s at <stdin> line 1: while True:",
+        "timed out after 1 s at <stdin> line 2: pass",
+    )
     assert elapsed < session.timeout + 2  # no kill: SIGINT was enough
     assert run(session, "jcsOut.println(kept)").out == "1\n"
 
@@ -101,7 +104,10 @@ def test_ten_megabytes_of_output_are_cut_at_the_limit(session: Session) -> None:
 
 def test_output_limit_holds_even_when_the_script_catches_it(session: Session) -> None:
     session.timeout = 10
-    code = "n = 0\nwhile n < 10**7:\n    n += 1\n    try:\n        print('y' * 1000)\n    except BaseException:\n        pass"
+    code = (
+        "n = 0\nwhile n < 10**7:\n    n += 1\n    try:\n        print('y' * 1000)\n"
+        "    except BaseException:\n        pass"
+    )
     ran, _ = _stopped(session, code)
     assert (ran.result.exit_code, ran.result.limit) == (4, "output")
     assert len(ran.out) <= session.output_limit

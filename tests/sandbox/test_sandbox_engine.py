@@ -8,16 +8,16 @@ import time
 
 import pytest
 
-from runtime.controls import ControlStripper, strip_controls
-from runtime.sandbox.client import Session
-from runtime.sandbox.imports import ALLOWED
-from runtime.sandbox.limits import available_layers, seccomp_available
-from runtime.sandbox.compiler import compile_user
-from runtime.sandbox.protocol import MAX_FRAME, Channel, ProtocolError, decode, encode
+from jcsh.runtime.controls import ControlStripper, strip_controls
+from jcsh.runtime.sandbox.client import Session
+from jcsh.runtime.sandbox.compiler import compile_user
+from jcsh.runtime.sandbox.imports import ALLOWED
+from jcsh.runtime.sandbox.limits import available_layers, seccomp_available
+from jcsh.runtime.sandbox.protocol import MAX_FRAME, Channel, ProtocolError, decode, encode
 from tests.sandbox.helpers import run
 
-
 # -- framing --------------------------------------------------------------------------------------
+
 
 def test_frames_round_trip_and_bad_frames_are_refused() -> None:
     a, b = socket.socketpair()
@@ -46,6 +46,7 @@ def test_control_sequences_are_stripped_even_across_chunks() -> None:
 
 # -- results --------------------------------------------------------------------------------------
 
+
 def test_interactive_values_and_underscore(restricted_session: Session) -> None:
     assert run(restricted_session, "6 * 7", interactive=True).result.value == "42"
     assert run(restricted_session, "_ + 1", interactive=True).result.value == "43"
@@ -54,10 +55,17 @@ def test_interactive_values_and_underscore(restricted_session: Session) -> None:
     assert run(restricted_session, "6 * 7").result.value is None  # scripts echo nothing
 
 
-@pytest.mark.parametrize(("code", "exit_code", "error"), [
-    ("exit()", 0, None), ("exit(0)", 0, None), ("raise SystemExit(3)", 3, None), ("quit(300)", 44, None),
-    ("exit('bye')", 1, "bye"), ("raise KeyboardInterrupt", 130, "KeyboardInterrupt"),
-])
+@pytest.mark.parametrize(
+    ("code", "exit_code", "error"),
+    [
+        ("exit()", 0, None),
+        ("exit(0)", 0, None),
+        ("raise SystemExit(3)", 3, None),
+        ("quit(300)", 44, None),
+        ("exit('bye')", 1, "bye"),
+        ("raise KeyboardInterrupt", 130, "KeyboardInterrupt"),
+    ],
+)
 def test_exit_statuses(restricted_session: Session, code: str, exit_code: int, error: str | None) -> None:
     r = run(restricted_session, code).result
     assert r.exit_code == exit_code and r.exited == code.startswith(("exit", "quit", "raise SystemExit"))
@@ -68,18 +76,19 @@ def test_tracebacks_show_user_lines_only(restricted_session: Session) -> None:
     code = "def inner():\n    return registry.get(5)\n\ndef outer():\n    return inner()\nouter()"
     r = run(restricted_session, code, filename="scripts/check.jcs").result
     assert r.error == (
-        'Traceback (most recent call last):\n'
+        "Traceback (most recent call last):\n"
         '  File "scripts/check.jcs", line 6, in <module>\n    outer()\n'
         '  File "scripts/check.jcs", line 5, in outer\n    return inner()\n'
         '  File "scripts/check.jcs", line 2, in inner\n    return registry.get(5)\n'
-        'TypeError: path must be a string, not int')
+        "TypeError: path must be a string, not int"
+    )
     assert "runtime" not in r.error and "stdlib" not in r.error
 
 
 def test_repl_entries_are_numbered(restricted_session: Session) -> None:
     run(restricted_session, "def half(n):\n    return 1 / n", interactive=True)
     r = run(restricted_session, "half(0)", interactive=True).result
-    assert '<stdin-' in r.error and "line 2, in half" in r.error and "return 1 / n" in r.error
+    assert "<stdin-" in r.error and "line 2, in half" in r.error and "return 1 / n" in r.error
 
 
 def test_syntax_error_points_at_the_line(restricted_session: Session) -> None:
@@ -95,8 +104,11 @@ def test_refusals_are_one_line(restricted_session: Session) -> None:
 
 
 def test_output_and_errors_are_stripped_of_controls(restricted_session: Session) -> None:
-    ran = run(restricted_session, "print('\\x1b[2J\\x1b]0;owned\\x07clear')\nraise ValueError('\\x1b[31mred')",
-              interactive=True)
+    ran = run(
+        restricted_session,
+        "print('\\x1b[2J\\x1b]0;owned\\x07clear')\nraise ValueError('\\x1b[31mred')",
+        interactive=True,
+    )
     assert ran.out == "clear\n" and ran.result.error.endswith("ValueError: red")
     assert run(restricted_session, "'\\x1b[31m'", interactive=True).result.value == "'\\x1b[31m'"  # repr escapes
 
@@ -143,8 +155,11 @@ def test_every_allowed_module_imports(restricted_session: Session) -> None:
 
 
 def test_writes_only_to_what_the_script_made(restricted_session: Session) -> None:
-    r = run(restricted_session, "rows = registry.list('/')\nd = {}\nd['k'] = 1\nimport collections\n"
-                                "c = collections.Counter()\nc['k'] += 1\nprint(d, dict(c))").result
+    r = run(
+        restricted_session,
+        "rows = registry.list('/')\nd = {}\nd['k'] = 1\nimport collections\n"
+        "c = collections.Counter()\nc['k'] += 1\nprint(d, dict(c))",
+    ).result
     assert r.ok, r.error
     assert "cannot set attributes of PrintWriter" in run(restricted_session, "jcsOut.x = 1").result.error
 
@@ -183,13 +198,17 @@ def test_guarded_attribute_reads_compile_to_plain_reads() -> None:
 
 # -- a worker gone bad ----------------------------------------------------------------------------
 
+
 @pytest.mark.skipif(not seccomp_available(), reason="needs the unrestricted worker to be contained")
-@pytest.mark.parametrize(("code", "says"), [
-    ("import os, sys\nos.write(int(sys.argv[1]), b'\\xff\\xff\\xff\\xff')", "broke the protocol"),
-    ("import os, sys\nos.write(int(sys.argv[1]), b'\\x00\\x00\\x00\\x05hello')", "broke the protocol"),
-    ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "killed (SIGKILL)"),
-    ("import os\nos._exit(3)", "exited with status 3"),
-])
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        ("import os, sys\nos.write(int(sys.argv[1]), b'\\xff\\xff\\xff\\xff')", "broke the protocol"),
+        ("import os, sys\nos.write(int(sys.argv[1]), b'\\x00\\x00\\x00\\x05hello')", "broke the protocol"),
+        ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "killed (SIGKILL)"),
+        ("import os\nos._exit(3)", "exited with status 3"),
+    ],
+)
 def test_a_worker_that_dies_or_babbles_is_replaced(unrestricted_session: Session, code: str, says: str) -> None:
     before = unrestricted_session.pid
     r = run(unrestricted_session, code).result
@@ -213,11 +232,13 @@ def test_a_closed_output_stops_the_script(session: Session) -> None:
 
 @pytest.mark.skipif(not seccomp_available(), reason="needs the unrestricted worker to be contained")
 def test_the_worker_has_no_environment_an_empty_folder_and_few_descriptors(unrestricted_session: Session) -> None:
-    code = ("import os\nopen_fds = []\nfor fd in range(256):\n    try:\n        os.fstat(fd)\n"
-            "        open_fds.append(fd)\n    except OSError:\n        pass\n"
-            "env = sorted(os.environ)\n"
-            "print(env, os.path.basename(os.getcwd()).startswith('jcsh-worker-'), len(open_fds))\n"
-            "print(os.getcwd())")
+    code = (
+        "import os\nopen_fds = []\nfor fd in range(256):\n    try:\n        os.fstat(fd)\n"
+        "        open_fds.append(fd)\n    except OSError:\n        pass\n"
+        "env = sorted(os.environ)\n"
+        "print(env, os.path.basename(os.getcwd()).startswith('jcsh-worker-'), len(open_fds))\n"
+        "print(os.getcwd())"
+    )
     ran = run(unrestricted_session, code)
     assert ran.result.ok, ran.text
     first, folder = ran.out.splitlines()

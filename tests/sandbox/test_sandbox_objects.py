@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from runtime.credentials import CredentialStore
-from runtime.errors import UsageError
-from runtime.registry import Registry
-from runtime.sandbox.client import Session
-from runtime.sandbox.host import Host
-from runtime.sink import Sink, SinkConfig
+from jcsh.runtime.credentials import CredentialStore
+from jcsh.runtime.errors import UsageError
+from jcsh.runtime.registry import Registry
+from jcsh.runtime.sandbox.client import Session
+from jcsh.runtime.sandbox.host import Host
+from jcsh.runtime.sink import Sink, SinkConfig
 from tests.sandbox.helpers import run
 from tests.support.mailconf import PASSWORD, add_login, configure_mail
 
@@ -37,7 +37,9 @@ def _ok(session: Session, code: str) -> str:
 
 
 def test_registry_round_trip(live: Session, registry: Registry) -> None:
-    out = _ok(live, """
+    out = _ok(
+        live,
+        """
 registry.set('/configuration/mail/Server', 'smtp.example.test')
 registry.set('/configuration/mail/SendPartial', True)
 registry.set('/configuration/mail/Port', 587)
@@ -55,12 +57,18 @@ try:
     registry.set('relative', 'x')
 except JcshError as e:
     print('error:', e.kind, e.exit_code, e)
-""")
+""",
+    )
     assert out.splitlines() == [
         "smtp.example.test fallback True",
-        "Port 587 False", "SendPartial true False", "Server smtp.example.test False",
-        "/configuration None", "/configuration/mail None", "/configuration/mail/Port 587",
-        "/configuration/mail/SendPartial true", "/configuration/mail/Server smtp.example.test",
+        "Port 587 False",
+        "SendPartial true False",
+        "Server smtp.example.test False",
+        "/configuration None",
+        "/configuration/mail None",
+        "/configuration/mail/Port 587",
+        "/configuration/mail/SendPartial true",
+        "/configuration/mail/Server smtp.example.test",
         "1",
         "error: not-found 1",
         "error: usage 2 registry path must be absolute (start with '/'): 'relative'",
@@ -72,12 +80,16 @@ except JcshError as e:
 def test_uncaught_request_error_is_a_short_traceback(live: Session) -> None:
     ran = run(live, "x = 1\nregistry.get('/missing')")
     assert ran.result.exit_code == 1
-    assert ran.result.error == ('Traceback (most recent call last):\n  File "<stdin>", line 2, in <module>\n'
-                                "    registry.get('/missing')\nNotFound: no registry entry at /missing")
+    assert ran.result.error == (
+        'Traceback (most recent call last):\n  File "<stdin>", line 2, in <module>\n'
+        "    registry.get('/missing')\nNotFound: no registry entry at /missing"
+    )
 
 
 def test_credentials_never_give_a_secret_back(live: Session, credentials: CredentialStore) -> None:
-    ran = run(live, f"""
+    ran = run(
+        live,
+        f"""
 credentials.add_protocol('smtp')
 c = credentials.add('smtp', 'smtp.example.test', real_user='bob', secret={PASSWORD!r})
 print(c)
@@ -87,7 +99,8 @@ print(credentials.find('smtp', 'other.example.test'))
 print(credentials.protocols())
 credentials.remove('smtp', 'smtp.example.test')
 print(credentials.list('smtp'))
-""")
+""",
+    )
     assert ran.result.ok, ran.text
     assert PASSWORD not in ran.text
     assert "'has_secret': True" in ran.out and "'real_user': 'bob'" in ran.out
@@ -96,8 +109,11 @@ print(credentials.list('smtp'))
 
 
 def test_output_streams_printf_and_args(live: Session) -> None:
-    ran = run(live, "jcsOut.printf('%s=%d%n', 'n', 3)\njcsErr.println('warn', 1)\njcsOut.print('a', 'b')\n"
-                    "print(jcsArgs, file=jcsErr)")
+    ran = run(
+        live,
+        "jcsOut.printf('%s=%d%n', 'n', 3)\njcsErr.println('warn', 1)\njcsOut.print('a', 'b')\n"
+        "print(jcsArgs, file=jcsErr)",
+    )
     assert ran.result.ok, ran.text
     assert ran.out == "n=3\na b"
     assert ran.err == "warn 1\n['one', 'two']\n"
@@ -106,25 +122,31 @@ def test_output_streams_printf_and_args(live: Session) -> None:
 
 
 def test_tls_protocols_and_the_java_shim_agree(live: Session) -> None:
-    out = _ok(live, """
+    out = _ok(
+        live,
+        """
 from javax.net.ssl import SSLContext as Ctx
 names = tls.protocols()
 line = " ".join(Ctx.getDefault().getSupportedSSLParameters().getProtocols())
 print(line)
 print(line == " ".join(names), 'TLSv1.2' in names, SSLContext is Ctx)
-""")
-    from runtime.tls.protocols import supported_protocols
+""",
+    )
+    from jcsh.runtime.tls.protocols import supported_protocols
 
     assert out.splitlines() == [supported_protocols().line(), "True True True"]
 
 
 @pytest.mark.timeout(30)
-def test_mail_send_session_and_test_mail_reach_a_real_server(live: Session, registry: Registry,
-                                                             credentials: CredentialStore) -> None:
+def test_mail_send_session_and_test_mail_reach_a_real_server(
+    live: Session, registry: Registry, credentials: CredentialStore
+) -> None:
     with Sink(SinkConfig(port=0, auth={"bob": PASSWORD})) as sink:
         configure_mail(registry, sink.port, sender="jcsh@example.test")
         add_login(credentials, "127.0.0.1")
-        ran = run(live, """
+        ran = run(
+            live,
+            """
 r = mail.send('rcpt@example.test', 'from a script', 'hello', cc=['cc@example.test'], headers={'X-Test': '1'})
 print(r.status, r.accepted, r.authenticated_as, r.error)
 with mail.session() as s:
@@ -134,7 +156,8 @@ t = mail.test('t@example.test')
 print(t.status)
 settings = mail.settings()
 print(settings.server.value, settings.port.value, settings.security.value)
-""")
+""",
+        )
         assert ran.result.ok, ran.text
         got = sink.wait_for(5)
     lines = ran.out.splitlines()
@@ -154,7 +177,9 @@ def test_mail_failure_is_data_and_bad_input_is_an_error(live: Session, registry:
     registry.set("/configuration/mail/AccessiblePath", str(tmp_path))
     with Sink(SinkConfig(port=0, fail={"rcpt": 550})) as sink:
         configure_mail(registry, sink.port)
-        ran = run(live, """
+        ran = run(
+            live,
+            """
 try:
     mail.send('nobody@example.test', 's', 'b')
 except JcshError as e:
@@ -167,7 +192,8 @@ try:
     mail.send('a@example.test', 's', 'b', attachments=['SECRETFILE'])
 except JcshError as e:
     print('refused:', e.kind, e)
-""".replace("SECRETFILE", str(secret)))
+""".replace("SECRETFILE", str(secret)),
+        )
     assert ran.result.ok, ran.text
     lines = ran.out.splitlines()
     assert lines[0].startswith("failed {'nobody@example.test': '550") and lines[0].endswith(" 1")
@@ -183,24 +209,34 @@ def test_mail_configure_from_a_script(live: Session, registry: Registry) -> None
 
 
 @pytest.mark.timeout(60)
-def test_tls_probe_from_a_script(live: Session, pki) -> None:  # noqa: ANN001 - the conftest TestCA
+def test_tls_probe_from_a_script(live: Session, pki) -> None:
     issued = pki.issue()
     with Sink(SinkConfig(port=0, mode="starttls", cert_path=issued.cert_path, key_path=issued.key_path)) as sink:
-        ran = run(live, f"r = tls.probe('127.0.0.1', {sink.port}, timeout=5)\n"
-                        "print(r.mode, r.protocols['TLSv1.2'], r.protocols['TLSv1.3'], r.certificate.trusted)\n"
-                        f"print(tls.probe('127.0.0.1:{sink.port}', timeout=5).port)")  # HOST:PORT as on the CLI
+        ran = run(
+            live,
+            f"r = tls.probe('127.0.0.1', {sink.port}, timeout=5)\n"
+            "print(r.mode, r.protocols['TLSv1.2'], r.protocols['TLSv1.3'], r.certificate.trusted)\n"
+            f"print(tls.probe('127.0.0.1:{sink.port}', timeout=5).port)",
+        )  # HOST:PORT as on the CLI
     assert ran.result.ok, ran.text
     assert ran.out == f"starttls True True False\n{sink.port}\n"  # the test CA is not trusted in this home
 
 
 def test_host_checks_every_request(host: Host) -> None:
     bad = [
-        ("no.such.method", {}), (7, {}), ("registry.get", {}), ("registry.get", {"path": 3}),
-        ("registry.get", {"path": "/a", "extra": 1}), ("registry.get", ["/a"]),
+        ("no.such.method", {}),
+        (7, {}),
+        ("registry.get", {}),
+        ("registry.get", {"path": 3}),
+        ("registry.get", {"path": "/a", "extra": 1}),
+        ("registry.get", ["/a"]),
         ("registry.set", {"path": "/a", "value": "x" * (64 * 1024 + 1)}),
         ("registry.delete", {"path": "/a", "recursive": "yes"}),
-        ("mail.send", {"to": "a@example.test"}), ("mail.send", {"to": ["a@example.test"] * 1001}),
-        ("tls.probe", {"port": 70000}), ("tls.probe", {"timeout": -1}), ("mail.session.send", {"id": 9, "to": []}),
+        ("mail.send", {"to": "a@example.test"}),
+        ("mail.send", {"to": ["a@example.test"] * 1001}),
+        ("tls.probe", {"port": 70000}),
+        ("tls.probe", {"timeout": -1}),
+        ("mail.session.send", {"id": 9, "to": []}),
         ("credentials.add", {"protocol": "smtp", "endpoint": "e", "virtual_user": "v", "replace": 1}),
     ]
     for method, params in bad:

@@ -9,12 +9,13 @@ import sys
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from shell.cli import main
+from jcsh.shell.cli import main
 
 __all__ = ["Ran", "jcsh", "jcsh_process", "JCSH"]
 
-JCSH = [sys.executable, "-m", "shell"]
+JCSH = [sys.executable, "-m", "jcsh"]
 
 
 @dataclass
@@ -24,7 +25,7 @@ class Ran:
     err: str
 
     @property
-    def json(self) -> object:
+    def json(self) -> Any:
         import json
 
         return json.loads(self.out)
@@ -44,8 +45,9 @@ def jcsh(home: Path, *args: str, stdin: str = "") -> Ran:
 
 
 def jcsh_process(home: Path, *args: str, stdin: str = "", timeout: float = 60, env: dict | None = None) -> Ran:
-    """Run `python -m shell --home HOME ARGS...` as a separate process."""
+    """Run `python -m jcsh --home HOME ARGS...` as a separate process."""
     full_env = {**os.environ, **(env or {})}
-    p = subprocess.run([*JCSH, "--home", str(home), *args], input=stdin, capture_output=True, text=True,
-                       timeout=timeout, env=full_env)
+    p = subprocess.run(
+        [*JCSH, "--home", str(home), *args], input=stdin, capture_output=True, text=True, timeout=timeout, env=full_env
+    )
     return Ran(p.returncode, p.stdout, p.stderr)

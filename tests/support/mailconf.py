@@ -7,8 +7,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from runtime.credentials import SMTP, X509, CredentialStore
-from runtime.registry import Registry
+from jcsh.runtime.credentials import SMTP, X509, CredentialStore
+from jcsh.runtime.registry import Registry
 
 __all__ = ["MAIL", "configure_mail", "trust", "add_login", "RawServer", "PASSWORD", "write"]
 
@@ -16,8 +16,15 @@ MAIL = "/configuration/mail"
 PASSWORD = "pw-Zq7!xK9#only-in-the-store"  # distinctive, so a byte search for it cannot miss
 
 
-def configure_mail(registry: Registry, port: int, *, server: str = "127.0.0.1", scope: str | None = None,
-                   sender: str = "jcsh@example.test", **keys: str) -> None:
+def configure_mail(
+    registry: Registry,
+    port: int,
+    *,
+    server: str = "127.0.0.1",
+    scope: str | None = None,
+    sender: str = "jcsh@example.test",
+    **keys: str,
+) -> None:
     """Server, Transport smtp, Port and From, plus extra keys: `mail.smtp.x` names go under JavaMail/.
 
     With scope, Server/Port and the extra keys go under /configuration/mail/<scope>/ instead.
@@ -50,7 +57,7 @@ def add_login(credentials: CredentialStore, endpoint: str, user: str = "bob", pa
 class RawServer:
     """A one-connection-at-a-time TCP server on 127.0.0.1 running `script(conn)` per connection."""
 
-    def __init__(self, script: Callable[[socket.socket], None]) -> None:
+    def __init__(self, script: Callable[[socket.socket], object]) -> None:
         self.script = script
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from runtime.tls.selfsigned import san_entries
+from jcsh.runtime.tls.selfsigned import san_entries
 
 __all__ = ["Issued", "TestCA", "self_signed"]
 
@@ -39,12 +39,16 @@ def _key() -> ec.EllipticCurvePrivateKey:
 
 
 def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "jcsh tests"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "jcsh tests"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
 
 
 def _validity(expired: bool, not_yet_valid: bool) -> tuple[dt.datetime, dt.datetime]:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     if expired:
         return now - 30 * _DAY, now - _DAY
     if not_yet_valid:
@@ -53,58 +57,105 @@ def _validity(expired: bool, not_yet_valid: bool) -> tuple[dt.datetime, dt.datet
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _pem_cert(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _ca_cert(subject: x509.Name, key: ec.EllipticCurvePrivateKey, issuer: x509.Name,
-             issuer_key: ec.EllipticCurvePrivateKey, path_length: int | None) -> x509.Certificate:
+def _ca_cert(
+    subject: x509.Name,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Name,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    path_length: int | None,
+) -> x509.Certificate:
     not_before, not_after = _validity(False, False)
     return (
         x509.CertificateBuilder()
-        .subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before).not_valid_after(not_after + 3650 * _DAY)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after + 3650 * _DAY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
         .sign(issuer_key, hashes.SHA256())
     )
 
 
-def _leaf_cert(hostnames: Sequence[str], key: ec.EllipticCurvePrivateKey, subject: x509.Name,
-               issuer: x509.Name, issuer_key: ec.EllipticCurvePrivateKey, *, expired: bool,
-               not_yet_valid: bool) -> x509.Certificate:
+def _leaf_cert(
+    hostnames: Sequence[str],
+    key: ec.EllipticCurvePrivateKey,
+    subject: x509.Name,
+    issuer: x509.Name,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    *,
+    expired: bool,
+    not_yet_valid: bool,
+) -> x509.Certificate:
     not_before, not_after = _validity(expired, not_yet_valid)
     builder = (
         x509.CertificateBuilder()
-        .subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before).not_valid_after(not_after)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
     if issuer_key is not key:
         builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False
+        )
     if hostnames:
         builder = builder.add_extension(x509.SubjectAlternativeName(san_entries(hostnames)), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def _write(folder: Path, stem: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey,
-           intermediates: Sequence[x509.Certificate] = ()) -> Issued:
+def _write(
+    folder: Path,
+    stem: str,
+    cert: x509.Certificate,
+    key: ec.EllipticCurvePrivateKey,
+    intermediates: Sequence[x509.Certificate] = (),
+) -> Issued:
     folder.mkdir(parents=True, exist_ok=True)
     cert_pem, key_pem = _pem_cert(cert), _pem_key(key)
     cert_path, key_path, chain_path = folder / f"{stem}.pem", folder / f"{stem}.key", folder / f"{stem}-chain.pem"
@@ -141,8 +192,15 @@ class TestCA:
             (self.folder / "intermediate.pem").write_bytes(_pem_cert(cert))
         return self._intermediate
 
-    def issue(self, hostnames: Sequence[str] = ("localhost", "127.0.0.1", "::1"), *, expired: bool = False,
-              not_yet_valid: bool = False, via_intermediate: bool = False, name: str | None = None) -> Issued:
+    def issue(
+        self,
+        hostnames: Sequence[str] = ("localhost", "127.0.0.1", "::1"),
+        *,
+        expired: bool = False,
+        not_yet_valid: bool = False,
+        via_intermediate: bool = False,
+        name: str | None = None,
+    ) -> Issued:
         """A leaf for these names (IP literals become IPAddress SANs), signed by the root or intermediate."""
         key = _key()
         common_name = name or (hostnames[0] if hostnames else "jcsh test leaf")
@@ -151,13 +209,15 @@ class TestCA:
             issuer, chain = issuer_cert.subject, [issuer_cert]
         else:
             issuer, issuer_key, chain = self._subject, self._key, []
-        cert = _leaf_cert(hostnames, key, _name(common_name), issuer, issuer_key,
-                          expired=expired, not_yet_valid=not_yet_valid)
+        cert = _leaf_cert(
+            hostnames, key, _name(common_name), issuer, issuer_key, expired=expired, not_yet_valid=not_yet_valid
+        )
         return _write(self.folder, f"leaf-{secrets.token_hex(4)}", cert, key, chain)
 
 
-def self_signed(folder: Path, hostnames: Sequence[str] = ("localhost", "127.0.0.1", "::1"), *,
-                expired: bool = False) -> Issued:
+def self_signed(
+    folder: Path, hostnames: Sequence[str] = ("localhost", "127.0.0.1", "::1"), *, expired: bool = False
+) -> Issued:
     """A self-signed leaf (its own issuer, not a CA) for these names."""
     key = _key()
     subject = _name(hostnames[0] if hostnames else "jcsh self-signed")

@@ -23,7 +23,7 @@ def set_protocols_source(source: Callable[[], dict[str, Any]] | None) -> None:
 def _report() -> dict[str, Any]:
     if _protocols_source is not None:
         return _protocols_source()
-    from runtime.tls.protocols import supported_protocols
+    from jcsh.runtime.tls.protocols import supported_protocols
 
     return supported_protocols().to_json()
 
@@ -34,7 +34,7 @@ class SSLParameters:
     def __init__(self, protocols: list[str]) -> None:
         self._protocols = list(protocols)
 
-    def getProtocols(self) -> list[str]:  # noqa: N802 - the Java name is the point
+    def getProtocols(self) -> list[str]:
         """Protocol names, newest first (e.g. ["TLSv1.3", "TLSv1.2"])."""
         return list(self._protocols)
 
@@ -49,24 +49,24 @@ class SSLContext:
         self._protocol = protocol
 
     @staticmethod
-    def getDefault() -> SSLContext:  # noqa: N802
+    def getDefault() -> SSLContext:
         """The default context."""
         return SSLContext()
 
     @staticmethod
-    def getInstance(protocol: str) -> SSLContext:  # noqa: N802
+    def getInstance(protocol: str) -> SSLContext:
         """A context for `protocol` ("TLS", "TLSv1.2", ...); it reports the same machine facts."""
         return SSLContext(str(protocol))
 
-    def getProtocol(self) -> str:  # noqa: N802
+    def getProtocol(self) -> str:
         """The name this context was asked for."""
         return self._protocol
 
-    def getSupportedSSLParameters(self) -> SSLParameters:  # noqa: N802
+    def getSupportedSSLParameters(self) -> SSLParameters:
         """Every version a handshake succeeds at on this machine, newest first."""
         return SSLParameters(_report()["protocols"])
 
-    def getDefaultSSLParameters(self) -> SSLParameters:  # noqa: N802
+    def getDefaultSSLParameters(self) -> SSLParameters:
         """The versions a verifying client enables by default, newest first."""
         return SSLParameters(_report()["default_enabled"])
 
