@@ -1,10 +1,15 @@
-"""The errors every layer raises; each knows its kind and the exit code it means."""
+"""The errors every layer raises; each knows its kind, and one table maps each kind to its exit code."""
 
 from __future__ import annotations
 
+from enum import IntEnum, StrEnum
 from typing import Any
 
 __all__ = [
+    "ExitStatus",
+    "ErrorKind",
+    "EXIT_STATUS",
+    "exit_status",
     "JcshError",
     "UsageError",
     "NotFound",
@@ -13,14 +18,82 @@ __all__ = [
     "LimitHit",
     "TempFailure",
     "ConfigError",
+    "StoreError",
+    "PermissionDenied",
 ]
+
+
+class ExitStatus(IntEnum):
+    """Every exit code jcsh gives, one meaning each (the README's table is checked against this)."""
+
+    OK = 0  # done
+    FAILED = 1  # the job failed: script raised, refusal (5xx), partial delivery, detection or doctor error
+    USAGE = 2  # usage or bad input
+    CONNECT = 3  # connection, TLS, trust or protocol failure while doing the job
+    LIMIT = 4  # a limit was hit: timeout, memory, output size, a script's budget
+    STORE = 74  # the home or its store cannot be read or written
+    TEMPORARY = 75  # temporary failure: the server answered 4xx
+    PERMISSION = 77  # not permitted: a script asked for what its permissions do not grant
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class ErrorKind(StrEnum):
+    """What went wrong, as `error.kind` says it in every command's JSON and in scripts."""
+
+    ERROR = "error"
+    FAILED = "failed"
+    NOT_FOUND = "not-found"
+    CONFIG = "config"
+    REFUSED = "refused"
+    PARTIAL = "partial"
+    USAGE = "usage"
+    CONNECT = "connect"
+    TLS = "tls"
+    TRUST = "trust"
+    PROTOCOL = "protocol"
+    INSECURE = "insecure"
+    LIMIT = "limit"
+    TIMEOUT = "timeout"
+    STORE = "store"
+    TEMPORARY = "temporary"
+    PERMISSION = "permission"
+
+
+# The one table of exit codes: a kind not listed here exits as its error class says.
+EXIT_STATUS: dict[ErrorKind, ExitStatus] = {
+    ErrorKind.ERROR: ExitStatus.FAILED,
+    ErrorKind.FAILED: ExitStatus.FAILED,
+    ErrorKind.NOT_FOUND: ExitStatus.FAILED,
+    ErrorKind.CONFIG: ExitStatus.FAILED,
+    ErrorKind.REFUSED: ExitStatus.FAILED,
+    ErrorKind.PARTIAL: ExitStatus.FAILED,
+    ErrorKind.INSECURE: ExitStatus.FAILED,
+    ErrorKind.USAGE: ExitStatus.USAGE,
+    ErrorKind.CONNECT: ExitStatus.CONNECT,
+    ErrorKind.TLS: ExitStatus.CONNECT,
+    ErrorKind.TRUST: ExitStatus.CONNECT,
+    ErrorKind.PROTOCOL: ExitStatus.CONNECT,
+    ErrorKind.LIMIT: ExitStatus.LIMIT,
+    ErrorKind.TIMEOUT: ExitStatus.LIMIT,
+    ErrorKind.STORE: ExitStatus.STORE,
+    ErrorKind.TEMPORARY: ExitStatus.TEMPORARY,
+    ErrorKind.PERMISSION: ExitStatus.PERMISSION,
+}
+
+
+def exit_status(kind: str, default: int = ExitStatus.FAILED) -> int:
+    """The exit code of an error kind; `default` for a kind the table does not know."""
+    try:
+        return int(EXIT_STATUS[ErrorKind(kind)])
+    except ValueError:
+        return default
 
 
 class JcshError(Exception):
     """Base of every error jcsh reports to a user: one line, a kind, an exit code."""
 
-    kind = "error"
-    exit_code = 1
+    kind: str = ErrorKind.ERROR
+    exit_code: int = ExitStatus.FAILED
     result: Any = None  # the whole record, when a send or test that failed made one
 
     def __init__(self, message: str, *, kind: str | None = None) -> None:
@@ -28,17 +101,18 @@ class JcshError(Exception):
         self.message = message
         if kind is not None:
             self.kind = kind
+            self.exit_code = exit_status(kind, type(self).exit_code)
 
     def to_json(self) -> dict[str, str]:
         """The error as `--json` shows it: {"kind", "message"}."""
-        return {"kind": self.kind, "message": self.message}
+        return {"kind": str(self.kind), "message": self.message}
 
 
 class UsageError(JcshError):
     """Bad input: unknown option, malformed address, path or value (exit 2)."""
 
-    kind = "usage"
-    exit_code = 2
+    kind = ErrorKind.USAGE
+    exit_code = ExitStatus.USAGE
 
     def __init__(self, message: str, *, usage: str = "", kind: str | None = None) -> None:
         super().__init__(message, kind=kind)
@@ -48,37 +122,51 @@ class UsageError(JcshError):
 class NotFound(JcshError):
     """The thing asked for does not exist (exit 1)."""
 
-    kind = "not-found"
+    kind = ErrorKind.NOT_FOUND
 
 
 class JobFailed(JcshError):
     """The job failed: refused by the server, detection failed, script raised (exit 1)."""
 
-    kind = "failed"
+    kind = ErrorKind.FAILED
 
 
 class ConfigError(JcshError):
     """The stored configuration cannot be used as it is (exit 1)."""
 
-    kind = "config"
+    kind = ErrorKind.CONFIG
 
 
 class ConnectFailed(JcshError):
-    """Connection, TLS or trust failure while doing the job (exit 3)."""
+    """Connection, TLS, trust or protocol failure while doing the job (exit 3)."""
 
-    kind = "connect"
-    exit_code = 3
+    kind = ErrorKind.CONNECT
+    exit_code = ExitStatus.CONNECT
 
 
 class LimitHit(JcshError):
-    """A limit was hit: timeout, memory, output size (exit 4)."""
+    """A limit was hit: timeout, memory, output size, a script's budget (exit 4)."""
 
-    kind = "limit"
-    exit_code = 4
+    kind = ErrorKind.LIMIT
+    exit_code = ExitStatus.LIMIT
 
 
 class TempFailure(JcshError):
     """The server answered 4xx: try again later (exit 75)."""
 
-    kind = "temporary"
-    exit_code = 75
+    kind = ErrorKind.TEMPORARY
+    exit_code = ExitStatus.TEMPORARY
+
+
+class StoreError(JcshError):
+    """The home or its store cannot be read or written: disk full, read-only, damaged, missing (exit 74)."""
+
+    kind = ErrorKind.STORE
+    exit_code = ExitStatus.STORE
+
+
+class PermissionDenied(JcshError):
+    """A script asked for what its permissions do not grant (exit 77)."""
+
+    kind = ErrorKind.PERMISSION
+    exit_code = ExitStatus.PERMISSION

@@ -15,6 +15,8 @@ from jcsh.runtime.errors import (
     JobFailed,
     LimitHit,
     NotFound,
+    PermissionDenied,
+    StoreError,
     TempFailure,
     UsageError,
 )
@@ -29,13 +31,26 @@ __all__ = [
     "ConnectFailed",
     "LimitHit",
     "TempFailure",
+    "StoreError",
+    "PermissionDenied",
     "request",
     "error_for",
     "name_for_scripts",
 ]
 
-_CLASSES = (JcshError, NotFound, UsageError, JobFailed, ConfigError, ConnectFailed, LimitHit, TempFailure)
-_BY_KIND = {cls.kind: cls for cls in _CLASSES[1:]}
+_CLASSES: tuple[type[JcshError], ...] = (
+    JcshError,
+    NotFound,
+    UsageError,
+    JobFailed,
+    ConfigError,
+    ConnectFailed,
+    LimitHit,
+    TempFailure,
+    StoreError,
+    PermissionDenied,
+)
+_BY_KIND: dict[str, type[JcshError]] = {str(cls.kind): cls for cls in _CLASSES[1:]}
 
 
 def name_for_scripts() -> None:
