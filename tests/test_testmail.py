@@ -30,6 +30,8 @@ RESULT_KEYS = {
     "warnings",
     "transcript",
     "elapsed_ms",
+    "step",
+    "tls_failure",
     "error",
 }
 
