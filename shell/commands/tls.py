@@ -10,8 +10,10 @@ from jcsh.runtime.errors import UsageError
 from jcsh.runtime.hosts import host_port
 from jcsh.shell.commands import seconds, syntax
 from jcsh.shell.context import Context
+from jcsh.shell.render import strip_controls
 
 if TYPE_CHECKING:
+    from jcsh.runtime.mail.wire import Timeouts
     from jcsh.runtime.tls.probe import ProbeResult
     from jcsh.runtime.tls.trust import TrustPolicy
 
@@ -58,9 +60,9 @@ def _probe_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--timeout",
         type=seconds(3600),
-        default=10.0,
         metavar="S",
-        help="network timeout of each connection, seconds (default 10)",
+        help="the time each step may take: connect and greeting, each command and its reply, the TLS "
+        "handshake (default: the mail.smtp.*timeout settings)",
     )
 
 
@@ -72,7 +74,7 @@ def _probe_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
     from jcsh.runtime.tls.probe import probe
 
-    host, port, mode, policy, ehlo_name = _target(ctx, args)
+    host, port, mode, policy, ehlo_name, timeouts = _target(ctx, args)
     protocols = tuple(p for p in re.split(r"[\s,]+", args.protocols or "") if p) or None
     if args.protocols is not None and protocols is None:
         raise UsageError("--protocols needs at least one version, e.g. TLSv1.2")
@@ -83,6 +85,7 @@ def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
         servername=args.servername,
         protocols=protocols,
         timeout=args.timeout,
+        timeouts=timeouts,
         policy=policy,
         local_hostname=ehlo_name,
     )
@@ -90,8 +93,8 @@ def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _target(ctx: Context, args: argparse.Namespace) -> tuple[str, int, str | None, TrustPolicy, str | None]:
-    """Host, port, mode, trust policy and EHLO name: from the command line, else the mail settings."""
+def _target(ctx: Context, args: argparse.Namespace) -> tuple[str, int, str | None, TrustPolicy, str | None, Timeouts]:
+    """Host, port, mode, trust policy, EHLO name and timeouts: from the command line, else the mail settings."""
     from jcsh.runtime.mail.settings import load_settings
     from jcsh.runtime.tls.trust import TrustPolicy
 
@@ -107,7 +110,8 @@ def _target(ctx: Context, args: argparse.Namespace) -> tuple[str, int, str | Non
         settings = load_settings(ctx.registry, ctx.credentials)
         host, port = settings.require_server(), settings.port.value  # ConfigError, as for testmail
         mode = args.mode or ("implicit" if settings.security.value == "TLS" else "starttls")
-    return host, port, mode, TrustPolicy.from_settings(settings, ctx.credentials), settings.localhost.value
+    policy = TrustPolicy.from_settings(settings, ctx.credentials)
+    return host, port, mode, policy, settings.localhost.value, settings.timeouts()
 
 
 def render_probe(r: ProbeResult) -> str:
@@ -123,7 +127,7 @@ def render_probe(r: ProbeResult) -> str:
     if r.certificate:
         lines += _certificate_lines(r.certificate)
     lines += _smtp_lines(r.smtp)
-    return "\n".join(lines)
+    return strip_controls("\n".join(lines))  # banner, EHLO and certificate names are the server's text
 
 
 def _certificate_lines(c: dict[str, Any]) -> list[str]:
