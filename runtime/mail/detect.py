@@ -149,16 +149,24 @@ def _resolver(lifetime: float) -> tuple[dns.resolver.Resolver, str]:
 class _Lookup:
     """Queries through one resolver, each outcome turned into (records, kind, message)."""
 
-    def __init__(self, lifetime: float) -> None:
+    def __init__(self, lifetime: float, deadline: float | None = None) -> None:
         self.resolver, self.shown = _resolver(lifetime)
         self.lifetime = lifetime
+        self.deadline = deadline  # time.monotonic() no query may outlast (a script's time limit)
 
     def query(self, name: str, rdtype: str) -> tuple[list[Any], str | None, str | None]:
         import dns.exception
         import dns.resolver
 
+        lifetime = self.lifetime
+        if self.deadline is not None:
+            import time
+
+            lifetime = min(lifetime, self.deadline - time.monotonic())
+            if lifetime <= 0:
+                return [], "timeout", f"the script's time limit ran out before the {rdtype} record of {name} was asked"
         try:
-            answer = self.resolver.resolve(name, rdtype, search=False)
+            answer = self.resolver.resolve(name, rdtype, search=False, lifetime=lifetime)
             return list(answer), None, None
         except dns.resolver.NXDOMAIN:
             return [], "nxdomain", f"{name} does not exist (NXDOMAIN)"
@@ -204,7 +212,7 @@ def _failures(err: Exception) -> str:
     return "; ".join(parts) or "every name server failed"
 
 
-def resolve_host(host: str, *, lifetime: float = DEFAULT_LIFETIME) -> HostLookup:
+def resolve_host(host: str, *, lifetime: float = DEFAULT_LIFETIME, deadline: float | None = None) -> HostLookup:
     """The addresses of a server jcsh will connect to (an IP literal is its own).
 
     Through `$JCSH_NAMESERVERS` when set (split DNS, tests); otherwise through the system
@@ -216,7 +224,7 @@ def resolve_host(host: str, *, lifetime: float = DEFAULT_LIFETIME) -> HostLookup
     except ValueError:
         pass
     if os.environ.get(NAMESERVERS_ENV, "").strip():
-        return _Lookup(lifetime).addresses(host.rstrip("."))
+        return _Lookup(lifetime, deadline).addresses(host.rstrip("."))
     import socket
 
     try:
@@ -226,7 +234,7 @@ def resolve_host(host: str, *, lifetime: float = DEFAULT_LIFETIME) -> HostLookup
     return HostLookup(host, tuple(dict.fromkeys(str(info[4][0]) for info in found)))
 
 
-def detect(domain: str, *, lifetime: float = DEFAULT_LIFETIME) -> Detection:
+def detect(domain: str, *, lifetime: float = DEFAULT_LIFETIME, deadline: float | None = None) -> Detection:
     """Find the mail server of domain (RFC 5321 5.1); never raises for DNS outcomes."""
     import dns.name
 
@@ -244,7 +252,7 @@ def detect(domain: str, *, lifetime: float = DEFAULT_LIFETIME) -> Detection:
         dns.name.from_text(domain)
     except Exception as e:  # dnspython raises several label errors; all mean the same here
         return Detection(domain, None, None, (), "bad-domain", f"{domain!r} is not a valid domain name ({e})")
-    lookup = _Lookup(lifetime)
+    lookup = _Lookup(lifetime, deadline)
 
     def fail(kind: str, message: str, candidates: tuple[Candidate, ...] = ()) -> Detection:
         return Detection(domain, None, None, candidates, kind, message, lookup.shown)

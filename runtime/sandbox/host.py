@@ -154,6 +154,9 @@ class Host:
         self.err = err
         self._sessions: dict[int, Any] = {}
         self._next_session = 0
+        # time.monotonic() at which the running script or statement must end (set by the client):
+        # every network call gets what is left of it as its deadline.
+        self.deadline: float | None = None
 
     @property
     def registry(self) -> Registry:
@@ -259,7 +262,7 @@ class Host:
     def _mail_configure(self, server: str | None, **params: Any) -> dict[str, Any]:
         from jcsh.runtime.mail.configure import configure
 
-        return configure(self.registry, self.credentials, params["from"], server).to_json()
+        return configure(self.registry, self.credentials, params["from"], server, deadline=self.deadline).to_json()
 
     @staticmethod
     def _request(
@@ -299,7 +302,10 @@ class Host:
 
         settings = self._settings(server)
         settings.require_server()
-        return send_mail(settings, self.credentials, self._request(**message), transcript=bool(transcript)).to_json()
+        request = self._request(**message)
+        return send_mail(
+            settings, self.credentials, request, transcript=bool(transcript), deadline=self.deadline
+        ).to_json()
 
     def _mail_test(self, server: str | None, transcript: bool | None, **message: Any) -> dict[str, Any]:
         import socket
@@ -319,7 +325,10 @@ class Host:
             )
         from jcsh.runtime.mail.send import send_mail
 
-        return send_mail(settings, self.credentials, self._request(**message), transcript=bool(transcript)).to_json()
+        request = self._request(**message)
+        return send_mail(
+            settings, self.credentials, request, transcript=bool(transcript), deadline=self.deadline
+        ).to_json()
 
     def _mail_session_open(self, server: str | None, transcript: bool | None) -> dict[str, int]:
         from jcsh.runtime.mail.send import MailSession
@@ -341,10 +350,10 @@ class Host:
         return session
 
     def _mail_session_send(self, id: int, **message: Any) -> dict[str, Any]:
-        return self._session(id).send(self._request(**message)).to_json()
+        return self._session(id).send(self._request(**message), deadline=self.deadline).to_json()
 
     def _mail_session_close(self, id: int) -> None:
-        self._session(id).close()
+        self._session(id).close(deadline=self.deadline)
         del self._sessions[id]
 
     # -- tls ----------------------------------------------------------------------------------
@@ -387,7 +396,9 @@ class Host:
             mode=mode,
             servername=servername,
             protocols=tuple(protocols) or None,
-            timeout=timeout or 10.0,
+            timeout=timeout,
+            timeouts=settings.timeouts(),
+            deadline=self.deadline,
             policy=TrustPolicy.from_settings(settings, self.credentials),
             local_hostname=settings.localhost.value,
         )
