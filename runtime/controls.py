@@ -7,12 +7,13 @@ import re
 __all__ = ["strip_controls", "ControlStripper"]
 
 # CSI and OSC sequences whole, any other ESC pair, C0 controls except tab and newline, DEL,
-# and the C1 range (0x80-0x9f), which some terminals honour as 8-bit CSI/OSC.
+# the C1 range (0x80-0x9f), which some terminals honour as 8-bit CSI/OSC, and the bidirectional
+# overrides, isolates and zero-width characters that make a line read other than it is.
 _CONTROLS = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]"
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"
     r"|\x1b.?"
-    r"|[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]",
+    r"|[\x00-\x08\x0b-\x1f\x7f\x80-\x9f\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]",
     re.DOTALL,
 )
 # An escape sequence that may still be going on at the end of a chunk.
