@@ -296,40 +296,45 @@ class Measured(NamedTuple):
         return (self.out + self.err).decode("utf-8", "replace")
 
 
+# Run argv from a small process and report its RUSAGE_CHILDREN: a child's ru_maxrss starts at its
+# parent's size when forked (Linux keeps the old mm's high-water mark across exec), and pytest's own
+# process is hundreds of MB by the end of the suite; this one is a few.
+_MEASURE = """
+import os, resource, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+status = os.waitpid(pid, 0)[1]
+os.write(int(sys.argv[1]), str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss).encode())
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
 def measured(argv: Sequence[str], *, timeout: float = 30, env: dict[str, str] | None = None) -> Measured:
-    """Run argv to its end: exit code, output, wall time and peak memory.
+    """Run argv to its end: exit code, output, wall time, and its peak memory from getrusage(RUSAGE_CHILDREN)."""
+    import sys
 
-    The memory comes from wait4() on this one child: the same ru_maxrss that
-    getrusage(RUSAGE_CHILDREN) reports in a process whose only child is jcsh (the test process
-    has had many children: its own RUSAGE_CHILDREN holds the largest of them all).
-    """
+    report_r, report_w = os.pipe()
     started = time.monotonic()
-    proc = subprocess.Popen(
-        list(argv),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )
-    chunks: dict[str, list[bytes]] = {"out": [], "err": []}
-
-    def drain(name: str, stream: object) -> None:
-        chunks[name].append(stream.read())  # type: ignore[attr-defined]
-
-    readers = [
-        threading.Thread(target=drain, args=("out", proc.stdout), daemon=True),
-        threading.Thread(target=drain, args=("err", proc.stderr), daemon=True),
-    ]
-    for reader in readers:
-        reader.start()
-    killer = threading.Timer(timeout, lambda: os.kill(proc.pid, signal.SIGKILL))
-    killer.start()
     try:
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _MEASURE, str(report_w), *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **(env or {})},
+            pass_fds=(report_w,),
+            start_new_session=True,  # a timeout kills jcsh too, not only the measuring process
+        )
     finally:
-        killer.cancel()
+        os.close(report_w)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
     seconds = time.monotonic() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    for reader in readers:
-        reader.join(5)
-    return Measured(proc.returncode, b"".join(chunks["out"]), b"".join(chunks["err"]), seconds, usage.ru_maxrss / 1024)
+    with os.fdopen(report_r, "rb") as report:
+        maxrss = report.read()
+    return Measured(proc.returncode, out, err, seconds, int(maxrss or 0) / 1024)
