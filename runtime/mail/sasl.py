@@ -22,14 +22,24 @@ class Mechanism(Protocol):
         ...
 
 
-class _Plain:
-    """RFC 4616: the whole login in the initial response."""
+class _Password:
+    """A mechanism that sends a user name and a password (never in its repr)."""
 
-    name = "PLAIN"
+    name = ""
     __slots__ = ("_password", "_user")
 
     def __init__(self, user: str, password: str) -> None:
         self._user, self._password = user.encode("utf-8"), password.encode("utf-8")
+
+    def __repr__(self) -> str:
+        return f"<SASL {self.name}>"
+
+
+class _Plain(_Password):
+    """RFC 4616: the whole login in the initial response."""
+
+    name = "PLAIN"
+    __slots__ = ()
 
     def initial_response(self) -> bytes | None:
         return b"\0" + self._user + b"\0" + self._password
@@ -37,27 +47,18 @@ class _Plain:
     def respond(self, challenge: bytes) -> bytes:
         return b"\0" + self._user + b"\0" + self._password  # a server that ignored the initial response
 
-    def __repr__(self) -> str:
-        return "<SASL PLAIN>"
 
-
-class _Login:
+class _Login(_Password):
     """The LOGIN mechanism: the user name first, then the password for the next challenge."""
 
     name = "LOGIN"
-    __slots__ = ("_password", "_user")
-
-    def __init__(self, user: str, password: str) -> None:
-        self._user, self._password = user.encode("utf-8"), password.encode("utf-8")
+    __slots__ = ()
 
     def initial_response(self) -> bytes | None:
         return self._user
 
     def respond(self, challenge: bytes) -> bytes:
         return self._user if challenge.strip().lower().startswith(b"user") else self._password
-
-    def __repr__(self) -> str:
-        return "<SASL LOGIN>"
 
 
 def auth_plain(user: str, password: str) -> Mechanism:

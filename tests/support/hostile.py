@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from tests.support.mailconf import RawServer
+
 __all__ = ["Hostile", "FAULTS", "ESCAPES", "measured", "Measured", "raw_controls"]
 
 # OSC 52 (write the clipboard), OSC 0 (window title), CSI 2J (clear), a bidi override, 8-bit CSI.
@@ -94,55 +96,30 @@ class _Peer:
                 continue
 
 
-class Hostile:
+class Hostile(RawServer):
     """A TCP server on 127.0.0.1 that misbehaves as `fault` (one of FAULTS) on every connection."""
 
     def __init__(self, fault: str, *, cert: tuple[Path, Path] | None = None, drip: float = 0.05) -> None:
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}")
+        super().__init__(self._handle, concurrent=True)
         self.fault = fault
         self.drip = drip
         self._tls: ssl.SSLContext | None = None
         if cert is not None:  # (chain, key) for STARTTLS
             self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self._tls.load_cert_chain(*cert)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port: int = self.sock.getsockname()[1]
-        self.connections = 0
-        self.stopped = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
 
     def __enter__(self) -> Hostile:
-        self._thread.start()
+        super().__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.stopped.set()
-        self._thread.join(5)
-        self.sock.close()
-
-    def _serve(self) -> None:
-        self.sock.settimeout(0.05)
-        while not self.stopped.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            self.connections += 1
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
     def _handle(self, conn: socket.socket) -> None:
-        conn.settimeout(10)
         peer = _Peer(conn, self.stopped, self.drip)
         try:
             getattr(self, "_" + self.fault.replace("-", "_"))(peer)
-        except (OSError, ssl.SSLError):
-            pass  # the client hung up: that is how most faults end
         finally:
-            peer.sock.close()
+            peer.sock.close()  # after STARTTLS, the TLS socket
 
     # -- a dialogue that goes wrong at one point --------------------------------------------------
 
