@@ -1,0 +1,19 @@
+"""Aligned text tables, for every layer that renders human output."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+__all__ = ["table"]
+
+
+def table(rows: Iterable[Sequence[object]], headers: Sequence[str] | None = None) -> str:
+    """Left-aligned columns separated by two spaces."""
+    body = [[("" if c is None else str(c)) for c in row] for row in rows]
+    if headers:
+        body.insert(0, list(headers))
+    if not body:
+        return ""
+    widths = [max(len(r[i]) for r in body if i < len(r)) for i in range(max(len(r) for r in body))]
+    lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in body]
+    return "\n".join(lines)
