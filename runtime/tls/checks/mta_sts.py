@@ -8,7 +8,6 @@ import re
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -204,7 +203,6 @@ def fetch_policy(
     found = resolve_host(host, lifetime=lifetime)
     if not found.addresses:
         raise PolicyError(f"cannot resolve {host}: {found.message}")
-    deadline = time.monotonic() + timeout
     conn = _PinnedHTTPS(host, found.addresses[0], port, context, timeout)
     # A watchdog closes the socket at the deadline: a server that drips bytes cannot hold us longer.
     watchdog = threading.Timer(timeout, conn.kill)
@@ -212,6 +210,9 @@ def fetch_policy(
     try:
         conn.request("GET", "/.well-known/mta-sts.txt", headers={"Accept": "text/plain", "Connection": "close"})
         response = conn.getresponse()
+        body = response.read(MAX_POLICY_BYTES + 1)
+        if conn.killed:  # what arrived before the cut is not the whole answer
+            raise TimeoutError
         if 300 <= response.status < 400:
             where = response.getheader("Location") or "nowhere"
             raise PolicyError(
@@ -223,7 +224,6 @@ def fetch_policy(
         ctype = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
         if ctype != "text/plain":
             raise PolicyError(f"the policy is served as {ctype or 'no type'}, not text/plain (RFC 8461 3.3)")
-        body = response.read(MAX_POLICY_BYTES + 1)
         if len(body) > MAX_POLICY_BYTES:
             raise PolicyError(f"the policy is larger than {MAX_POLICY_BYTES // 1024} KiB")
     except ssl.SSLCertVerificationError as e:
@@ -233,7 +233,7 @@ def fetch_policy(
     except PolicyError:
         raise
     except (OSError, http.client.HTTPException, ValueError) as e:
-        if time.monotonic() >= deadline - 0.01 or isinstance(e, TimeoutError):
+        if conn.killed or isinstance(e, TimeoutError):
             raise PolicyError(f"no complete policy from {host} within {timeout:g} s") from None
         raise PolicyError(f"cannot fetch the policy from {host}: {_why(e)}") from None
     finally:
@@ -260,6 +260,7 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         super().__init__(host, port, timeout=timeout, context=context)
         self._address, self._context = address, context
         self._raw: socket.socket | None = None
+        self.killed = False
 
     def connect(self) -> None:
         self._raw = socket.create_connection((self._address, self.port), self.timeout)
@@ -267,11 +268,16 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
 
     def kill(self) -> None:
         """Cut the connection from another thread (the watchdog): any read in progress ends."""
-        if self._raw is not None:
-            try:
-                self._raw.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        # wrap_socket takes the descriptor over from the raw socket; shut down whichever holds it,
+        # through the plain socket method (SSLSocket.shutdown would drop the TLS object under a reader).
+        self.killed = True
+        for sock in (self.sock, self._raw):
+            if sock is not None and sock.fileno() >= 0:
+                try:
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
 
 
 def parse_policy(text: str) -> StsPolicy:
