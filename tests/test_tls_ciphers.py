@@ -41,7 +41,7 @@ def test_tls12_accepts_exactly_the_configured_suites(mode: str) -> None:
     assert len(v12.suites) == len(candidate_suites("TLSv1.2"))  # every candidate was tried
     assert all(s.outcome is SuiteOutcome.REJECTED for s in v12.suites if s.name not in TWO)
     assert v12.server_preference is True and v12.preferred in TWO.split(":")
-    assert scan.to_json()["TLSv1.2"]["server_preference"] is True
+    assert scan.to_json()["versions"]["TLSv1.2"]["server_preference"] is True
 
 
 def test_client_order_is_recognised() -> None:
@@ -79,9 +79,9 @@ def test_old_server_at_tls1() -> None:
 
 def test_unreachable_server_and_bad_versions() -> None:
     with socket_closed() as port:
-        (v12,) = scan_ciphers("127.0.0.1", port, ["TLSv1.2"], timeout=1, concurrency=16).versions
-    assert v12.accepted == [] and all(s.outcome is SuiteOutcome.ERROR for s in v12.suites)
-    assert "could not be tried" in v12.note and "refused" in v12.note
+        scan = scan_ciphers("127.0.0.1", port, ["TLSv1.2"], timeout=1, concurrency=16)
+    assert scan.versions == () and "refused" in scan.error
+    assert render_ciphers(scan)[0].startswith("ciphers    not scanned: connection refused")
     with pytest.raises(UsageError):
         scan_ciphers("127.0.0.1", port, ["TLSv9"])
     with pytest.raises(UsageError):
@@ -133,3 +133,46 @@ def test_verdicts_equal_sslyze() -> None:
         assert accepted and rejected, version  # sslyze saw the server: the comparison means something
         assert set(mine.accepted) == accepted, version
         assert not (set(mine.accepted) & rejected), version
+
+
+def test_silent_server_costs_one_deadline() -> None:
+    with contextlib.ExitStack() as stack:
+        import socket
+        import time
+
+        listener = stack.enter_context(socket.socket())
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        started = time.monotonic()
+        scan = scan_ciphers("127.0.0.1", listener.getsockname()[1], ["TLSv1.2", "TLSv1.3"], timeout=0.8)
+    assert time.monotonic() - started < 3
+    assert "no SMTP greeting" in scan.error
+
+
+def test_server_that_dies_mid_scan_stops_the_scan() -> None:
+    from tests.support.mailconf import RawServer
+
+    served = []
+
+    def script(conn: object) -> None:
+        served.append(1)
+        if len(served) == 1:  # the first connection looks fine, then the server goes quiet
+            import socket
+
+            assert isinstance(conn, socket.socket)
+            conn.sendall(b"220 hi\r\n")
+            conn.recv(100)
+            conn.sendall(b"250-x\r\n250 STARTTLS\r\n")
+            conn.recv(100)
+            conn.sendall(b"220 go\r\n")
+            conn.recv(1000)  # a ClientHello, answered with an alert: "refused", a data outcome
+            conn.sendall(b"\x15\x03\x03\x00\x02\x02\x28")  # alert: handshake_failure
+
+    import time
+
+    with RawServer(script) as server:
+        started = time.monotonic()
+        scan = scan_ciphers("127.0.0.1", server.port, ["TLSv1.2"], timeout=0.5, concurrency=4)
+    (v12,) = scan.versions
+    assert time.monotonic() - started < 10
+    assert any("stopped answering" in s.reason for s in v12.suites)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +41,8 @@ _ALL = "ALL:COMPLEMENTOFALL:@SECLEVEL=0"
 _UNTESTABLE_KEA = {"kx-psk", "kx-dhe-psk", "kx-rsa-psk", "kx-ecdhe-psk", "kx-srp"}
 _MIN_PROTOCOL = {"SSLv3": 0, "TLSv1.0": 1, "TLSv1.2": 3, "TLSv1.3": 4}  # a suite's oldest version
 _VERSION_RANK = {"SSLv3": 0, "TLSv1": 1, "TLSv1.1": 2, "TLSv1.2": 3, "TLSv1.3": 4}
+# Outcomes where the server answered the handshake: anything else says nothing about a suite.
+_DATA = frozenset({"accepted", "refused", "unverified"})
 
 
 class SuiteOutcome(StrEnum):
@@ -88,9 +91,10 @@ class CipherScan:
     mode: str
     versions: tuple[VersionCiphers, ...]
     elapsed_ms: int
+    error: str | None = None  # no suite was tried: the server could not be reached as a TLS peer
 
     def to_json(self) -> dict[str, Any]:
-        return {v.version: v.to_json() for v in self.versions}
+        return {"versions": {v.version: v.to_json() for v in self.versions}, "error": self.error}
 
 
 def candidate_suites(version: str) -> list[tuple[str, int]]:
@@ -129,13 +133,19 @@ def scan_ciphers(
     if unknown:
         raise UsageError(f"unknown TLS version {unknown[0]!r}; known: {' '.join(_VERSION_RANK)}")
     target = _Target(host, port, mode, servername or host, timeout, local_hostname or socket.gethostname())
+    # One connection first: a server that is down, silent or without STARTTLS costs one deadline, not 150.
+    first = _connect(target, _context_any(versions))
+    if first.outcome not in _DATA:
+        elapsed = round((time.monotonic() - started) * 1000)
+        return CipherScan(host, port, mode, (), elapsed, first.reason or first.outcome)
     tls13 = _Tls13Suites.find()
+    breaker = _Breaker(max(4, concurrency))
     jobs: list[tuple[str, str, int, ssl.SSLContext | None]] = []
     for version in versions:
         for name, bits in candidate_suites(version):
             jobs.append((version, name, bits, _context(version, [name], tls13)))  # before the threads
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="jcsh-ciphers") as pool:
-        results = list(pool.map(lambda job: _try(target, job[1], job[2], job[3]), jobs))
+        results = list(pool.map(lambda job: _try(target, breaker, job[1], job[2], job[3]), jobs))
         by_version: dict[str, list[SuiteResult]] = {v: [] for v in versions}
         for (version, *_), result in zip(jobs, results, strict=True):
             by_version[version].append(result)
@@ -176,17 +186,45 @@ def _context(version: str, suites: list[str], tls13: _Tls13Suites | None) -> ssl
     return ctx
 
 
-def _try(target: _Target, name: str, bits: int, ctx: ssl.SSLContext | None) -> SuiteResult:
+class _Breaker:
+    """Stops the scan when the server stops answering: `limit` failed connections in a row."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.failures, self.reason = limit, 0, ""
+        self._lock = threading.Lock()
+
+    def record(self, ok: bool, reason: str) -> None:
+        with self._lock:
+            self.failures = 0 if ok else self.failures + 1
+            if self.failures >= self.limit and not self.reason:
+                self.reason = f"the server stopped answering ({reason})"
+
+
+def _try(target: _Target, breaker: _Breaker, name: str, bits: int, ctx: ssl.SSLContext | None) -> SuiteResult:
     if ctx is None:
         return SuiteResult(name, SuiteOutcome.ERROR, "this Python cannot offer this suite alone", bits)
+    if breaker.reason:
+        return SuiteResult(name, SuiteOutcome.ERROR, f"not tried: {breaker.reason}", bits)
     att = _connect(target, ctx)
     if att.outcome == "connect":  # a server limiting connections per client: once more, alone
         att = _connect(target, ctx)
+    breaker.record(att.outcome in _DATA, att.reason or att.outcome)
     if att.outcome == "accepted":
         return SuiteResult(name, SuiteOutcome.ACCEPTED, "", bits)
     if att.outcome == "refused":
         return SuiteResult(name, SuiteOutcome.REJECTED, att.reason, bits)
     return SuiteResult(name, SuiteOutcome.ERROR, att.reason or att.outcome, bits)
+
+
+def _context_any(versions: Sequence[str]) -> ssl.SSLContext:
+    """Unverified, the versions asked for, every suite: does the server answer at all?"""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    restrict_versions(ctx, list(versions))
+    if "TLSv1.3" not in versions or len(versions) > 1:
+        ctx.set_ciphers(_ALL)
+    return ctx
 
 
 def _connect(target: _Target, ctx: ssl.SSLContext) -> Attempt:
@@ -266,6 +304,8 @@ class _Tls13Suites:
 
 def render_ciphers(scan: CipherScan) -> list[str]:
     """Per version: how many suites were accepted, the server's order, then the accepted suites."""
+    if scan.error:
+        return [f"ciphers    not scanned: {shown(scan.error)}"]
     lines = []
     for v in scan.versions:
         if not v.accepted:
