@@ -210,3 +210,12 @@ def test_mx_patterns() -> None:
     assert not mx_matches("*.example.test", ".example.test")
     assert mx_matches("MX.Example.Test.", "mx.example.test")
     assert parse_policy("version: STSv1\nmode: none\nmax_age: 0\nextra: ignored\n").mx == ()
+
+
+def test_escape_sequences_in_records_stay_out_of_the_terminal(dns: DnsResponder, trust: ssl.SSLContext) -> None:
+    dns.txt("_mta-sts.evil.test", "v=STSv1; id=\x1b]0;owned\x07\x1b[2J")
+    dns.txt("_smtp._tls.evil.test", "v=TLSRPTv1; rua=mailto:\x1b[31mred@evil.test")
+    result, rpt = check_mta_sts("evil.test", trust, lifetime=2), check_tls_rpt("evil.test", lifetime=2)
+    assert result.status is StsStatus.ERROR and "\x1b" in (result.record or "")  # kept as data in JSON
+    text = "\n".join(render_mta_sts(result, rpt))
+    assert "\x1b" not in text and "\x07" not in text

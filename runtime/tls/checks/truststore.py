@@ -136,11 +136,9 @@ def verify_chain(store: TrustStore, chain: Sequence[bytes], *, now: dt.datetime 
     except ValueError:
         return TruststoreResult(store.file, False, "the server's certificates cannot be decoded")
     if not store.entries:
-        hint = (
-            f" ({store.other_certificates} certificates without Java's trust attribute)"
-            if store.other_certificates
-            else ""
-        )
+        n = store.other_certificates
+        why = "without Java's trust attribute" if store.kind == "PKCS12" else "in key entries, not trusted entries"
+        hint = f" ({n} certificates {why}: import the CA with keytool -importcert)" if n else ""
         return TruststoreResult(store.file, False, f"{name} holds no trusted certificate entry{hint}")
     now = now or dt.datetime.now(dt.UTC)
     current = presented[0]
