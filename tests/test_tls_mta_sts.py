@@ -219,3 +219,14 @@ def test_escape_sequences_in_records_stay_out_of_the_terminal(dns: DnsResponder,
     assert result.status is StsStatus.ERROR and "\x1b" in (result.record or "")  # kept as data in JSON
     text = "\n".join(render_mta_sts(result, rpt))
     assert "\x1b" not in text and "\x07" not in text
+
+
+def test_every_address_of_the_policy_host_is_tried(dns: DnsResponder, ca: TestCA, trust: ssl.SSLContext) -> None:
+    leaf = ca.issue(["mta-sts.two.test"])
+    with PolicyServer(leaf.chain_path, leaf.key_path, host="::1") as v6:
+        v6.serve(POLICY, ENFORCE)
+        dns.txt("_mta-sts.two.test", "v=STSv1; id=1")
+        dns.add("mta-sts.two.test", "A", "127.0.0.2")  # tried first: nothing listens there
+        dns.add("mta-sts.two.test", "AAAA", "::1")
+        result = check_mta_sts("two.test", trust, timeout=3, lifetime=2, port=v6.port)
+    assert result.status is StsStatus.VALID, result.error

@@ -10,6 +10,7 @@ with PolicyServer(cert_path, key_path) as web:
 from __future__ import annotations
 
 import http.server
+import socket
 import ssl
 import threading
 import time
@@ -71,6 +72,7 @@ class PolicyServer:
 
         class Server(http.server.ThreadingHTTPServer):
             daemon_threads = True
+            address_family = socket.AF_INET6 if ":" in owner.host else socket.AF_INET
 
             def handle_error(self, request: Any, client_address: Any) -> None:
                 pass  # a client that rejects our certificate is what some tests want

@@ -203,7 +203,7 @@ def fetch_policy(
     found = resolve_host(host, lifetime=lifetime)
     if not found.addresses:
         raise PolicyError(f"cannot resolve {host}: {found.message}")
-    conn = _PinnedHTTPS(host, found.addresses[0], port, context, timeout)
+    conn = _PinnedHTTPS(host, found.addresses, port, context, timeout)
     # A watchdog closes the socket at the deadline: a server that drips bytes cannot hold us longer.
     watchdog = threading.Timer(timeout, conn.kill)
     watchdog.start()
@@ -254,16 +254,23 @@ def _why(err: Exception) -> str:
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
-    """HTTPS to an address we resolved, with the certificate verified for (and SNI naming) `host`."""
+    """HTTPS to the addresses we resolved (each in turn until one connects), verified for `host`."""
 
-    def __init__(self, host: str, address: str, port: int, context: ssl.SSLContext, timeout: float) -> None:
+    def __init__(self, host: str, addresses: Sequence[str], port: int, context: ssl.SSLContext, timeout: float) -> None:
         super().__init__(host, port, timeout=timeout, context=context)
-        self._address, self._context = address, context
+        self._addresses, self._context = addresses, context
         self._raw: socket.socket | None = None
         self.killed = False
 
     def connect(self) -> None:
-        self._raw = socket.create_connection((self._address, self.port), self.timeout)
+        for i, address in enumerate(self._addresses):
+            try:
+                self._raw = socket.create_connection((address, self.port), self.timeout)
+                break
+            except OSError:
+                if self.killed or i == len(self._addresses) - 1:
+                    raise
+        assert self._raw is not None
         self.sock = self._context.wrap_socket(self._raw, server_hostname=self.host)
 
     def kill(self) -> None:
