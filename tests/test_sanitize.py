@@ -196,6 +196,21 @@ def test_mail_settings_doctor_and_error_lines_escape(home: Path, registry: Regis
     assert STORABLE in as_json.json["error"]["message"]
 
 
+@pytest.mark.timeout(30)
+def test_dns_answers_are_shown_escaped(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support.dns import DnsResponder
+
+    with DnsResponder() as server:
+        # MX names with an OSC sequence and a right-to-left override in their labels (as bytes).
+        server.add("hostile.test", "MX", "10 mx\\027]0\\;owned\\007.hostile.test.", "20 r\\226\\128\\174.hostile.test.")
+        monkeypatch.setenv("JCSH_NAMESERVERS", server.address)
+        ran = jcsh(home, "configure", "--from", "ops@hostile.test", "--timeout", "2")
+        as_json = jcsh(home, "--json", "configure", "--from", "ops@hostile.test", "--timeout", "2")
+    assert ran.code == 1 and "hostile.test" in ran.out, ran  # neither name resolves: status Error
+    assert_clean(ran.out, ran.err, as_json.out)
+    assert r"mx\027]0" in ran.out  # dnspython's own escape of the byte, shown as it is
+
+
 # -- hostile servers -------------------------------------------------------------------------------
 
 
