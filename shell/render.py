@@ -19,6 +19,7 @@ _COLORS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "bold": "1"
 # random token of this process: text from a server cannot forge one, and a forged one is escaped.
 _TOKEN = os.urandom(6).hex()
 _MARK = re.compile(f"\x00{_TOKEN}:([0-9]+)\x00")
+_WHOLE_MARK = re.compile(f"(\x00{_TOKEN}:[0-9]+\x00)")
 
 
 def paint(text: str, color: str, enabled: bool) -> str:
@@ -41,8 +42,15 @@ def human(text: str) -> str:
 
 
 def one_line(value: object) -> str:
-    """A value shown inside one line (a table cell, `name = value`): newlines and tabs escaped too."""
-    return escape_controls("" if value is None else str(value), lines=False)
+    """A value shown inside one line (a table cell, `name = value`): newlines and tabs escaped too.
+
+    Colour marks of paint() are kept for human() to turn into colour.
+    """
+    text = "" if value is None else str(value)
+    if "\x00" not in text:
+        return escape_controls(text, lines=False)
+    parts = _WHOLE_MARK.split(text)
+    return "".join(escape_controls(p, lines=False) if i % 2 == 0 else p for i, p in enumerate(parts))
 
 
 def json_document(data: Any) -> str:

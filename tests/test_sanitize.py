@@ -4,6 +4,7 @@ reaches stdout and stderr escaped, never raw; --json keeps it exact; no renderer
 from __future__ import annotations
 
 import ast
+import base64
 import io
 import json
 import os
@@ -91,6 +92,7 @@ def test_jcsh_colours_survive_and_a_server_cannot_forge_them() -> None:
     forged = "\x00deadbeefdead:31\x00"  # the shape of a mark without this process's token
     assert human(forged) == r"\x00deadbeefdead:31\x00"
     assert table([("a\nb", None, HOSTILE)]) == r"a\x0ab" + "    " + SHOWN
+    assert human(one_line(paint("a\nb", "red", True))) == "\x1b[31ma\\x0ab\x1b[0m"  # a painted cell
 
 
 def test_context_output_paths_all_sanitize() -> None:
@@ -344,6 +346,36 @@ def test_the_real_repl_on_a_terminal_never_passes_a_script_sequence_through(home
         child.close(force=True)
     assert "\x1b]52" not in screen and "\x1b]0;" not in screen and "\u202e" not in screen
     assert SHOWN in screen.replace("\r\n", "\n")
+
+
+@pytest.mark.timeout(30)
+def test_the_sink_shows_what_clients_send_escaped(home: Path) -> None:
+    import signal
+    import smtplib
+
+    proc = subprocess.Popen(
+        [*JCSH, "--home", str(home), "sink", "--port", "0", "--verbose"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        listening = re.search(r"127\.0\.0\.1:(\d+)", first)
+        assert listening, first
+        port = int(listening.group(1))
+        subject = "=?utf-8?b?" + base64.b64encode(HOSTILE.encode()).decode() + "?="
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="c\x1b]0;t\x07.example", timeout=5) as client:
+            client.sendmail("a@example.test", ["b@example.test"], f"Subject: {subject}\r\n\r\nbody\r\n")
+            client.docmd("NOOP \x1b[2J\x7f")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert_clean(first, out, err)
+    assert f"Subject: {SHOWN}" in out
 
 
 # -- nothing goes around it ------------------------------------------------------------------------
