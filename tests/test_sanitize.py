@@ -295,7 +295,7 @@ def test_a_scripts_error_and_output_are_escaped(home: Path, registry: Registry) 
     with hostile_smtp() as server:
         configure_mail(registry, server.port)
         registry.close()
-        sent = jcsh_process(home, "--timeout", "10", "-c", code, timeout=20)
+        sent = jcsh_process(home, "--timeout", "3", "-c", code, timeout=20)
     assert sent.code == 1, sent
     _assert_escaped(sent)
     raised = jcsh_process(home, "-c", f"raise ValueError({HOSTILE!r})")
