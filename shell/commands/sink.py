@@ -174,8 +174,6 @@ def _trust_hint(ctx: Context, cert: Path, host: str) -> str:
 
 
 def _describe(received: Received) -> str:
-    from jcsh.shell.render import strip_controls
-
     extras = [f"{len(received.content)} bytes", received.tls_version or "no TLS"]
     if received.authenticated_as:
         extras.append(f"auth {received.authenticated_as}")
@@ -185,7 +183,7 @@ def _describe(received: Received) -> str:
         f"{received.mail_from or '<>'} -> {', '.join(received.rcpt_tos)}"
         f" | Subject: {subject if subject is not None else '(none)'} | {' | '.join(extras)}"
     )
-    return strip_controls(" ".join(line.split()))  # client text: one line, no terminal escapes
+    return " ".join(line.split())  # one line; Context.show escapes the client's controls
 
 
 def _wait_for_interrupt() -> None:
@@ -213,21 +211,17 @@ def cmd_sink(ctx: Context, args: argparse.Namespace) -> int:
 
     config = _config(ctx, args)
     lock = threading.Lock()
-    info = ctx.err if ctx.json else ctx.out  # with --json, stdout holds only the final document
 
-    def say(text: str, stream: Any = None) -> None:
-        with lock:
-            (stream or info).write(text + "\n")
-            (stream or info).flush()
+    def say(text: str, *, err: bool | None = None) -> None:
+        with lock:  # with --json, stdout holds only the final document
+            ctx.show(text + "\n", err=ctx.json if err is None else err)
 
     def on_message(received: Received) -> None:
         if not ctx.json:
-            say(f"[{time.strftime('%H:%M:%S')}] {_describe(received)}", ctx.out)
+            say(f"[{time.strftime('%H:%M:%S')}] {_describe(received)}", err=False)
 
     def on_event(text: str) -> None:
-        from jcsh.shell.render import strip_controls
-
-        say(f"[{time.strftime('%H:%M:%S')}] . {strip_controls(text)}", ctx.err)
+        say(f"[{time.strftime('%H:%M:%S')}] . {text}", err=True)
 
     sink = Sink(config, on_message=on_message, on_event=on_event if args.verbose else None)
     try:
