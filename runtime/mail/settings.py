@@ -73,6 +73,7 @@ class CredentialRef(NamedTuple):
     endpoint: str
     real_user: str | None
     virtual_user: str
+    kind: str = "password"  # runtime.mail.sasl.CredentialKind: every stored smtp credential is a password today
 
 
 # The settings in the order `mail settings` shows them (MailSettings field names, "from" for from_).
