@@ -185,3 +185,31 @@ def test_token_file_is_reread_at_each_login(tmp_path: Path) -> None:
         assert _login(sink.port, SaslExchange("XOAUTH2", "u", Secret("second-token")))[0] == 535
         tokens.write_text("first-token\nsecond-token\n")
         assert _login(sink.port, SaslExchange("XOAUTH2", "u", Secret("second-token")))[0] == 235
+
+
+@pytest.mark.timeout(20)
+def test_sink_answers_malformed_token_logins_without_breaking(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text("good-token\n")
+    with Sink(SinkConfig(port=0, oauth_token_file=tokens)) as sink:
+        with smtplib.SMTP("127.0.0.1", sink.port, timeout=5) as client:
+            client.ehlo("test")
+            assert client.docmd("AUTH XOAUTH2 %%%not-base64")[0] == 501
+            no_gs2 = base64.b64encode(b"auth=Bearer good-token\x01\x01").decode()
+            assert client.docmd(f"AUTH OAUTHBEARER {no_gs2}")[0] == 501
+            assert client.docmd("AUTH CRAM-MD5")[0] == 504  # not offered: no users
+            code, text = client.docmd("AUTH XOAUTH2")  # no initial response: the sink asks for it
+            assert code == 334
+            exchange = SaslExchange("XOAUTH2", "u", Secret("good-token"))
+            assert client.docmd(exchange.command().split()[-1])[0] == 235
+
+
+def test_mail_settings_shows_the_mechanism_order_and_its_origin(home: Path) -> None:
+    from tests.support.cli import jcsh
+
+    assert jcsh(home, "registry", "set", P + "mail.smtp.auth.mechanisms", "plain login").code == 0
+    ran = jcsh(home, "--json", "mail", "settings", "--server", "smtp.example.test")
+    assert ran.code == 0
+    assert ran.json["auth_mechanisms"] == {"value": ["PLAIN", "LOGIN"], "origin": P + "mail.smtp.auth.mechanisms"}
+    doctor = jcsh(home, "--json", "mail", "doctor")
+    assert "unknown JavaMail property" not in doctor.out

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
-import json
 import re
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from jcsh.runtime.credentials import Secret
 from jcsh.runtime.errors import ConnectFailed, JobFailed
 from jcsh.runtime.mail.keys import MAIL
+
+if TYPE_CHECKING:  # settings import this module to show the order: keep it light
+    from jcsh.runtime.credentials import Secret
 
 __all__ = [
     "CredentialKind",
@@ -146,6 +146,8 @@ class SaslExchange:
     def auth_cram_md5(self, challenge: bytes | None) -> bytes | None:
         if challenge is None or self.step != 1:
             return None
+        import hmac  # only here: its import costs ~4 ms, and settings import this module
+
         digest = hmac.new(self._secret.reveal().encode("utf-8"), challenge, "md5").hexdigest()
         return f"{self.login} {digest}".encode()
 
@@ -169,6 +171,8 @@ class SaslExchange:
 
 
 def _failure(challenge: bytes) -> SaslFailure:
+    import json
+
     try:
         data = json.loads(challenge)
     except (ValueError, UnicodeDecodeError):
