@@ -198,8 +198,7 @@ def test_sink_answers_malformed_token_logins_without_breaking(tmp_path: Path) ->
             no_gs2 = base64.b64encode(b"auth=Bearer good-token\x01\x01").decode()
             assert client.docmd(f"AUTH OAUTHBEARER {no_gs2}")[0] == 501
             assert client.docmd("AUTH CRAM-MD5")[0] == 504  # not offered: no users
-            code, text = client.docmd("AUTH XOAUTH2")  # no initial response: the sink asks for it
-            assert code == 334
+            assert client.docmd("AUTH XOAUTH2")[0] == 334  # no initial response: the sink asks for it
             exchange = SaslExchange("XOAUTH2", "u", Secret("good-token"))
             assert client.docmd(exchange.command().split()[-1])[0] == 235
 
