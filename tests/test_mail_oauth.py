@@ -44,8 +44,8 @@ def _secret_request(server: TokenServer, **kw: object) -> TokenRequest:
     return TokenRequest(**fields)
 
 
-def _fetch(request: TokenRequest, timeout: float = 3.0) -> Token:
-    return fetch_token(request, context=None, timeout=timeout)
+def _fetch(request: TokenRequest, timeout: float = 3.0, now: float | None = None) -> Token:
+    return fetch_token(request, context=None, timeout=timeout, now=now)
 
 
 def test_client_secret_grant_issues_a_token_the_endpoint_knows(server: TokenServer) -> None:
@@ -110,16 +110,20 @@ def test_reuse_policy() -> None:
 
 
 def test_a_cached_token_is_fetched_again_only_after_its_margin(server: TokenServer) -> None:
-    server.lifetime = 2  # seconds: reusable while more than 1 s remains
-    token, fetched = _fetch(_secret_request(server)), 1
-    for _ in range(2):
-        if not token.reusable(time.time()):
-            token, fetched = _fetch(_secret_request(server)), fetched + 1
-    assert fetched == 1 and server.hits == 1
-    time.sleep(1.1)
-    assert not token.reusable(time.time())
-    _fetch(_secret_request(server))
-    assert server.hits == 2
+    cached = _fetch(_secret_request(server))  # 3600 s: reusable until 60 s before it expires
+    clock = [cached.obtained_at + 60 * n for n in range(60)]  # an hour of sends, one a minute
+
+    def use(now: float) -> Token:
+        nonlocal cached
+        if not cached.reusable(now):
+            cached = _fetch(_secret_request(server), now=now)
+        return cached
+
+    for now in clock[:59]:
+        use(now)
+    assert server.hits == 1  # 58 minutes in, still the first token
+    use(clock[59])  # 59 minutes in: 60 s left, fetched again
+    assert server.hits == 2 and server.valid(cached.access_token.reveal())
 
 
 @pytest.mark.parametrize(
