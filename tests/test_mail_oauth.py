@@ -138,6 +138,7 @@ def test_a_cached_token_is_fetched_again_only_after_its_margin(server: TokenServ
         ("no-token", ConnectFailed, ["without an access_token"]),
         ("bad-expires", ConnectFailed, ["expires_in -5"]),
         ("oversized", ConnectFailed, ["more than 256 KB"]),
+        ("header-flood", ConnectFailed, ["broke HTTP"]),
     ],
 )
 def test_each_failure_has_its_exit_code_and_says_why(
@@ -172,6 +173,34 @@ def test_a_stalled_or_dripping_endpoint_ends_with_exit_4_within_the_timeout(serv
         _fetch(_secret_request(server), timeout=0.8)
     assert time.monotonic() - started < 2.0
     assert e.value.exit_code == 4 and "within 0.8 s" in e.value.message
+
+
+@pytest.mark.timeout(10)
+def test_a_drip_over_tls_and_a_silent_tls_handshake_end_within_the_timeout(pki: TestCA) -> None:
+    import socket
+
+    issued = pki.issue()
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(issued.cert_path, issued.key_path)
+    trusting = ssl.create_default_context(cadata=pki.root_pem.decode())
+    with TokenServer([Client("app", secret=SECRET)], tls_context=server_ctx) as s:
+        s.fault = "drip"
+        started = time.monotonic()
+        with pytest.raises(LimitHit, match="reading the answer"):
+            fetch_token(_secret_request(s), context=trusting, timeout=0.8)
+        assert time.monotonic() - started < 2.0
+    with socket.socket() as silent:  # accepts TCP (the backlog) but never speaks TLS
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        url = f"https://127.0.0.1:{silent.getsockname()[1]}/token"
+        started = time.monotonic()
+        with pytest.raises(LimitHit, match="TLS handshake"):
+            fetch_token(
+                TokenRequest(Grant.CLIENT_CREDENTIALS, url, "c", client_secret=Secret("x")),
+                context=trusting,
+                timeout=0.5,
+            )
+        assert time.monotonic() - started < 1.5
 
 
 def test_unreachable_endpoint_is_exit_3() -> None:

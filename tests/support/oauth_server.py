@@ -153,6 +153,7 @@ class TokenServer:
             "429": lambda: self._send(h, 429, b"slow down", "text/plain", {"Retry-After": "30"}),
             "503": lambda: self._json(h, 503, {"error": "temporarily_unavailable", "error_description": "busy"}),
             "404": lambda: self._send(h, 404, b"<html>not here</html>", "text/html"),
+            "header-flood": lambda: self._send(h, 200, b"{}", headers={f"X-Flood-{i}": "x" for i in range(150)}),
             "echo": lambda: self._json(h, 401, {"error": "invalid_client", "error_description": f"you sent {form}"}),
         }
         if fault in special:
