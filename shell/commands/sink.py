@@ -36,6 +36,18 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         metavar="USER:PASS",
         help="accept this login (PLAIN, LOGIN); repeatable. A test password: argv is visible to ps",
     )
+    p.add_argument(
+        "--auth-mechanisms",
+        metavar="LIST",
+        help="AUTH mechanisms to offer, comma-separated: PLAIN, LOGIN, CRAM-MD5 (with --auth), XOAUTH2, "
+        "OAUTHBEARER (with --oauth-token-file); default PLAIN,LOGIN with --auth, XOAUTH2,OAUTHBEARER with tokens",
+    )
+    p.add_argument(
+        "--oauth-token-file",
+        metavar="FILE",
+        help="accept XOAUTH2/OAUTHBEARER logins with the access tokens in FILE, one per line "
+        "(re-read at each login, so fresh tokens can be added while the sink runs)",
+    )
     p.add_argument("--require-auth", action="store_true", help="refuse MAIL before a successful AUTH (530)")
     p.add_argument("--maildir", metavar="DIR", help="also store every message in this Maildir")
     p.add_argument(
@@ -71,6 +83,25 @@ def parse_auth(specs: list[str]) -> dict[str, str]:
     return users
 
 
+def _mechanisms(text: str | None, users: bool, tokens: bool) -> tuple[str, ...]:
+    """--auth-mechanisms checked against what the sink can do with the logins it was given."""
+    from jcsh.runtime.sink import MECHANISMS, PASSWORD_MECHANISMS
+
+    if text is None:
+        return ()
+    names = tuple(dict.fromkeys(n.strip().upper() for n in text.replace(" ", ",").split(",") if n.strip()))
+    if not names:
+        raise UsageError("--auth-mechanisms names no mechanism")
+    for name in names:
+        if name not in MECHANISMS:
+            raise UsageError(f"--auth-mechanisms: {name!r} is not one of {', '.join(MECHANISMS)}")
+        if name in PASSWORD_MECHANISMS and not users:
+            raise UsageError(f"--auth-mechanisms {name} needs --auth USER:PASS")
+        if name not in PASSWORD_MECHANISMS and not tokens:
+            raise UsageError(f"--auth-mechanisms {name} needs --oauth-token-file FILE")
+    return names
+
+
 def _int(option: str, text: str, low: int, high: int) -> int:
     try:
         value = int(text)
@@ -100,8 +131,18 @@ def _config(ctx: Context, args: argparse.Namespace) -> SinkConfig:
     host = bare_host(args.host.strip())
     if not host or any(c.isspace() for c in host):
         raise UsageError(f"--host {args.host!r} is not an address")
-    if args.require_auth and not args.auth:
-        raise UsageError("--require-auth needs at least one --auth USER:PASS")
+    if args.require_auth and not args.auth and not args.oauth_token_file:
+        raise UsageError("--require-auth needs at least one --auth USER:PASS or --oauth-token-file FILE")
+    token_file = None
+    if args.oauth_token_file:
+        from jcsh.runtime.sink import read_token_file
+
+        token_file = Path(args.oauth_token_file).expanduser().absolute()
+        try:
+            read_token_file(token_file)
+        except ValueError as e:
+            raise UsageError(f"--oauth-token-file {e}") from None
+    mechanisms = _mechanisms(args.auth_mechanisms, bool(args.auth), token_file is not None)
     if args.require_starttls and args.implicit:
         raise UsageError("--require-starttls goes with --starttls, not --implicit")
     mode = "implicit" if args.implicit else "starttls" if (args.starttls or args.require_starttls) else "plain"
@@ -139,6 +180,8 @@ def _config(ctx: Context, args: argparse.Namespace) -> SinkConfig:
         mode=mode,
         require_starttls=args.require_starttls,
         auth=parse_auth(args.auth),
+        auth_mechanisms=mechanisms,
+        oauth_token_file=token_file,
         # A password in plain text is only acceptable on loopback; elsewhere AUTH waits for TLS.
         auth_require_tls=not _is_loopback(host),
         auth_required=args.require_auth,
@@ -235,9 +278,13 @@ def cmd_sink(ctx: Context, args: argparse.Namespace) -> int:
     if config.require_starttls:
         security = "STARTTLS required"
     lines = [f"jcsh sink listening on {host}:{sink.port} ({security})"]
-    if config.auth:
+    offered = config.offered_mechanisms()
+    if offered:
+        who = ", ".join(config.auth) if config.auth else ""
+        if config.oauth_token_file is not None:
+            who += ("; " if who else "") + f"tokens in {config.oauth_token_file}"
         lines.append(
-            f"logins accepted: {', '.join(config.auth)} (AUTH PLAIN, LOGIN"
+            f"logins accepted: {who} (AUTH {', '.join(offered)}"
             f"{'; required before MAIL' if config.auth_required else ''})"
         )
     if config.fail:

@@ -82,6 +82,10 @@ def summary(result: SendResult, *, color: bool = False) -> str:
     if result.message_id:
         rows.append(("message-id", result.message_id, None))
     rows += [("warning", w, "yellow") for w in result.warnings]
+    explained = result.explanation()
+    if explained:
+        rows.append(("why", f"{explained['cause']} ({explained['provider']})", None))
+        rows.append(("fix", f"{explained['fix']} (see {explained['reference']})", None))
     rows.append(("elapsed", f"{result.elapsed_ms} ms", None))
     width = max(len(k) for k, _, _ in rows) + 1
     # Server replies and certificate names are remote text: Context.emit escapes them, then colours.
