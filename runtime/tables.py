@@ -1,15 +1,17 @@
-"""Aligned text tables, for every layer that renders human output."""
+"""Aligned text tables, for every layer that renders human output (the shell's and the probe checks')."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-__all__ = ["table"]
+__all__ = ["aligned"]
 
 
-def table(rows: Iterable[Sequence[object]], headers: Sequence[str] | None = None) -> str:
-    """Left-aligned columns separated by two spaces."""
-    body = [[("" if c is None else str(c)) for c in row] for row in rows]
+def aligned(
+    rows: Iterable[Sequence[object]], headers: Sequence[str] | None = None, *, cell: Callable[[object], str] = str
+) -> str:
+    """Left-aligned columns separated by two spaces; `cell` turns each value into its one-line text."""
+    body = [[cell("" if c is None else c) for c in row] for row in rows]
     if headers:
         body.insert(0, list(headers))
     if not body:

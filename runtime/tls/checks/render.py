@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from jcsh.runtime.controls import strip_controls
-from jcsh.runtime.tables import table
+from collections.abc import Iterable, Sequence
+
+from jcsh.runtime.controls import escape_controls
+from jcsh.runtime.tables import aligned
 
 __all__ = ["shown", "table"]
 
 
 def shown(text: object) -> str:
-    """Text from DNS, certificates or HTTP as one safe line: no terminal controls, no line breaks."""
-    # The only place the checks call the sanitizer: when runtime/controls.py changes, change it here.
-    return " ".join(strip_controls(str(text)).split())
+    """Text from DNS, certificates or HTTP inside one line: every control character escaped, newlines too."""
+    # The checks' only call to the sanitizer (the shell's human() escapes whole documents again;
+    # this one keeps a value from breaking its line or faking another row).
+    return escape_controls(str(text), lines=False)
+
+
+def table(rows: Iterable[Sequence[object]]) -> str:
+    """Aligned columns, each cell through shown()."""
+    return aligned(rows, cell=shown)
