@@ -236,7 +236,9 @@ def test_login_with_auth_login_only(registry, credentials, pki) -> None:
         conn.sendall(b"220 raw ESMTP\r\n")
         server.read_line(conn)
         conn.sendall(b"250-raw\r\n250 AUTH LOGIN\r\n")
-        server.read_line(conn)  # AUTH LOGIN <user>
+        server.read_line(conn)  # AUTH LOGIN (no initial response, as JavaMail)
+        conn.sendall(b"334 VXNlcm5hbWU6\r\n")
+        server.read_line(conn)  # <user>
         conn.sendall(b"334 UGFzc3dvcmQ6\r\n")
         server.read_line(conn)  # <password>
         conn.sendall(b"235 ok\r\n")
@@ -254,7 +256,7 @@ def test_login_with_auth_login_only(registry, credentials, pki) -> None:
         result = send(registry, credentials, transcript=True)
     assert result.status == "sent" and result.authenticated_as == "bob"
     assert b64encode(PASSWORD.encode()) in server.received  # the server did get it...
-    assert "-> AUTH LOGIN <redacted>" in result.transcript and "-> <redacted>" in result.transcript
+    assert "-> AUTH LOGIN" in result.transcript and result.transcript.count("-> <redacted>") == 2
     assert b64encode(PASSWORD.encode()).decode() not in json.dumps(result.to_json())  # ...the transcript did not
     assert any("unencrypted connection (loopback peer)" in w for w in result.warnings)
 

@@ -32,6 +32,7 @@ RESULT_KEYS = {
     "elapsed_ms",
     "step",
     "tls_failure",
+    "explanation",
     "error",
 }
 

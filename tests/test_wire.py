@@ -8,9 +8,10 @@ from base64 import b64decode, b64encode
 
 import pytest
 
+from jcsh.runtime.credentials import Secret
 from jcsh.runtime.mail.dial import connect
 from jcsh.runtime.mail.message import MailRequest
-from jcsh.runtime.mail.sasl import auth_login, auth_plain, mechanism
+from jcsh.runtime.mail.sasl import SaslExchange
 from jcsh.runtime.mail.send import send_mail
 from jcsh.runtime.mail.settings import load_settings
 from jcsh.runtime.mail.transcript import Transcript
@@ -27,7 +28,7 @@ from jcsh.runtime.mail.wire import (
 )
 from jcsh.runtime.sink import Sink, SinkConfig
 from jcsh.runtime.tls.probe import probe
-from tests.support.mailconf import PASSWORD, RawServer, add_login, configure_mail, trust
+from tests.support.mailconf import RawServer, add_login, configure_mail, trust
 
 FAST = Timeouts(connect=1.0, read=1.0, write=1.0)
 
@@ -60,53 +61,58 @@ def test_pipelined_commands_go_in_one_write_and_replies_come_back_in_order() -> 
     assert bytes(server.received) == b"MAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n"
 
 
-class _Challenged:
-    """A mechanism with a 334 round, as XOAUTH2 has: the error challenge is answered with nothing."""
-
-    name = "XTEST"
-
-    def __init__(self) -> None:
-        self.challenges: list[bytes] = []
-
-    def initial_response(self) -> bytes | None:
-        return b"user=bob\x01auth=Bearer token\x01\x01"
-
-    def respond(self, challenge: bytes) -> bytes:
-        self.challenges.append(challenge)
-        return b""
-
-
 @pytest.mark.timeout(10)
-def test_auth_drives_a_mechanism_object_through_its_challenges_and_redacts_them() -> None:
+def test_auth_drives_a_sasl_exchange_through_its_challenges_and_redacts_them() -> None:
+    # XOAUTH2's failure flow: a 334 with the error details, an empty answer, then the 5xx.
     def script(conn: socket.socket) -> None:
         conn.sendall(b"220 raw\r\n")
-        server.read_line(conn)  # AUTH XTEST <initial>
-        conn.sendall(b"334 " + b64encode(b'{"status":"401"}') + b"\r\n")
+        server.read_line(conn)  # AUTH XOAUTH2 <initial response>
+        conn.sendall(b"334 " + b64encode(b'{"status":"401","scope":"https://mail.google.com/"}') + b"\r\n")
         server.read_line(conn)  # the empty answer
         conn.sendall(b"535 5.7.8 no\r\n")
 
     transcript = Transcript(True)
-    mech = _Challenged()
+    exchange = SaslExchange("XOAUTH2", "bob@example.test", Secret("the-token"))
     with RawServer(script) as server:
         wire = _open(server, transcript=transcript)
         try:
             wire.read_reply(wire.deadline("the greeting"), greeting=True)
-            reply = wire.authenticate(mech, wire.deadline("AUTH"))
+            reply = wire.authenticate(exchange, wire.deadline("AUTH"))
         finally:
             wire.close()
-    assert reply.code == 535 and mech.challenges == [b'{"status":"401"}']
+    assert reply.code == 535 and exchange.failure is not None and exchange.failure.status == "401"
     sent = bytes(server.received).split(b"\r\n")
-    assert b64decode(sent[0].split()[2]) == b"user=bob\x01auth=Bearer token\x01\x01" and sent[1] == b"="
-    assert "-> AUTH XTEST <redacted>" in transcript.lines and "-> <redacted>" in transcript.lines
-    assert not any("Bearer" in line or "dXNlcj" in line for line in transcript.lines)
+    assert b64decode(sent[0].split()[2]) == b"user=bob@example.test\x01auth=Bearer the-token\x01\x01"
+    assert sent[1] == b""
+    assert "-> AUTH XOAUTH2 <redacted>" in transcript.lines and "-> <redacted>" in transcript.lines
+    assert not any("the-token" in line or "dXNlcj" in line for line in transcript.lines)
 
 
-def test_mechanisms_by_name_keep_the_password_out_of_their_repr() -> None:
-    assert mechanism("PLAIN") is auth_plain and mechanism("login") is auth_login and mechanism("CRAM-MD5") is None
-    plain, login = auth_plain("bob", PASSWORD), auth_login("bob", PASSWORD)
-    assert plain.initial_response() == b"\0bob\0" + PASSWORD.encode()
-    assert login.respond(b"Username:") == b"bob" and login.respond(b"Password:") == PASSWORD.encode()
-    assert PASSWORD not in repr(plain) + repr(login)
+class _Endless:
+    """A mechanism that would answer challenges forever (none of sasl.py's does)."""
+
+    def command(self) -> str:
+        return "AUTH X-ENDLESS"
+
+    def answer(self, challenge: str) -> str:
+        return ""
+
+
+@pytest.mark.timeout(10)
+def test_a_server_that_keeps_challenging_is_a_protocol_error() -> None:
+    def script(conn: socket.socket) -> None:
+        conn.sendall(b"220 raw\r\n")
+        while server.read_line(conn):
+            conn.sendall(b"334 VXNlcm5hbWU6\r\n")
+
+    with RawServer(script) as server:
+        wire = _open(server)
+        try:
+            wire.read_reply(wire.deadline("the greeting"), greeting=True)
+            with pytest.raises(ProtocolError, match="more than 8 AUTH challenges"):
+                wire.authenticate(_Endless(), wire.deadline("AUTH"))
+        finally:
+            wire.close()
 
 
 @pytest.mark.timeout(10)

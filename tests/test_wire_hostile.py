@@ -190,7 +190,13 @@ SWALLOW = (
 
 @pytest.mark.timeout(20)
 @pytest.mark.parametrize(
-    ("fault", "script"), [("drip-ehlo", SCRIPT), ("stall-final", SWALLOW), ("drip-handshake", SWALLOW)]
+    ("fault", "script"),
+    [
+        ("drip-ehlo", SCRIPT),  # caught
+        ("stall-final", SWALLOW),  # every exception swallowed, in a loop
+        ("drip-handshake", SWALLOW),
+        ("drip-greeting", "mail.send('rcpt@example.test', 's', 'b')"),  # uncaught
+    ],
 )
 def test_script_time_limit_bounds_a_hanging_server(
     home: Path, registry: Registry, pki, fault: str, script: str
@@ -201,4 +207,11 @@ def test_script_time_limit_bounds_a_hanging_server(
     with _server(fault, pki) as server:
         configure_mail(registry, server.port, **keys)
         ran = measured([*JCSH, "--home", str(home), "--timeout", "1", "-c", script])
+    _checked(ran, 4, ("timed out after 1 s",), 1 + 1.5)
+
+
+@pytest.mark.timeout(20)
+def test_script_tls_probe_is_bounded_by_the_script_limit(home: Path, pki) -> None:
+    with _server("drip-handshake", pki) as server:
+        ran = measured([*JCSH, "--home", str(home), "--timeout", "1", "-c", f"tls.probe('127.0.0.1:{server.port}')"])
     _checked(ran, 4, ("timed out after 1 s",), 1 + 1.5)

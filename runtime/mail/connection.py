@@ -249,12 +249,11 @@ class Connection:
             )
         if not encrypted:
             self.warnings.append(f"the password for {user} crossed an unencrypted connection (loopback peer)")
-        from jcsh.runtime.mail.sasl import mechanism as sasl_mechanism
+        from jcsh.runtime.mail.sasl import SaslExchange
 
         self.stage = "AUTH"
-        factory = sasl_mechanism(mechanism)
-        assert factory is not None
-        reply = wire.authenticate(factory(user, self.credentials.secret(cred).reveal()), wire.deadline("AUTH"))
+        exchange = SaslExchange(mechanism, user, self.credentials.secret(cred), host=self.host, port=self.port)
+        reply = wire.authenticate(exchange, wire.deadline("AUTH"))
         if reply.code != 235:
             raise refusal(f"the login as {user} ({mechanism})", reply)
         self.authenticated_as = user

@@ -12,7 +12,7 @@ import select
 import socket
 import ssl
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from jcsh.runtime.errors import ConnectFailed, LimitHit
 from jcsh.runtime.mail.deadline import Deadline, StepTimeout, Timeouts
@@ -29,11 +29,11 @@ from jcsh.runtime.mail.reply import (
 )
 
 if TYPE_CHECKING:
-    from jcsh.runtime.mail.sasl import Mechanism
     from jcsh.runtime.mail.transcript import Transcript
 
 __all__ = [
     "Wire",
+    "Exchange",
     "Reply",
     "Deadline",
     "Timeouts",
@@ -55,6 +55,18 @@ QUIT_WAIT = 2.0  # QUIT is a courtesy: its reply is waited for this long at most
 _CHUNK = 32 * 1024
 _MAX_CHALLENGES = 8  # 334 rounds of one AUTH before the server is taken to be stalling
 _TLS_RECORD_TYPES = range(0x14, 0x18)  # change_cipher_spec, alert, handshake, application_data
+
+
+class Exchange(Protocol):
+    """What the AUTH step drives: runtime/mail/sasl.py's SaslExchange, one per login."""
+
+    def command(self) -> str:
+        """The AUTH line, with the initial response where the mechanism sends one."""
+        ...
+
+    def answer(self, challenge: str) -> str:
+        """The line answering a 334 whose text (base64) is `challenge`."""
+        ...
 
 
 class Wire:
@@ -177,30 +189,15 @@ class Wire:
             self.transcript.message(len(message))
         self.write(data + b".\r\n", deadline)
 
-    def authenticate(self, mechanism: Mechanism, deadline: Deadline) -> Reply:
-        """AUTH with one mechanism: its initial response, then an answer to each 334 challenge."""
-        from binascii import Error as Base64Error
-        from binascii import a2b_base64, b2a_base64
-
-        def encoded(data: bytes) -> str:
-            return b2a_base64(data, newline=False).decode("ascii") or "="
-
-        initial = mechanism.initial_response()
-        line = f"AUTH {mechanism.name}" + (f" {encoded(initial)}" if initial is not None else "")
-        reply = self.command(line, deadline.step, deadline)
+    def authenticate(self, exchange: Exchange, deadline: Deadline) -> Reply:
+        """AUTH driven by a mechanism object: its AUTH line, then its answer to each 334 challenge."""
+        reply = self.command(exchange.command(), deadline.step, deadline)
         rounds = 0
         while reply.code == 334:
             rounds += 1
             if rounds > _MAX_CHALLENGES:
                 raise ProtocolError(f"{self.where} sent more than {_MAX_CHALLENGES} AUTH challenges (protocol error)")
-            try:
-                challenge = a2b_base64(reply.lines[0].strip()) if reply.lines else b""
-            except Base64Error:
-                raise ProtocolError(
-                    f"{self.where} sent an AUTH challenge that is not base64 (protocol error): "
-                    + shown(reply.lines[0], 80)
-                ) from None
-            self.send_lines([encoded(mechanism.respond(challenge))], deadline)
+            self.send_lines([exchange.answer(reply.lines[0] if reply.lines else "")], deadline)
             reply = self.read_reply(deadline)
         return reply
 

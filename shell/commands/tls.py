@@ -10,7 +10,6 @@ from jcsh.runtime.errors import UsageError
 from jcsh.runtime.hosts import host_port
 from jcsh.shell.commands import seconds, syntax
 from jcsh.shell.context import Context
-from jcsh.shell.render import strip_controls
 
 if TYPE_CHECKING:
     from jcsh.runtime.mail.wire import Timeouts
@@ -127,7 +126,7 @@ def render_probe(r: ProbeResult) -> str:
     if r.certificate:
         lines += _certificate_lines(r.certificate)
     lines += _smtp_lines(r.smtp)
-    return strip_controls("\n".join(lines))  # banner, EHLO and certificate names are the server's text
+    return "\n".join(lines)
 
 
 def _certificate_lines(c: dict[str, Any]) -> list[str]:

@@ -29,6 +29,9 @@ __all__ = ["Hostile", "FAULTS", "ESCAPES", "measured", "Measured", "raw_controls
 ESCAPES = "\x1b]52;c;ZXZpbA==\x07\x1b]0;pwned\x07\x1b[2J\u202egnp.exe\u009b31m"
 _ESC = ESCAPES.encode()
 CRLF = b"\r\n"
+# Made once: building them per connection took long enough on a loaded machine to trip a 0.5 s step.
+_LONG_LINE = b"250-" + b"a" * 1_000_000 + b"\r\n250 ok"
+_MANY_LINES = b"".join(b"250-EXT%d\r\n" % i for i in range(100_000)) + b"250 END"
 
 FAULTS = {
     "greeting-flood": "220- lines without end, before any greeting is complete",
@@ -180,10 +183,10 @@ class Hostile(RawServer):
         self._dialogue(peer, final=lambda p: p.hold())
 
     def _long_line(self, peer: _Peer) -> None:
-        self._dialogue(peer, ehlo=b"250-" + b"a" * 1_000_000 + b"\r\n250 ok")
+        self._dialogue(peer, ehlo=_LONG_LINE)
 
     def _many_lines(self, peer: _Peer) -> None:
-        self._dialogue(peer, ehlo=b"".join(b"250-EXT%d\r\n" % i for i in range(100_000)) + b"250 END")
+        self._dialogue(peer, ehlo=_MANY_LINES)
 
     def _code_25(self, peer: _Peer) -> None:
         self._dialogue(peer, ehlo=b"25 ok")
