@@ -280,7 +280,7 @@ class Wire:
         while True:
             if self.tls is not None and self._read_tls():
                 return
-            raw = self._recv(deadline)
+            raw = self._recv(deadline) if not self._eof else b""  # after a TLS close_notify, nothing more comes
             if not raw:
                 self._eof = True
                 raise ServerClosed(f"{self.where} closed the connection during {deadline.step}", step=deadline.step)
