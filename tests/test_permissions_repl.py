@@ -4,32 +4,16 @@ and the history that keeps no secret."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from jcsh.runtime.registry import open_registry
 from jcsh.shell.history import keep_in_history
-from tests.support.terminal import Terminal
 
 
 def _question(path: str) -> str:
     return re.escape(f"allow this statement to change {path}? [y]es once, [a]lways this session, [N]o ")
-
-
-@pytest.fixture
-def terminal(home: Path) -> Iterator[Callable[..., Terminal]]:
-    opened: list[Terminal] = []
-
-    def start(*args: str, **env: str) -> Terminal:
-        t = Terminal(home, *args, **env)
-        opened.append(t)
-        return t
-
-    yield start
-    for t in opened:
-        t.close()
 
 
 @pytest.mark.slow

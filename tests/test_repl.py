@@ -25,22 +25,7 @@ from jcsh.shell.history import append_history, keep_in_history
 from jcsh.shell.magics import ExitRepl, Magics
 from jcsh.shell.prompt import build_prompt
 from jcsh.shell.statement import is_complete, next_indent
-from tests.support.terminal import CPR_REQUEST, Terminal
-
-
-@pytest.fixture
-def terminal(home: Path):
-    opened: list[Terminal] = []
-
-    def start(*args: str, **kw: str) -> Terminal:
-        t = Terminal(home, *args, **kw)
-        opened.append(t)
-        return t
-
-    yield start
-    for t in opened:
-        t.close()
-
+from tests.support.terminal import CPR_REQUEST
 
 # --- through a pseudo-terminal -------------------------------------------------------------------
 
