@@ -131,3 +131,29 @@ def test_what_history_leaves_out() -> None:
     kept = ["credentials.list()", "print(token)", "if secret: pass", "x == password", "mail.send('a@b', 's', 'b')"]
     assert [line for line in left_out if keep_in_history(line)] == []
     assert [line for line in kept if not keep_in_history(line)] == []
+
+
+@pytest.mark.timeout(30)
+def test_sandbox_lists_the_grants_as_json(home: Path) -> None:
+    import io
+    import json
+
+    from jcsh.runtime.sandbox.grants import Grants
+    from jcsh.shell.context import Context
+    from jcsh.shell.repl import Repl, open_session
+
+    out, err = io.StringIO(), io.StringIO()
+    ctx = Context(home_arg=str(home), out=out, err=err, grants=Grants.of(allow_net="smtp.example.test:587,[::1]"))
+    session = open_session(ctx)
+    try:
+        assert Repl(ctx, session).execute("%sandbox --json") == 0
+    finally:
+        session.close()
+    shown = json.loads(out.getvalue())
+    assert shown["grants"] == {
+        "config": False,
+        "net": ["smtp.example.test:587", "[::1]"],
+        "flags": ["--allow-net=smtp.example.test:587,[::1]"],
+    }
+    assert "process" in shown["layers"]
+    assert shown["limits"]["cpu_backstop_seconds"] > shown["limits"]["timeout_seconds"]
