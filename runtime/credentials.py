@@ -71,6 +71,10 @@ class Credential(NamedTuple):
         }
 
 
+# C0/C1 controls; format characters (bidi overrides and isolates, zero-width ...); line separators.
+_INVISIBLE = ("Cc", "Cf", "Zl", "Zp")
+
+
 def _check_field(what: str, value: object, *, optional: bool = False) -> str | None:
     if value is None or value == "":
         if optional:
@@ -80,8 +84,12 @@ def _check_field(what: str, value: object, *, optional: bool = False) -> str | N
         raise UsageError(f"{what} must be text")
     if len(value) > _MAX_FIELD:
         raise UsageError(f"{what} is {len(value)} characters long; the limit is {_MAX_FIELD}")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise UsageError(f"{what} contains a control character")
+    import unicodedata
+
+    bad = next((c for c in value if unicodedata.category(c) in _INVISIBLE), None)
+    if bad is not None:
+        # Names are shown in listings and logs: a control or bidi character would disguise them.
+        raise UsageError(f"{what} contains a control character (U+{ord(bad):04X}; bidi and zero-width ones included)")
     if what != "real user" and value != value.strip():
         raise UsageError(f"{what} {value!r} has leading or trailing spaces")
     return value
