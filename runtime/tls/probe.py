@@ -8,12 +8,14 @@ import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from jcsh.runtime.errors import ConfigError, ConnectFailed, LimitHit, UsageError
 from jcsh.runtime.hosts import bare_host
 from jcsh.runtime.tls.attempt import DATA_OUTCOMES, Attempt, Run, run_attempt
-from jcsh.runtime.tls.protocols import HAS_FLAG, supported_protocols
+from jcsh.runtime.tls.protocol_cache import cached_protocols
+from jcsh.runtime.tls.protocols import HAS_FLAG
 from jcsh.runtime.tls.trust import (
     TrustPolicy,
     client_context,
@@ -72,8 +74,12 @@ def probe(
     timeout: float = 10.0,
     policy: TrustPolicy | None = None,
     local_hostname: str | None = None,
+    home: Path | None = None,
 ) -> ProbeResult:
-    """Probe host:port; ConnectFailed/LimitHit when no connection got as far as SMTP or TLS."""
+    """Probe host:port; ConnectFailed/LimitHit when no connection got as far as SMTP or TLS.
+
+    With a home, what this machine supports is read from its cache (and written there once).
+    """
     started = time.monotonic()
     policy = policy or TrustPolicy()
     host = bare_host(host)
@@ -97,7 +103,7 @@ def probe(
         with ThreadPoolExecutor(max_workers=len(attempts) + 3, thread_name_prefix="jcsh-probe") as pool:
             # What this machine supports (first call in a process) and the system CAs (~30 ms)
             # are found while the connections wait for the network.
-            supported = pool.submit(supported_protocols)
+            supported = pool.submit(cached_protocols, home)
             trust_context = pool.submit(_trust_context, strict, servername)
             attempts.append(Attempt("trust", trust_context))
             list(pool.map(lambda a: run_attempt(run, a), attempts))
