@@ -313,4 +313,6 @@ def environment() -> dict[str, str]:
         "openssl": ssl.OPENSSL_VERSION,
         "cpu": f"{_cpu_model()}, {os.cpu_count()} CPU(s)",
         "os": f"{platform.system()} {platform.release()}",
+        # other work on the machine moves every figure: say how busy it was
+        "load": "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg()),
     }

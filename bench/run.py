@@ -144,6 +144,7 @@ def _record(table: str, mta_part: str, settings: Settings, elapsed: float) -> No
         f"- OpenSSL: {env['openssl']}",
         f"- CPU: {env['cpu']}",
         f"- OS: {env['os']}",
+        f"- load average (1, 5, 15 min) when the run ended: {env['load']}",
         f"- run took {elapsed:.0f} s",
         "",
         "## Against the bench's sink (`jcsh sink`, its own process)",
