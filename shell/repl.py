@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jcsh.shell.render import paint, strip_controls
+from jcsh.shell.render import one_line, paint
 from jcsh.shell.statement import is_complete
 
 if TYPE_CHECKING:
@@ -199,7 +199,7 @@ class Repl:
             return 130
         except JcshError as e:
             self._newline()
-            self._write(f"jcsh: {strip_controls(e.message)}\n", stream="err")
+            self._write(f"jcsh: {e.message}\n", stream="err")
             self._record(e.exit_code, 0.0)
             return e.exit_code
         except Exception as e:
@@ -252,9 +252,7 @@ class Repl:
     def _write(self, text: str, *, stream: str = "out") -> None:
         if not text:
             return
-        target = self.ctx.err if stream == "err" else self.ctx.out
-        target.write(text)
-        target.flush()
+        self.ctx.show(text, err=stream == "err")  # the sanitizer: script output is someone else's text
         self._at_line_start = text.endswith("\n")
 
     def _newline(self) -> None:
@@ -296,9 +294,10 @@ class Repl:
 
     def toolbar(self) -> list[tuple[str, str]]:
         server, security = self.mail_status()
-        parts = [("class:bottom-toolbar", f" mail: {server or 'not configured'}")]
+        # The server comes from the registry: escaped here, as prompt_toolkit shows what it is given.
+        parts = [("class:bottom-toolbar", f" mail: {one_line(server) or 'not configured'}")]
         if server:
-            parts.append(("class:bottom-toolbar", f"  security: {security}"))
+            parts.append(("class:bottom-toolbar", f"  security: {one_line(security)}"))
         if self.last:
             state, detail = self.last
             parts.append(("class:bottom-toolbar", "  │ last: "))

@@ -65,7 +65,10 @@ def _run(ctx: Context, session: Session | None, source: str, filename: str, args
             collected[stream].append(text)
 
         result = session.run(
-            source, filename=filename, args=args if args is not None else [], on_output=collect if ctx.json else None
+            source,
+            filename=filename,
+            args=args if args is not None else [],
+            on_output=collect if ctx.json else ctx.script_output,
         )
     finally:
         if own:
@@ -85,8 +88,7 @@ def _report(ctx: Context, result: RunResult, collected: dict[str, list[str]]) ->
         }
         ctx.emit(data, None)
     elif result.error:
-        ctx.err.write(result.error if result.error.endswith("\n") else result.error + "\n")
-        ctx.err.flush()
+        ctx.show(result.error if result.error.endswith("\n") else result.error + "\n", err=True)
     return result.exit_code
 
 
