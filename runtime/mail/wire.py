@@ -273,7 +273,9 @@ class Wire:
                 raise
 
     def _not_smtp(self, first: bytes) -> ProtocolError:
-        return ProtocolError(f"{self.where} is not an SMTP server (protocol error): {shown(first, 40)}")
+        from jcsh.runtime.greeting import not_smtp  # one wording, and no more of a banner than 40 characters
+
+        return ProtocolError(not_smtp(self.where, first).message)
 
     def _fill(self, deadline: Deadline) -> None:
         """At least one more byte of plain text into the buffer, within the deadline."""
