@@ -213,5 +213,8 @@ def test_script_time_limit_bounds_a_hanging_server(
 @pytest.mark.timeout(20)
 def test_script_tls_probe_is_bounded_by_the_script_limit(home: Path, pki) -> None:
     with _server("drip-handshake", pki) as server:
-        ran = measured([*JCSH, "--home", str(home), "--timeout", "1", "-c", f"tls.probe('127.0.0.1:{server.port}')"])
+        target = f"127.0.0.1:{server.port}"
+        ran = measured(
+            [*JCSH, "--home", str(home), "--timeout", "1", f"--allow-net={target}", "-c", f"tls.probe('{target}')"]
+        )
     _checked(ran, 4, ("timed out after 1 s",), 1 + 1.5)
