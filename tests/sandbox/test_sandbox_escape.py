@@ -352,8 +352,9 @@ PAYLOADS: list[tuple[str, str, str, bool]] = [
     ),
     (
         "module-attribute-module",
-        "import email.utils\nattempt(vars(email.utils.socket)['__builtins__'])",
-        "has no attribute 'socket'",
+        # os is a module attribute of email.utils on every Python (socket is not, from 3.13)
+        "import email.utils\nattempt(vars(email.utils.os)['__builtins__'])",
+        "has no attribute 'os'",
         True,
     ),
     (
