@@ -12,16 +12,16 @@ import hmac
 import logging
 import threading
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from jcsh.runtime.hosts import host_port
-from jcsh.runtime.sink import DROP, STALL, Received
+from jcsh.runtime.sink_config import DROP, STALL, Received, SinkConfig
 
 if TYPE_CHECKING:
-    from jcsh.runtime.sink import Sink
+    import mailbox
 
 __all__ = ["SinkHandler", "SinkController"]
 
@@ -30,6 +30,19 @@ _WORDS = {DROP: "drop", STALL: "stall"}
 # aiosmtpd logs to "mail.log"; without a handler its warnings would reach stderr through logging's
 # last resort. A NullHandler keeps them quiet unless the application configures logging.
 logging.getLogger("mail.log").addHandler(logging.NullHandler())
+
+
+class Sink(Protocol):
+    """What the hooks need of `runtime.sink.Sink` (which imports this module, not the reverse)."""
+
+    config: SinkConfig
+    maildir: mailbox.Maildir | None
+    sessions: set[SMTP]
+    trigger_peer: tuple[str, int] | None
+
+    def event(self, text: str) -> None: ...
+
+    def deliver(self, received: Received) -> None: ...
 
 
 def _peer(session: Session) -> str:

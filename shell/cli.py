@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from jcsh.runtime.errors import JcshError
+from jcsh.shell.argv import command_word
 from jcsh.shell.commands import COMMAND_AREAS, JcshArgumentParser, ParserExit, add_arguments, add_common, seconds, specs
 from jcsh.shell.context import Context
-from jcsh.shell.entry import command_word
 from jcsh.shell.render import report_error
 
 __all__ = ["main", "build_parser"]

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jcsh.shell.prompt_text import CONTINUATION, PROMPT
 from jcsh.shell.render import paint, strip_controls
 from jcsh.shell.statement import is_complete
 
@@ -30,8 +31,6 @@ __all__ = [
     "ECHO_LIMIT",
 ]
 
-PROMPT = "jcsh> "
-CONTINUATION = "...> "
 HISTORY_NAME = "history"
 ECHO_LIMIT = 4000  # characters of an echoed value: a huge repr is cut, not scrolled past
 _DEFAULT_TIMEOUT = 30.0
@@ -74,7 +73,7 @@ def open_session(ctx: Context) -> Any:
 def statement_timeout(ctx: Context) -> float:
     """The scripts' rule (--timeout, the registry, 30 s); a bad stored value warns instead of stopping."""
     from jcsh.runtime.errors import ConfigError
-    from jcsh.shell.commands.script import script_timeout
+    from jcsh.shell.timeout import script_timeout
 
     try:
         return script_timeout(ctx)

@@ -117,7 +117,7 @@ ALLOWED: dict[str, tuple[str, frozenset[str], frozenset[str] | None]] = {
         None,
     ),
     "javax.net.ssl": (
-        "the SSLContext shim; its protocol list comes from the parent",
+        "the SSLContext shim; its protocol list comes from the parent over the worker's link",
         frozenset(),
         frozenset({"SSLContext", "SSLParameters"}),
     ),
@@ -237,6 +237,13 @@ class ModuleTable:
                 parent = self.packages[".".join(parts[:i])]
                 child = ".".join(parts[: i + 1])
                 setattr(parent, parts[i], self.modules.get(child) or self.packages[child])
+
+    def provide(self, name: str, values: dict[str, Any]) -> None:
+        """Hand out `values` from module `name` (the namespace module's objects bound to this worker)."""
+        module = self.modules.get(name)
+        if module is not None:
+            for attr, value in values.items():
+                setattr(module, attr, value)
 
     def names(self) -> list[str]:
         return sorted(self.modules)

@@ -98,6 +98,8 @@ def _prepare(config: dict[str, Any], link: Link) -> Engine:
     modules = ModuleTable(getattr(namespace_module, "ALIASES", {}), load=bool(config.get("modules", True)))
     restricted = bool(config.get("restricted", True))
     preloaded = namespace_module.build(link, list(config.get("args") or []))
+    for module, exported in getattr(namespace_module, "EXPORTS", {}).items():
+        modules.provide(module, {name: preloaded[name] for name in exported})
 
     def make_namespace(display: Any) -> dict[str, Any]:
         return make_globals(

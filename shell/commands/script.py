@@ -5,32 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from jcsh.runtime.errors import ConfigError, UsageError
+from jcsh.runtime.errors import UsageError
 from jcsh.shell.commands import read_text, syntax
 from jcsh.shell.context import Context
+from jcsh.shell.timeout import TIMEOUT_KEY, script_timeout
 
 if TYPE_CHECKING:
     from jcsh.runtime.sandbox.client import RunResult, Session
 
 __all__ = ["run_code", "run_default", "cmd_run", "script_timeout", "TIMEOUT_KEY"]
-
-TIMEOUT_KEY = "/configuration/shell/Timeout"
-
-
-def script_timeout(ctx: Context) -> float:
-    """--timeout, else the registry's /configuration/shell/Timeout, else 30 seconds."""
-    if ctx.timeout is not None:
-        return ctx.timeout
-    text = ctx.registry.value(TIMEOUT_KEY)
-    if text is None or not text.strip():
-        return 30.0
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 86_400:
-        raise ConfigError(f"{TIMEOUT_KEY} is {text!r}: it must be a number of seconds from 0 to 86400")
-    return value
 
 
 def _new_session(*, modules: bool) -> Session:

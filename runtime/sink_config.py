@@ -1,0 +1,127 @@
+"""The sink's configuration and what it records: stages, fault codes, `SinkConfig`, `Received`.
+
+A leaf: `runtime.sink` (the server) and `runtime.sink_smtp` (its aiosmtpd side) both import it,
+and neither imports the other's data from the other.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SinkConfig", "Received", "parse_fail", "check_stage", "check_code", "DROP", "STALL", "STAGES", "MODES"]
+
+MODES = ("plain", "starttls", "implicit")
+STAGES = ("connect", "helo", "auth", "mail", "rcpt", "data")  # and "rcpt:<address>"
+DROP = 0  # as a fail code: hang up without replying
+STALL = 1  # as a fail code: never reply (the client's timeout ends it)
+_WORDS = {"drop": DROP, "stall": STALL}
+
+
+def check_stage(stage: str) -> str:
+    """The stage, lower-cased; ValueError when it is not one of STAGES or rcpt:<address>."""
+    stage = stage.strip().lower()
+    if stage not in STAGES and not (stage.startswith("rcpt:") and "@" in stage[5:]):
+        raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}, rcpt:<address>")
+    return stage
+
+
+def check_code(code: int) -> int:
+    """The code; ValueError unless 400-599, DROP or STALL."""
+    if not (code in (DROP, STALL) or 400 <= code <= 599):
+        raise ValueError(f"code {code} is not 400-599, drop or stall")
+    return code
+
+
+def parse_fail(spec: str) -> tuple[str, int]:
+    """`STAGE=CODE` (CODE 400-599, `drop` or `stall`) -> (stage, code); ValueError says what is wrong."""
+    stage, sep, code_text = spec.rpartition("=")  # rpartition: an address may hold "="
+    if not sep or not stage.strip():
+        raise ValueError(f"{spec!r} is not STAGE=CODE")
+    code_text = code_text.strip().lower()
+    if code_text in _WORDS:
+        return check_stage(stage), _WORDS[code_text]
+    if not code_text.isdigit():
+        raise ValueError(f"code {code_text!r} is not 400-599, drop or stall")
+    return check_stage(stage), check_code(int(code_text))
+
+
+@dataclass
+class SinkConfig:
+    """How the sink listens, secures, authenticates and fails."""
+
+    host: str = "127.0.0.1"
+    port: int = 2525  # 0 = any free port
+    mode: str = "plain"  # "plain" | "starttls" | "implicit"
+    require_starttls: bool = False  # refuse MAIL/AUTH before STARTTLS (530)
+    auth: dict[str, str] = field(default_factory=dict)  # user -> password
+    auth_require_tls: bool = False
+    auth_required: bool = False  # refuse MAIL before a successful AUTH (530), like submission servers
+    fail: dict[str, int] = field(default_factory=dict)  # stage -> code (see parse_fail)
+    cert_path: Path | None = None
+    key_path: Path | None = None
+    cert_dir: Path | None = None  # where a generated certificate goes (default: a temp folder)
+    min_version: ssl.TLSVersion | None = None
+    max_version: ssl.TLSVersion | None = None
+    maildir: Path | None = None
+    size_limit: int | None = None  # advertise SIZE
+    hostname: str = "jcsh-sink"  # EHLO name
+
+    def __repr__(self) -> str:  # the auth table holds passwords
+        users = ", ".join(self.auth) or "none"
+        return f"SinkConfig({self.host}:{self.port} {self.mode} auth users: {users})"
+
+    def check(self) -> None:
+        """Raise ValueError for a contradictory configuration."""
+        if self.mode not in MODES:
+            raise ValueError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port {self.port} is not 0-65535")
+        if self.require_starttls and self.mode != "starttls":
+            raise ValueError("require_starttls needs mode starttls")
+        if self.auth_required and not self.auth:
+            raise ValueError("auth_required needs at least one user in auth")
+        if (self.cert_path is None) != (self.key_path is None):
+            raise ValueError("give both a certificate and its key, or neither")
+        for stage, code in self.fail.items():
+            check_stage(stage)
+            check_code(code)
+        if self.size_limit is not None and self.size_limit <= 0:
+            raise ValueError(f"size limit {self.size_limit} is not positive")
+
+
+@dataclass
+class Received:
+    """One accepted message, as the sink saw it."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    content: bytes
+    tls_version: str | None
+    authenticated_as: str | None
+    peer: str
+    queue_id: str = ""
+
+    def message(self) -> EmailMessage:
+        """The content parsed with the default (modern) policy."""
+        return message_from_bytes(self.content, policy=policy.default)
+
+    @property
+    def subject(self) -> str | None:
+        return self.message()["Subject"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mail_from": self.mail_from,
+            "rcpt_tos": self.rcpt_tos,
+            "size": len(self.content),
+            "subject": self.subject,
+            "tls_version": self.tls_version,
+            "authenticated_as": self.authenticated_as,
+            "peer": self.peer,
+            "queue_id": self.queue_id,
+        }
