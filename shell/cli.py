@@ -24,6 +24,7 @@ def build_parser(only: str | None = None) -> JcshArgumentParser:
         prog="jcsh",
         description="A sandboxed Python scripting shell for outgoing mail: configure, probe, test.",
     )
+    parser.help_name = ""
     add_common(parser, suppress=False)
     parser.add_argument(
         "--timeout",
@@ -45,11 +46,12 @@ def build_parser(only: str | None = None) -> JcshArgumentParser:
         if len(words) == 2:
             if words[0] not in groups:
                 group = sub.add_parser(words[0], help=f"{words[0]} commands")
+                group.help_name = words[0]
                 add_common(group, suppress=True)
                 groups[words[0]] = group.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
             target = groups[words[0]]  # type: ignore[assignment]
         command = target.add_parser(words[-1], help=spec.summary, description=spec.summary)
-        add_arguments(command, spec.arguments)
+        add_arguments(command, spec.arguments, spec.name)
         command.set_defaults(spec=spec)
     return parser
 

@@ -216,7 +216,7 @@ class Magics:
         """The same parser as the command line's, with `%name` as its program name."""
         p = JcshArgumentParser(prog="%" + m.name, description=m.summary)
         if m.spec is not None:  # the subcommand's own options, global ones included
-            add_arguments(p, m.arguments)
+            add_arguments(p, m.arguments, m.spec, "%" + m.name)
         else:
             m.arguments(p)
         return p
