@@ -42,6 +42,7 @@ COMMAND_AREAS = {
     "tls": "tls",
     "sink": "sink",
     "run": "script",
+    "examples": "examples",
 }
 _AREAS = tuple(dict.fromkeys(COMMAND_AREAS.values()))
 
