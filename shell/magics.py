@@ -29,7 +29,7 @@ __all__ = ["Magic", "Magics", "Shell", "ExitRepl", "magic", "mirror", "abandoned
 # Subcommands that wait on the network: a spinner shows, Ctrl-C cancels.
 _SLOW = frozenset({"tls probe", "tls protocols", "testmail", "configure", "mail send"})
 # Specs the REPL does not offer under their own name: `%run` runs in this session instead.
-_HIDDEN = frozenset({"run"})
+_HIDDEN = frozenset({"run", "completion"})  # completion: a script for the login shell, not for the REPL
 _UNLISTED = frozenset({"credentials"})  # an alias of %credential
 
 

@@ -43,6 +43,7 @@ COMMAND_AREAS = {
     "sink": "sink",
     "run": "script",
     "examples": "examples",
+    "completion": "completion",
 }
 _AREAS = tuple(dict.fromkeys(COMMAND_AREAS.values()))
 
