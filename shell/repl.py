@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jcsh.shell.history import HISTORY_NAME
 from jcsh.shell.prompt_text import CONTINUATION, PROMPT
 from jcsh.shell.render import paint, strip_controls
-from jcsh.shell.statement import is_complete
+from jcsh.shell.statement import help_request, is_complete
 
 if TYPE_CHECKING:
     from jcsh.shell.context import Context
@@ -31,7 +32,6 @@ __all__ = [
     "ECHO_LIMIT",
 ]
 
-HISTORY_NAME = "history"
 ECHO_LIMIT = 4000  # characters of an echoed value: a huge repr is cut, not scrolled past
 _DEFAULT_TIMEOUT = 30.0
 
@@ -181,6 +181,9 @@ class Repl:
         if not text.strip():
             return 0
         try:
+            asked = help_request(text)
+            if asked is not None:
+                return self.show_help(asked)
             if text.lstrip().startswith("%"):
                 started = time.monotonic()
                 code = self.magics.run(text)
@@ -239,6 +242,32 @@ class Repl:
         if result.exited and interactive:
             raise ExitRepl(result.exit_code)  # exit() at the prompt leaves, as in python
         return code
+
+    def show_help(self, name: str) -> int:
+        """`help(NAME)`, `NAME?`: the preloaded API's documentation, read from the classes (never run)."""
+        from jcsh.stdlib.describe import document
+
+        if not name:
+            rows = ", ".join(described())
+            self._write(
+                f"help(NAME) or NAME? documents the preloaded names and their members: {rows}.\n"
+                "For example help(mail.send), registry.get?. %help lists the % commands.\n"
+            )
+            self._record(0, 0.0)
+            return 0
+        text = document(name)
+        if text is None:
+            known = ", ".join(described())
+            self._write(
+                f"jcsh: no documentation for {strip_controls(name)}: help() knows the preloaded names "
+                f"({known}) and their members\n",
+                stream="err",
+            )
+            self._record(1, 0.0)
+            return 1
+        self._write(text + "\n")
+        self._record(0, 0.0)
+        return 0
 
     def reset(self) -> None:
         self._session.reset()
