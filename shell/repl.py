@@ -231,6 +231,7 @@ class Repl:
         if result.error:
             self._newline()
             self._write(paint(result.error.rstrip("\n"), "red", self.color) + "\n", stream="err")
+            self._java_hint(source, result.error)
         if result.namespace_lost:
             self._newline()
             self._write(
@@ -242,6 +243,15 @@ class Repl:
         if result.exited and interactive:
             raise ExitRepl(result.exit_code)  # exit() at the prompt leaves, as in python
         return code
+
+    def _java_hint(self, source: str, error: str) -> None:
+        from jcsh.shell.java import java_hint
+
+        hint = java_hint(source, error)
+        if hint is not None:
+            self._write(paint(hint.message, "yellow", self.color) + "\n", stream="err")
+            if hint.python is not None:
+                self._write(hint.python)
 
     def show_help(self, name: str) -> int:
         """`help(NAME)`, `NAME?`: the preloaded API's documentation, read from the classes (never run)."""

@@ -53,10 +53,15 @@ def _run(ctx: Context, session: Session | None, source: str, filename: str, args
     finally:
         if own:
             session.close(wait=False)  # this process is about to exit: no need to reap the worker
-    return _report(ctx, result, collected)
+    return _report(ctx, result, collected, source)
 
 
-def _report(ctx: Context, result: RunResult, collected: dict[str, list[str]]) -> int:
+def _report(ctx: Context, result: RunResult, collected: dict[str, list[str]], source: str) -> int:
+    hint = None
+    if not result.ok and result.error:
+        from jcsh.shell.java import java_hint  # only a failed script pays for looking
+
+        hint = java_hint(source, result.error)
     if ctx.json:
         data: dict[str, Any] = {
             "ok": result.ok,
@@ -66,9 +71,21 @@ def _report(ctx: Context, result: RunResult, collected: dict[str, list[str]]) ->
             "error": result.error,
             "limit": result.limit,
         }
+        if hint is not None:
+            data["hint"] = hint.message
+            if hint.python is not None:
+                data["python"] = hint.python
         ctx.emit(data, None)
+    elif hint is not None and hint.python is not None:
+        # The documented snippet: say what it is and print its Python form (stdout: `> tls.jcs` keeps it).
+        ctx.err.write(f"jcsh: {hint.message}\n")
+        ctx.err.flush()
+        ctx.out.write(hint.python)
+        ctx.out.flush()
     elif result.error:
         ctx.err.write(result.error if result.error.endswith("\n") else result.error + "\n")
+        if hint is not None:
+            ctx.err.write(hint.message + "\n")
         ctx.err.flush()
     return result.exit_code
 
