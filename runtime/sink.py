@@ -1,7 +1,8 @@
 """The test SMTP server (`jcsh sink`, and every mail test): aiosmtpd in a background thread.
 
-Plain, STARTTLS or implicit TLS; AUTH PLAIN/LOGIN against a user table; a chosen reply code at a
-chosen stage for fault tests; every accepted message kept as a `Received`, optionally in a Maildir.
+Plain, STARTTLS or implicit TLS; AUTH PLAIN/LOGIN/CRAM-MD5 against a user table, XOAUTH2 and
+OAUTHBEARER against a list of access tokens; a chosen reply code at a chosen stage for fault tests;
+every accepted message kept as a `Received`, optionally in a Maildir.
 """
 
 from __future__ import annotations
@@ -19,14 +20,18 @@ from typing import TYPE_CHECKING
 
 from jcsh.runtime.sink_config import (
     DROP,
+    MECHANISMS,
     MODES,
+    PASSWORD_MECHANISMS,
     STAGES,
     STALL,
+    TOKEN_MECHANISMS,
     Received,
     SinkConfig,
     check_code,
     check_stage,
     parse_fail,
+    read_token_file,
 )
 
 if TYPE_CHECKING:
@@ -48,6 +53,10 @@ __all__ = [
     "STALL",
     "STAGES",
     "MODES",
+    "MECHANISMS",
+    "PASSWORD_MECHANISMS",
+    "TOKEN_MECHANISMS",
+    "read_token_file",
 ]
 
 _OLD_TLS = (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1)
@@ -168,6 +177,7 @@ class Sink:
             require_starttls=cfg.require_starttls,
             auth_require_tls=cfg.auth_require_tls,
             authenticator=handler.authenticate,
+            auth_exclude_mechanism=[m for m in MECHANISMS if m not in cfg.offered_mechanisms()],
             data_size_limit=cfg.size_limit,
             decode_data=False,
             timeout=120,

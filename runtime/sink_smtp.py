@@ -12,16 +12,14 @@ import hmac
 import logging
 import threading
 import uuid
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from jcsh.runtime.hosts import host_port
-from jcsh.runtime.sink_config import DROP, STALL, Received, SinkConfig
-
-if TYPE_CHECKING:
-    import mailbox
+from jcsh.runtime.sink_auth import SinkAuth
+from jcsh.runtime.sink_config import DROP, STALL, Received, SinkState
 
 __all__ = ["SinkHandler", "SinkController"]
 
@@ -30,19 +28,6 @@ _WORDS = {DROP: "drop", STALL: "stall"}
 # aiosmtpd logs to "mail.log"; without a handler its warnings would reach stderr through logging's
 # last resort. A NullHandler keeps them quiet unless the application configures logging.
 logging.getLogger("mail.log").addHandler(logging.NullHandler())
-
-
-class Sink(Protocol):
-    """What the hooks need of `runtime.sink.Sink` (which imports this module, not the reverse)."""
-
-    config: SinkConfig
-    maildir: mailbox.Maildir | None
-    sessions: set[SMTP]
-    trigger_peer: tuple[str, int] | None
-
-    def event(self, text: str) -> None: ...
-
-    def deliver(self, received: Received) -> None: ...
 
 
 def _peer(session: Session) -> str:
@@ -55,10 +40,10 @@ def _tls_version(server: SMTP) -> str | None:
     return ssl_object.version() if ssl_object is not None else None
 
 
-class SinkHandler:
-    """aiosmtpd hooks: faults by stage, AUTH against the table, storage of accepted mail."""
+class SinkHandler(SinkAuth):
+    """aiosmtpd hooks: faults by stage, AUTH against the table or the tokens, storage of accepted mail."""
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: SinkState) -> None:
         self.sink = sink
         self.config = sink.config
 
@@ -92,7 +77,7 @@ class SinkHandler:
             return [reply]
         session.host_name = hostname
         # Offer AUTH only when someone can log in, and not before a STARTTLS that is required.
-        if not self.config.auth or (self.config.require_starttls and session.ssl is None):
+        if not self.config.offered_mechanisms() or (self.config.require_starttls and session.ssl is None):
             responses = [r for r in responses if not r[4:].startswith("AUTH")]
         return responses
 

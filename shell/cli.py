@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except JcshError as e:
         return report_error(e, as_json=ctx.json, out=ctx.out, stderr=ctx.err)
     except KeyboardInterrupt:
-        ctx.err.write("\njcsh: interrupted\n")
+        ctx.show("\njcsh: interrupted\n", err=True)
         return 130
     finally:
         ctx.close()

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 __all__ = ["Context"]
 
 
+def _isatty(stream: TextIO) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
 class Context:
     """Options and streams of one command, shared by the command line and the REPL."""
 
@@ -53,11 +57,11 @@ class Context:
     def color(self) -> bool:
         if self.json or self.no_color or os.environ.get("NO_COLOR"):
             return False
-        return bool(getattr(self.out, "isatty", lambda: False)()) and os.environ.get("TERM") != "dumb"
+        return _isatty(self.out) and os.environ.get("TERM") != "dumb"
 
     @property
     def interactive(self) -> bool:
-        return bool(getattr(self.stdin, "isatty", lambda: False)())
+        return _isatty(self.stdin)
 
     @property
     def home(self) -> Path:
@@ -81,20 +85,54 @@ class Context:
             self._credentials = CredentialStore(self.registry, self.home)
         return self._credentials
 
-    def emit(self, data: dict[str, Any], text: str | None) -> None:
-        """Print the result: the JSON document with --json, else the human text."""
-        if self.json:
-            import json  # lazily: most runs never print JSON
+    # Output: every byte jcsh writes for a person goes through one of these methods, which pass it
+    # through render.human() (the sanitizer) or render.json_document(); tests/test_sanitize.py
+    # checks that no command writes to a stream another way.
 
-            self.out.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    def emit(self, data: dict[str, Any], text: str | None, *, exact: bool = False) -> None:
+        """Print the result: the JSON document with --json, else the human text.
+
+        exact: a value the caller may capture (`$(jcsh registry get ...)`): written as it is
+        when stdout is not a terminal, sanitized like any other text when it is.
+        """
+        from jcsh.shell.render import human, json_document
+
+        if self.json:
+            self.out.write(json_document(data))
         elif text:
+            text = text if exact and not _isatty(self.out) else human(text)
             self.out.write(text if text.endswith("\n") else text + "\n")
+        self.out.flush()
+
+    def emit_document(self, document: str) -> None:
+        """A JSON document that is the result itself (an export): exact to a file or pipe; on a
+        terminal with unsafe characters as \\uXXXX escapes, which decode to the same document."""
+        from jcsh.runtime.controls import escape_json_text
+
+        self.out.write(document if not _isatty(self.out) else escape_json_text(document))
         self.out.flush()
 
     def warn(self, message: str) -> None:
         """A diagnostic on stderr (never on stdout, so --json stays one document)."""
-        self.err.write(f"jcsh: {message}\n")
-        self.err.flush()
+        self.show(f"jcsh: {message}\n", err=True)
+
+    def show(self, text: str, *, err: bool = False) -> None:
+        """Human text written as it is given (no newline added): a prompt, a line of a stream."""
+        from jcsh.shell.render import human
+
+        stream = self.err if err else self.out
+        stream.write(human(text))
+        stream.flush()
+
+    def script_output(self, stream: str, text: str) -> None:
+        """What a script wrote to jcsOut/jcsErr: sanitized on a terminal, exact to a file or pipe."""
+        target = self.err if stream == "err" else self.out
+        if _isatty(target):
+            from jcsh.shell.render import human
+
+            text = human(text)
+        target.write(text)
+        target.flush()
 
     def close(self) -> None:
         if self._registry is not None:

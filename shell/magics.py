@@ -134,7 +134,7 @@ class Magics:
 
     @magic("the % commands, or the options of one", _help_arguments)
     def cmd_help(self, args: argparse.Namespace) -> int:
-        out = self.shell.ctx.out
+        ctx = self.shell.ctx
         if args.name:
             name = " ".join(args.name).lstrip("%")
             found = self.resolve(name.split())
@@ -144,13 +144,13 @@ class Magics:
                 text = document(name)
                 if text is None:
                     raise UsageError(self._unknown(name))
-                out.write(text + "\n")  # %help mail.send: the preloaded API, as help(mail.send)
+                ctx.show(text + "\n")  # %help mail.send: the preloaded API, as help(mail.send)
                 return 0
-            out.write(self.parser(found[0]).format_help())
+            ctx.show(self.parser(found[0]).format_help())
             return 0
         rows = [("%" + m.name, m.summary) for m in self.table().values() if self._listed(m)]
-        out.write(table(rows) + "\n")
-        out.write(
+        ctx.show(
+            table(rows) + "\n"
             "Anything else is Python, run in the sandbox. Tab completes; Ctrl-R searches history; Ctrl-D leaves.\n"
         )
         return 0
@@ -167,7 +167,7 @@ class Magics:
     @magic("a fresh worker: the script namespace starts empty again")
     def cmd_reset(self, args: argparse.Namespace) -> int:
         self.shell.reset()
-        self.shell.ctx.out.write("a fresh worker: the namespace is empty\n")
+        self.shell.ctx.show("a fresh worker: the namespace is empty\n")
         return 0
 
     @magic("run a saved script in this session's namespace", _run_arguments)
@@ -187,7 +187,6 @@ class Magics:
     def cmd_history(self, args: argparse.Namespace) -> int:
         from jcsh.shell.history import HISTORY_NAME, read_history
         from jcsh.shell.prompt_text import CONTINUATION
-        from jcsh.shell.render import strip_controls
 
         ctx = self._context(args)
         entries = read_history(self.shell.ctx.home / HISTORY_NAME)
@@ -196,7 +195,7 @@ class Magics:
         width = len(str(len(entries)))
         lines = []
         for number, entry in shown:
-            head, *rest = strip_controls(entry).split("\n")
+            head, *rest = entry.split("\n")  # emit() escapes what a terminal must not see
             lines.append(f"{number:>{width}}  {head}")
             lines += [f"{'':>{width}}  {CONTINUATION}{line}" for line in rest]
         data = {"history": [{"number": n, "text": e} for n, e in shown], "total": len(entries)}
@@ -294,12 +293,10 @@ class Magics:
         except JcshError as e:
             return report_error(e, as_json=False, out=ctx.out, stderr=ctx.err)
         except KeyboardInterrupt:
-            ctx.err.write("\njcsh: interrupted\n")
-            ctx.err.flush()
+            ctx.show("\njcsh: interrupted\n", err=True)
             return 130
         except Exception as e:
-            ctx.err.write(f"jcsh: internal error: {type(e).__name__}: {e}\n")
-            ctx.err.flush()
+            ctx.warn(f"internal error: {type(e).__name__}: {e}")
             return 1
 
     def _methods(self) -> set[str]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from jcsh.shell.history import HISTORY_NAME
 from jcsh.shell.prompt_text import CONTINUATION, PROMPT
-from jcsh.shell.render import paint, strip_controls
+from jcsh.shell.render import one_line, paint
 from jcsh.shell.statement import help_request, is_complete
 
 if TYPE_CHECKING:
@@ -201,7 +201,7 @@ class Repl:
             return 130
         except JcshError as e:
             self._newline()
-            self._write(f"jcsh: {strip_controls(e.message)}\n", stream="err")
+            self._write(f"jcsh: {e.message}\n", stream="err")
             self._record(e.exit_code, 0.0)
             return e.exit_code
         except Exception as e:
@@ -269,8 +269,7 @@ class Repl:
         if text is None:
             known = ", ".join(described())
             self._write(
-                f"jcsh: no documentation for {strip_controls(name)}: help() knows the preloaded names "
-                f"({known}) and their members\n",
+                f"jcsh: no documentation for {name}: help() knows the preloaded names ({known}) and their members\n",
                 stream="err",
             )
             self._record(1, 0.0)
@@ -290,9 +289,7 @@ class Repl:
     def _write(self, text: str, *, stream: str = "out") -> None:
         if not text:
             return
-        target = self.ctx.err if stream == "err" else self.ctx.out
-        target.write(text)
-        target.flush()
+        self.ctx.show(text, err=stream == "err")  # the sanitizer: script output is someone else's text
         self._at_line_start = text.endswith("\n")
 
     def _newline(self) -> None:
@@ -334,9 +331,10 @@ class Repl:
 
     def toolbar(self) -> list[tuple[str, str]]:
         server, security = self.mail_status()
-        parts = [("class:bottom-toolbar", f" mail: {server or 'not configured'}")]
+        # The server comes from the registry: escaped here, as prompt_toolkit shows what it is given.
+        parts = [("class:bottom-toolbar", f" mail: {one_line(server) or 'not configured'}")]
         if server:
-            parts.append(("class:bottom-toolbar", f"  security: {security}"))
+            parts.append(("class:bottom-toolbar", f"  security: {one_line(security)}"))
         if self.last:
             state, detail = self.last
             parts.append(("class:bottom-toolbar", "  │ last: "))

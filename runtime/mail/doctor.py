@@ -53,6 +53,7 @@ def diagnose(
     if credentials is not None and settings.server.value is not None:
         _login_traps(settings, credentials, add)
         _certificate_traps(credentials, now or dt.datetime.now(dt.UTC), add)
+    _provider_traps(settings, now or dt.datetime.now(dt.UTC), add)
     _path_traps(settings, add)
     if "From" not in unparsed:
         _from_traps(settings, add)
@@ -211,6 +212,53 @@ def _login_traps(s: MailSettings, store: CredentialStore, add: Any) -> None:
         else ": mail is sent without login (fine for a relay or direct send)"
     )
     add(level, [s.server.origin] + ([s.user.origin] if s.user.value else []), what + tail, fix)
+
+
+_EXO_SUBMISSION = ("smtp.office365.com", "smtp-legacy.office365.com")
+_BASIC_AUTH_OFF = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)  # Exchange Online: off by default from end of Dec 2026
+
+
+def _password_login(s: MailSettings) -> bool:
+    """Whether the login is a password (the one test the provider rules make on the credential)."""
+    ref = s.credential.value
+    return ref is not None and ref.kind == "password"
+
+
+def _provider_traps(s: MailSettings, now: dt.datetime, add: Any) -> None:
+    host = (s.host or "").lower().rstrip(".")
+    if host in _EXO_SUBMISSION and _password_login(s):
+        when = (
+            "disables Basic auth (passwords) for SMTP AUTH by default at the end of December 2026"
+            if now < _BASIC_AUTH_OFF
+            else "has disabled Basic auth (passwords) for SMTP AUTH by default since the end of December 2026"
+        )
+        add(
+            "warning",
+            [s.credential.origin, s.server.origin],
+            f"Exchange Online {when}; this login is a password, which will be refused with "
+            "550 5.7.30 Basic authentication is not supported for Client Submission",
+            f"store an OAuth 2.0 client instead: jcsh credential add --protocol smtp --endpoint {s.server.value} "
+            f"--virtual-user default --real-user {s.user.value or 'MAILBOX'} --oauth2 client-credentials "
+            "--entra-tenant TENANT --client-id ID --client-secret-stdin --replace",
+        )
+    elif host == "smtp.gmail.com" and _password_login(s):
+        add(
+            "note",
+            [s.credential.origin, s.server.origin],
+            "Gmail takes an app password (with 2-Step Verification), not the account password, since "
+            '"less secure apps" ended; the account password is refused with 534 5.7.9 or 535 5.7.8',
+            "store an app password (Google Account > Security > App passwords) as the credential's password, "
+            "or an OAuth 2.0 client (--oauth2 ... --google)",
+        )
+    if host.endswith(".mail.protection.outlook.com") and s.port.value == 25 and s.credential.value is None:
+        add(
+            "note",
+            [s.server.origin, s.port.origin],
+            f"{s.server.value} on port 25 without login is Exchange Online direct send: only recipients "
+            "inside the tenant are accepted (others get 550 5.7.54 Unable to relay)",
+            "for outside recipients log in on smtp.office365.com:587 (OAuth 2.0), or set up a connector "
+            "for this host's address",
+        )
 
 
 def _certificate_traps(store: CredentialStore, now: dt.datetime, add: Any) -> None:

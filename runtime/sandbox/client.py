@@ -65,12 +65,6 @@ class RunResult:
         return isinstance(other, RunResult) and all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
 
 
-def _strip(text: str) -> str:
-    from jcsh.runtime.controls import strip_controls
-
-    return strip_controls(text)
-
-
 _prestarted: list[Session] = []
 
 
@@ -175,7 +169,7 @@ class Session:
             if message["t"] == "ready":
                 self._ready = message
             elif message["t"] == "fatal":
-                raise _WorkerGone(f"the worker could not start: {_strip(str(message.get('error')))}")
+                raise _WorkerGone(f"the worker could not start: {message.get('error')}")
         return self._ready
 
     def _receive(self, timeout: float) -> dict[str, Any] | None:
@@ -249,7 +243,9 @@ class Session:
         target = (host.out if stream == "out" else host.err) if host is not None else None
         if target is None:
             target = sys.stdout if stream == "out" else sys.stderr
-        target.write(text)
+        from jcsh.runtime.controls import escape_controls
+
+        target.write(escape_controls(text))  # no caller decided how to show it: the safe way
         target.flush()
 
     def _wait_done(self, emit: Callable[[str, str], None]) -> RunResult:
@@ -258,9 +254,6 @@ class Session:
         kill_at: float | None = None
         seen_interrupts = 0
         used = 0
-        from jcsh.runtime.controls import ControlStripper
-
-        strippers = {"out": ControlStripper(), "err": ControlStripper()}
         while True:
             try:
                 now = time.monotonic()
@@ -291,10 +284,9 @@ class Session:
                         text = text[: max(0, self.output_limit - used)]
                         stop, kill_at = "output", now + GRACE_SECONDS
                     used += size
-                    shown = strippers[stream].feed(text)
                     try:
-                        if shown:
-                            emit(stream, shown)
+                        if text:
+                            emit(stream, text)
                     except (OSError, ValueError):  # nobody can read the output (a closed pipe): stop the script
                         if stop is None:
                             stop, kill_at = "broken", now + GRACE_SECONDS
@@ -304,10 +296,6 @@ class Session:
                 elif kind == "call":
                     self._send(self._serve_call(message, refuse=stop is not None))
                 elif kind == "done":
-                    for stream, stripper in strippers.items():
-                        rest = stripper.flush()
-                        if rest and stop != "broken":
-                            emit(stream, rest)
                     return self._result(message, stop)
             except KeyboardInterrupt:
                 self._interrupts += 1
@@ -349,16 +337,17 @@ class Session:
         code = message.get("exit")
         code = code if type(code) is int and 0 <= code <= 255 else 1
         error = message.get("error")
-        error = _strip(error).replace("\r", "") if type(error) is str else None
+        # Texts stay as the script made them: the shell escapes them where they are shown.
+        error = error if type(error) is str else None
         value = message.get("value")
-        value = _strip(value) if type(value) is str else None
+        value = value if type(value) is str else None
         limit = message.get("limit") if message.get("limit") in ("output", "memory") else None
         result = RunResult(
             bool(message.get("ok")) and code == 0, code, error, value, exited=bool(message.get("exited")), limit=limit
         )
         if stop == "timeout":
             where = message.get("where")
-            at = f" at {_strip(where)}" if type(where) is str else ""
+            at = f" at {where}" if type(where) is str else ""
             return RunResult(False, 4, f"timed out after {self.timeout:g} s{at}", limit="timeout")
         if stop == "output" or limit == "output":
             return RunResult(
@@ -383,14 +372,14 @@ class Session:
             encode(reply)  # must be JSON and fit a frame
         except JcshError as e:
             reply.pop("ok", None)
-            reply["err"] = {"kind": e.kind, "message": _strip(e.message), "code": e.exit_code}
+            reply["err"] = {"kind": e.kind, "message": e.message, "code": e.exit_code}
         except KeyboardInterrupt:
             self._interrupts += 1
             reply.pop("ok", None)
             reply["err"] = {"kind": "limit", "message": "interrupted", "code": 130}
         except Exception as e:
             reply.pop("ok", None)
-            reply["err"] = {"kind": "failed", "message": _strip(f"{type(e).__name__}: {e}"), "code": 1}
+            reply["err"] = {"kind": "failed", "message": f"{type(e).__name__}: {e}", "code": 1}
         return reply
 
     # -- the rest of the contract ---------------------------------------------------------------

@@ -150,9 +150,7 @@ class WorkerProcess:
         lines = [line for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
         if not lines:
             return ""
-        from jcsh.runtime.controls import strip_controls
-
-        return strip_controls(lines[-1])[:300]
+        return lines[-1][:300]  # shown through the shell's sanitizer
 
 
 _UNREAPED: list[int] = []

@@ -48,7 +48,10 @@ def _run(ctx: Context, session: Session | None, source: str, filename: str, args
             collected[stream].append(text)
 
         result = session.run(
-            source, filename=filename, args=args if args is not None else [], on_output=collect if ctx.json else None
+            source,
+            filename=filename,
+            args=args if args is not None else [],
+            on_output=collect if ctx.json else ctx.script_output,
         )
     finally:
         if own:
@@ -78,15 +81,12 @@ def _report(ctx: Context, result: RunResult, collected: dict[str, list[str]], so
         ctx.emit(data, None)
     elif hint is not None and hint.python is not None:
         # The documented snippet: say what it is and print its Python form (stdout: `> tls.jcs` keeps it).
-        ctx.err.write(f"jcsh: {hint.message}\n")
-        ctx.err.flush()
-        ctx.out.write(hint.python)
-        ctx.out.flush()
+        ctx.show(f"jcsh: {hint.message}\n", err=True)
+        ctx.show(hint.python)
     elif result.error:
-        ctx.err.write(result.error if result.error.endswith("\n") else result.error + "\n")
+        ctx.show(result.error if result.error.endswith("\n") else result.error + "\n", err=True)
         if hint is not None:
-            ctx.err.write(hint.message + "\n")
-        ctx.err.flush()
+            ctx.show(hint.message + "\n", err=True)
     return result.exit_code
 
 
