@@ -34,8 +34,7 @@ def cmd_completion(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     if args.shell is None:
         raise UsageError(f"name the shell: jcsh completion {'|'.join(SHELLS)}")
-    ctx.out.write(completion_script(args.shell))
-    ctx.out.flush()
+    ctx.show(completion_script(args.shell))
     return 0
 
 

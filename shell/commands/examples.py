@@ -103,8 +103,8 @@ def _copy(example: Example, folder: Path, *, force: bool) -> tuple[Path, bool]:
     # so that a failed write never leaves half a script behind.
     partial = target.with_name(f".{target.name}.{os.getpid()}.tmp") if existed else target
     try:
-        with open(partial, "xb") as f:
-            f.write(content)
+        open(partial, "xb").close()  # exclusively: never over a file that appeared meanwhile
+        partial.write_bytes(content)
         if existed:
             os.replace(partial, target)
     except OSError as e:
