@@ -63,7 +63,13 @@ _OLD_TLS = (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1)
 
 
 def server_context(
-    cert: Path, key: Path, min_version: ssl.TLSVersion | None = None, max_version: ssl.TLSVersion | None = None
+    cert: Path,
+    key: Path,
+    min_version: ssl.TLSVersion | None = None,
+    max_version: ssl.TLSVersion | None = None,
+    *,
+    ciphers: str | None = None,
+    server_cipher_order: bool = True,
 ) -> ssl.SSLContext:
     """A server SSLContext; TLSv1/1.1 get @SECLEVEL=0 ciphers, which OpenSSL 3 needs for them."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -71,6 +77,10 @@ def server_context(
     if min_version in _OLD_TLS or max_version in _OLD_TLS:
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
         min_version = min_version or ssl.TLSVersion.TLSv1
+    if ciphers is not None:
+        ctx.set_ciphers(ciphers)
+    if not server_cipher_order:
+        ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
     with warnings.catch_warnings():  # ssl warns when old versions are enabled: that is the point here
         warnings.simplefilter("ignore", DeprecationWarning)
         if min_version is not None:
@@ -149,7 +159,15 @@ class Sink:
                 self._tempdir = tempfile.mkdtemp(prefix="jcsh-sink-")
                 self.cert_path, self.key_path = generate_self_signed(Path(self._tempdir), names)
         assert self.key_path is not None
-        return server_context(self.cert_path, self.key_path, self.config.min_version, self.config.max_version)
+        cfg = self.config
+        return server_context(
+            self.cert_path,
+            self.key_path,
+            cfg.min_version,
+            cfg.max_version,
+            ciphers=cfg.ciphers,
+            server_cipher_order=cfg.server_cipher_order,
+        )
 
     def start(self) -> None:
         """Listen and serve in a background thread; returns once connections are accepted."""

@@ -117,6 +117,8 @@ class SinkConfig:
     cert_dir: Path | None = None  # where a generated certificate goes (default: a temp folder)
     min_version: ssl.TLSVersion | None = None
     max_version: ssl.TLSVersion | None = None
+    ciphers: str | None = None  # an OpenSSL cipher list for TLS 1.2 and older (cipher-scan tests)
+    server_cipher_order: bool = True  # False: follow the client's order of suites
     maildir: Path | None = None
     size_limit: int | None = None  # advertise SIZE
     hostname: str = "jcsh-sink"  # EHLO name

@@ -47,6 +47,7 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "mail doctor": (
         ("jcsh mail doctor", "errors, warnings and notes with their fix; exit 1 on any error"),
+        ("jcsh mail doctor --dns", "also From's SPF and DMARC, looked up in DNS"),
         ("jcsh mail doctor --json", "the findings as one JSON document"),
     ),
     "testmail": (
@@ -112,6 +113,8 @@ _NAMESERVERS = ("JCSH_NAMESERVERS", "DNS servers for MX and host lookups: host[:
 ENVIRONMENT: dict[str, tuple[tuple[str, str], ...]] = {
     "": (_HOME, _NAMESERVERS, _NO_COLOR),
     "configure": (_HOME, _NAMESERVERS, _NO_COLOR),
+    "mail doctor": (_HOME, _NAMESERVERS, _NO_COLOR),
+    "tls probe": (_HOME, _NAMESERVERS, _NO_COLOR),
     "run": (_HOME, _NAMESERVERS, _NO_COLOR),
     "examples": (_HOME,),
     "completion": (_HOME,),

@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 from jcsh.runtime.controls import escape_controls, escape_json_text
 from jcsh.runtime.errors import JcshError, UsageError
+from jcsh.runtime.tables import aligned
 
 __all__ = ["table", "paint", "human", "one_line", "json_document", "report_error"]
 
@@ -62,14 +63,7 @@ def json_document(data: Any) -> str:
 
 def table(rows: Iterable[Sequence[object]], headers: Sequence[str] | None = None) -> str:
     """Left-aligned columns separated by two spaces; each cell one line, escaped."""
-    body = [[one_line(c) for c in row] for row in rows]
-    if headers:
-        body.insert(0, list(headers))
-    if not body:
-        return ""
-    widths = [max(len(r[i]) for r in body if i < len(r)) for i in range(max(len(r) for r in body))]
-    lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in body]
-    return "\n".join(lines)
+    return aligned(rows, headers, cell=one_line)
 
 
 def report_error(err: JcshError, *, as_json: bool, out: TextIO, stderr: TextIO) -> int:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from jcsh.runtime.credentials import CredentialStore
     from jcsh.runtime.registry import Registry
 
-__all__ = ["Finding", "diagnose", "LEVELS"]
+__all__ = ["Finding", "diagnose", "dns_findings", "LEVELS"]
 
 LEVELS = ("error", "warning", "note")
 _STARTTLS = ("starttls.enable", "starttls.enabled", "starttls.required")
@@ -35,9 +35,17 @@ class Finding:
 
 
 def diagnose(
-    registry: Registry, credentials: CredentialStore | None, *, cwd: Path | None = None, now: dt.datetime | None = None
+    registry: Registry,
+    credentials: CredentialStore | None,
+    *,
+    cwd: Path | None = None,
+    now: dt.datetime | None = None,
+    dns_lifetime: float | None = None,
 ) -> list[Finding]:
-    """Every finding, errors first; any error means the configuration cannot send as it is."""
+    """Every finding, errors first; any error means the configuration cannot send as it is.
+
+    With dns_lifetime, also From's SPF and DMARC as seen for the relay (DNS lookups, nothing else).
+    """
     settings, problems = inspect_settings(registry, credentials, cwd=cwd)
     found: list[Finding] = []
     add = lambda level, keys, message, fix: found.append(Finding(level, tuple(keys), message, fix))  # noqa: E731
@@ -57,6 +65,8 @@ def diagnose(
     _path_traps(settings, add)
     if "From" not in unparsed:
         _from_traps(settings, add)
+        if dns_lifetime is not None:
+            found += dns_findings(settings, lifetime=dns_lifetime)
     return sorted(found, key=lambda f: LEVELS.index(f.level))
 
 
@@ -335,3 +345,70 @@ def _is_ip(host: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def dns_findings(s: MailSettings, *, lifetime: float) -> list[Finding]:
+    """SPF of From's domain not authorizing the relay: a warning with the fix; the DMARC policy: a note."""
+    from jcsh.runtime.mail.dnsauth import check_dns_auth
+
+    if s.from_.value is None or s.host is None:
+        return []
+    try:
+        sender = values.parse_address(s.from_.value).addr_spec
+    except ValueError:
+        return []
+    keys = (s.from_.origin, s.server.origin)
+    auth = check_dns_auth(sender, s.host, lifetime=lifetime)
+    found = _spf_findings(auth, keys)
+    found.append(_dmarc_finding(auth, keys))
+    return found
+
+
+def _spf_findings(auth: Any, keys: tuple[str, ...]) -> list[Finding]:
+    domain, relay = auth.domain, auth.relay
+    if auth.relay_error:
+        return [Finding("warning", keys, f"SPF of {domain} not checked: {auth.relay_error}", "check Server")]
+    if auth.spf_error:
+        return [Finding("warning", keys, f"SPF of {domain}: {auth.spf_error}", f"fix the SPF TXT record of {domain}")]
+    failing = [c for c in auth.spf if c.verdict.value != "pass"]
+    if not failing:
+        return []
+    mechanisms = " ".join(f"ip{6 if ':' in c.address else 4}:{c.address}" for c in failing)
+    if auth.spf_record is None:
+        message = f"{domain} publishes no SPF record: receivers cannot tell that {relay} may send its mail"
+        fix = f'publish TXT "v=spf1 {mechanisms} ~all" at {domain} (or include: your relay provider\'s SPF)'
+    else:
+        verdicts = "; ".join(
+            f"{c.address}: {c.verdict.value}" + (f" ({c.explanation})" if c.explanation else "") for c in failing
+        )
+        message = f"SPF of {domain} does not authorize the relay {relay}: {verdicts}"
+        head, _, tail = auth.spf_record.partition(" ")
+        fix = f'add {mechanisms} to the SPF record of {domain}: "{(head + " " + mechanisms + " " + tail).strip()}"'
+    if auth.private:
+        message += f" ({', '.join(auth.private)} is private: receivers see the relay's public address; check that one)"
+    return [Finding("warning", keys, message, fix)]
+
+
+def _dmarc_finding(auth: Any, keys: tuple[str, ...]) -> Finding:
+    d = auth.dmarc
+    if d.error:
+        return Finding("note", keys, f"DMARC of {auth.domain}: {d.error}", f"fix the TXT record at _dmarc.{d.found_at}")
+    if d.record is None:
+        return Finding(
+            "note",
+            keys,
+            f"{auth.domain} publishes no DMARC record: receivers apply their own policy to its mail",
+            f'publish TXT "v=DMARC1; p=none; rua=mailto:<you>@{auth.domain}" at _dmarc.{auth.domain} '
+            "to learn who sends as it",
+        )
+    where = "" if d.found_at == auth.domain else f" (inherited from {d.found_at})"
+    effect = {"reject": "rejected", "quarantine": "quarantined (spam folder)", "none": "only reported"}.get(
+        d.policy, ""
+    )
+    message = (
+        f"DMARC policy of {auth.domain}{where}: p={d.policy}, pct={d.pct}: "
+        f"mail failing both SPF and DKIM alignment is {effect}"
+    )
+    risky = d.policy in ("reject", "quarantine") and not auth.authorized
+    fix = "authorize the relay in SPF or sign with DKIM for " + auth.domain if risky else "nothing to do"
+    return Finding("note", keys, message, fix)

@@ -41,7 +41,7 @@ def _configure_arguments(p: argparse.ArgumentParser) -> None:
 )
 def cmd_configure(ctx: Context, args: argparse.Namespace) -> int:
     from jcsh.runtime.mail.configure import configure
-    from jcsh.runtime.mail.detect import DEFAULT_LIFETIME
+    from jcsh.runtime.resolver import DEFAULT_LIFETIME
 
     lifetime = args.dns_timeout or DEFAULT_LIFETIME
     result = configure(ctx.registry, ctx.credentials, args.from_addr, args.server, lifetime=lifetime)
@@ -107,11 +107,29 @@ def cmd_settings(ctx: Context, args: argparse.Namespace) -> int:
 _COLOR = {"error": "red", "warning": "yellow", "note": "blue"}
 
 
-@syntax("mail doctor", "traps in the mail configuration, with fixes (exit 1 when any is an error)")
+def _doctor_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dns",
+        action="store_true",
+        help="also check From's SPF (does it authorize the Server?) and DMARC records; DNS lookups only",
+    )
+    p.add_argument(
+        "--timeout",
+        dest="dns_timeout",
+        type=seconds(300),
+        default=None,
+        metavar="SECONDS",
+        help="time limit of each DNS lookup with --dns (default 5)",
+    )
+
+
+@syntax("mail doctor", "traps in the mail configuration, with fixes (exit 1 when any is an error)", _doctor_arguments)
 def cmd_doctor(ctx: Context, args: argparse.Namespace) -> int:
     from jcsh.runtime.mail.doctor import LEVELS, diagnose
+    from jcsh.runtime.resolver import DEFAULT_LIFETIME
 
-    findings = diagnose(ctx.registry, ctx.credentials)
+    lifetime = (args.dns_timeout or DEFAULT_LIFETIME) if args.dns else None
+    findings = diagnose(ctx.registry, ctx.credentials, dns_lifetime=lifetime)
     counts = {level: sum(f.level == level for f in findings) for level in LEVELS}
     lines = []
     for f in findings:
