@@ -16,7 +16,7 @@ from jcsh.runtime.errors import ConfigError, NotFound, UsageError
 from jcsh.runtime.registry import Registry
 
 if TYPE_CHECKING:
-    from cryptography.fernet import Fernet
+    from jcsh.runtime.fernet_key import FernetKey
 
 __all__ = ["CredentialStore", "Credential", "Secret", "SMTP", "X509", "KEY_NAME"]
 
@@ -71,6 +71,10 @@ class Credential(NamedTuple):
         }
 
 
+# C0/C1 controls; format characters (bidi overrides and isolates, zero-width ...); line separators.
+_INVISIBLE = ("Cc", "Cf", "Zl", "Zp")
+
+
 def _check_field(what: str, value: object, *, optional: bool = False) -> str | None:
     if value is None or value == "":
         if optional:
@@ -80,8 +84,12 @@ def _check_field(what: str, value: object, *, optional: bool = False) -> str | N
         raise UsageError(f"{what} must be text")
     if len(value) > _MAX_FIELD:
         raise UsageError(f"{what} is {len(value)} characters long; the limit is {_MAX_FIELD}")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise UsageError(f"{what} contains a control character")
+    import unicodedata
+
+    bad = next((c for c in value if unicodedata.category(c) in _INVISIBLE), None)
+    if bad is not None:
+        # Names are shown in listings and logs: a control or bidi character would disguise them.
+        raise UsageError(f"{what} contains a control character (U+{ord(bad):04X}; bidi and zero-width ones included)")
     if what != "real user" and value != value.strip():
         raise UsageError(f"{what} {value!r} has leading or trailing spaces")
     return value
@@ -94,7 +102,7 @@ class CredentialStore:
         self.registry = registry
         self.conn: sqlite3.Connection = registry.conn
         self.key_path = home / KEY_NAME
-        self._fernet: Fernet | None = None
+        self._fernet: FernetKey | None = None
 
     def __repr__(self) -> str:
         return f"CredentialStore({str(self.key_path.parent)!r})"
@@ -207,7 +215,7 @@ class CredentialStore:
         ).fetchone()
         if row is None or row[0] is None:
             raise NotFound(f"credential {credential.identity()} has no secret")
-        from cryptography.fernet import InvalidToken
+        from jcsh.runtime.fernet_key import InvalidToken
 
         try:
             return Secret(self._cipher().decrypt(row[0]).decode("utf-8"))
@@ -226,13 +234,13 @@ class CredentialStore:
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'key_check'").fetchone()
         return row[0] if row else None
 
-    def _cipher(self) -> Fernet:
+    def _cipher(self) -> FernetKey:
         if self._fernet is None:
             self._fernet = self._load_key()
         return self._fernet
 
-    def _load_key(self) -> Fernet:
-        from cryptography.fernet import Fernet, InvalidToken
+    def _load_key(self) -> FernetKey:
+        from jcsh.runtime.fernet_key import FernetKey, InvalidToken
 
         check = self._check_token()
         pending = self.key_path.with_name(KEY_NAME + ".new")
@@ -247,7 +255,7 @@ class CredentialStore:
             if not candidate.exists():
                 continue
             try:
-                fernet = Fernet(_read_key(candidate))
+                fernet = FernetKey(_read_key(candidate))
             except ValueError:
                 raise ConfigError(f"{candidate} is not a valid key file") from None
             if check is None:
@@ -263,19 +271,19 @@ class CredentialStore:
             f"{self.key_path} does not match the secrets in this registry (wrong key?); nothing was changed"
         )
 
-    def _create_key(self) -> Fernet:
-        from cryptography.fernet import Fernet
+    def _create_key(self) -> FernetKey:
+        from jcsh.runtime.fernet_key import FernetKey
 
-        key = Fernet.generate_key()
+        key = FernetKey.generate()
         try:
             fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # another process created it first: use theirs
-            return Fernet(_read_key(self.key_path))
+            return FernetKey(_read_key(self.key_path))
         with os.fdopen(fd, "wb") as f:
             f.write(key + b"\n")
             f.flush()
             os.fsync(f.fileno())
-        fernet = Fernet(key)
+        fernet = FernetKey(key)
         with self.registry.transaction():
             self.conn.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES ('key_check', ?)", (fernet.encrypt(_CHECK),)
@@ -284,11 +292,11 @@ class CredentialStore:
 
     def rekey(self) -> int:
         """Re-encrypt every secret under a new key in one transaction; returns how many."""
-        from cryptography.fernet import Fernet
+        from jcsh.runtime.fernet_key import FernetKey
 
         old = self._cipher()
-        new_key = Fernet.generate_key()
-        new = Fernet(new_key)
+        new_key = FernetKey.generate()
+        new = FernetKey(new_key)
         pending = self.key_path.with_name(KEY_NAME + ".new")
         backup = self.key_path.with_name(KEY_NAME + ".old")
         with self.registry.transaction():

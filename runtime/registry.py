@@ -21,6 +21,7 @@ from jcsh.runtime.errors import NotFound, UsageError
 __all__ = [
     "Registry",
     "Child",
+    "Extent",
     "open_registry",
     "validate_path",
     "validate_value",
@@ -120,6 +121,13 @@ def _subtree_bounds(path: str) -> tuple[str, str]:
     return prefix, prefix[:-1] + "0"
 
 
+class Extent(NamedTuple):
+    """How much a subtree or a listing holds, counted without reading it into memory."""
+
+    entries: int
+    bytes: int  # UTF-8 bytes of the paths and values
+
+
 class Child(NamedTuple):
     """One child in a listing."""
 
@@ -211,6 +219,27 @@ class Registry:
         if path != "/" and not any(p == path for p, _ in rows):
             raise NotFound(f"no registry entry at {path}")
         return sorted(rows, key=lambda r: _sort_key(r[0]))
+
+    def extent(self, path: str = "/", *, children: bool = False, most: int) -> Extent:
+        """The entries of walk(path) (or children(path)) and their bytes, counting at most `most` + 1."""
+        validate_path(path, allow_root=True)
+        params: tuple[str, ...] = (path,)
+        where = "parent = ?"
+        if not children:
+            where = "path = ? OR (path >= ? AND path < ?)"
+            params += _subtree_bounds(path)
+        count, size = self.conn.execute(
+            "SELECT COUNT(*), TOTAL(length(CAST(path AS BLOB)) + IFNULL(length(CAST(value AS BLOB)), 0)) "
+            f"FROM (SELECT path, value FROM entry WHERE {where} LIMIT ?)",
+            (*params, most + 1),
+        ).fetchone()
+        return Extent(int(count), int(size))
+
+    def stored_bytes(self) -> int:
+        """The size of the database in bytes, changes still in the WAL included."""
+        (pages,) = self.conn.execute("PRAGMA page_count").fetchone()
+        (page_size,) = self.conn.execute("PRAGMA page_size").fetchone()
+        return int(pages) * int(page_size)
 
     # -- writing ------------------------------------------------------------------------------
 

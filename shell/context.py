@@ -12,6 +12,7 @@ from jcsh.runtime.home import ensure_home, resolve_home
 if TYPE_CHECKING:
     from jcsh.runtime.credentials import CredentialStore
     from jcsh.runtime.registry import Registry
+    from jcsh.runtime.sandbox.grants import Grants
 
 __all__ = ["Context"]
 
@@ -36,6 +37,7 @@ class Context:
         err: TextIO | None = None,
         stdin: TextIO | None = None,
         session: Any = None,
+        grants: Grants | None = None,
     ) -> None:
         self.home_arg = home_arg
         self.json = json
@@ -46,6 +48,7 @@ class Context:
         self.err: TextIO = sys.stderr if err is None else err
         self.stdin: TextIO = sys.stdin if stdin is None else stdin
         self.session = session  # the REPL's sandbox session, when a command runs inside one
+        self.grants = grants  # --allow-config / --allow-net for scripts; None: the defaults
         self._home: Path | None = None
         self._registry: Registry | None = None
         self._credentials: CredentialStore | None = None

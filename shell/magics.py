@@ -155,13 +155,19 @@ class Magics:
         )
         return 0
 
-    @magic("the sandbox layers in force and the limits of each statement", _sandbox_arguments)
+    @magic("the sandbox layers, the grants in force and the limits of each statement", _sandbox_arguments)
     def cmd_sandbox(self, args: argparse.Namespace) -> int:
         session = self.shell.session
         layers = list(getattr(session, "layers", []) or [])
         limits = dict(getattr(session, "limits", {}) or {})
-        text = "layers: " + (", ".join(layers) or "process only") + "\n" + table(list(limits.items()))
-        self._context(args).emit({"layers": layers, "limits": limits}, text)
+        permissions = getattr(getattr(session, "host", None), "permissions", None)
+        data: dict[str, Any] = {"layers": layers, "limits": limits}
+        text = "layers: " + (", ".join(layers) or "process only") + "\n"
+        if permissions is not None:
+            grants = permissions.grants
+            data["grants"] = grants.to_json()
+            text += "scripts may:\n" + "".join(f"  {line}\n" for line in grants.describe())
+        self._context(args).emit(data, text + table(list(limits.items())))
         return 0
 
     @magic("a fresh worker: the script namespace starts empty again")

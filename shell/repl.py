@@ -62,9 +62,17 @@ def open_session(ctx: Context) -> Any:
 
     session = Session(None)
     session.start()
+    from jcsh.runtime.sandbox.grants import Permissions
     from jcsh.runtime.sandbox.host import Host
 
-    session.host = Host(lambda: ctx.registry, lambda: ctx.credentials, ctx.home, out=ctx.out, err=ctx.err)
+    session.host = Host(
+        lambda: ctx.registry,
+        lambda: ctx.credentials,
+        ctx.home,
+        out=ctx.out,
+        err=ctx.err,
+        permissions=Permissions(ctx.grants),
+    )
     session.timeout = statement_timeout(ctx)
     ctx.session = session
     return session
@@ -218,10 +226,19 @@ class Repl:
         """Run source in the session, streaming its output; echo its value or error."""
         from jcsh.shell.magics import ExitRepl
 
+        permissions = getattr(getattr(self._session, "host", None), "permissions", None)
+        if permissions is not None:
+            # A statement typed at the terminal may ask for a permission; %run files never do, nor
+            # a session whose question could not be seen (stderr is not the terminal).
+            permissions.ask = self.ask_permission if interactive and self._can_ask() else None
         started = time.monotonic()
-        result = self._session.run(
-            source, filename=filename, interactive=interactive, on_output=self._on_output, args=args
-        )
+        try:
+            result = self._session.run(
+                source, filename=filename, interactive=interactive, on_output=self._on_output, args=args
+            )
+        finally:
+            if permissions is not None:
+                permissions.ask = None
         elapsed = time.monotonic() - started
         self._names = None
         self._mail = None  # scripts can reconfigure mail
@@ -277,6 +294,27 @@ class Repl:
         self._write(text + "\n")
         self._record(0, 0.0)
         return 0
+
+    def _can_ask(self) -> bool:
+        return all(bool(getattr(s, "isatty", lambda: False)()) for s in (self.ctx.stdin, self.ctx.err))
+
+    def ask_permission(self, need: Any) -> Any:
+        """Deno's prompt: one line, y (this once), a (always, this session), anything else no."""
+        from jcsh.runtime.sandbox.grants import Answer
+
+        self._newline()
+        self._write(paint(need.question, "yellow", self.color) + " ", stream="err")
+        line = self.ctx.stdin.readline()
+        self._at_line_start = True
+        if not line:  # Ctrl-D
+            self._write("\n", stream="err")
+        answer = line.strip().lower()
+        if answer in ("y", "yes"):
+            return Answer.ONCE
+        if answer in ("a", "always"):
+            self._write(f"jcsh: {need.flag} granted for this session (%sandbox lists the grants)\n", stream="err")
+            return Answer.ALWAYS
+        return Answer.NO
 
     def reset(self) -> None:
         self._session.reset()

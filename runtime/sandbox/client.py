@@ -12,7 +12,7 @@ import sys
 import time
 
 from jcsh.runtime.errors import JcshError, UsageError
-from jcsh.runtime.sandbox.limits import DEFAULT_LIMITS
+from jcsh.runtime.sandbox.limits import DEFAULT_LIMITS, cpu_backstop
 from jcsh.runtime.sandbox.process import WorkerProcess
 from jcsh.runtime.sandbox.protocol import MAX_FRAME, ProtocolError, encode
 
@@ -32,6 +32,7 @@ GRACE_SECONDS = 2.0  # after SIGINT, how long a script gets to stop before its w
 _START_TIMEOUT = 20.0
 _BROKEN = "the output was closed (broken pipe), so the script was stopped"
 _POLL = 0.25
+CPU_MARGIN = 5.0  # the CPU-time backstop is this far above the wall-clock limit and its grace
 
 
 class RunResult:
@@ -55,7 +56,7 @@ class RunResult:
         self.value = value  # repr of a final expression (interactive mode)
         self.namespace_lost = namespace_lost  # the worker was replaced: the script's names are gone
         self.exited = exited  # the script called exit() / raised SystemExit
-        self.limit = limit  # "timeout" | "output" | "memory" when a limit ended it
+        self.limit = limit  # "timeout" | "output" | "memory" | "budget" when a limit ended it
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
@@ -229,6 +230,11 @@ class Session:
             self._interrupts = 0
             try:
                 self._await_ready()
+                if self.host is not None:
+                    self.host.begin_run()
+                if self.pid is not None:
+                    # Should the parent fail to stop the script (stopped, stuck), the kernel does (SIGXCPU).
+                    cpu_backstop(self.pid, self.timeout + GRACE_SECONDS + CPU_MARGIN)
                 self._send(request)
                 return self._wait_done(on_output or self._default_output)
             except KeyboardInterrupt:
@@ -295,6 +301,8 @@ class Session:
                     stop, kill_at = "output", now + GRACE_SECONDS
                 elif kind == "call":
                     self._send(self._serve_call(message, refuse=stop is not None))
+                    if self.host is not None:
+                        deadline += self.host.take_paused()  # time the user spent answering a prompt
                 elif kind == "done":
                     return self._result(message, stop)
             except KeyboardInterrupt:
@@ -341,7 +349,7 @@ class Session:
         error = error if type(error) is str else None
         value = message.get("value")
         value = value if type(value) is str else None
-        limit = message.get("limit") if message.get("limit") in ("output", "memory") else None
+        limit = message.get("limit") if message.get("limit") in ("output", "memory", "budget", "timeout") else None
         result = RunResult(
             bool(message.get("ok")) and code == 0, code, error, value, exited=bool(message.get("exited")), limit=limit
         )
@@ -369,7 +377,12 @@ class Session:
                 raise JcshError("this session has no host to serve requests", kind="failed")
             result = self.host.handle(message.get("m"), message.get("a"))
             reply["ok"] = result
-            encode(reply)  # must be JSON and fit a frame
+            try:
+                encode(reply)  # must be JSON and fit a frame
+            except ProtocolError:
+                raise JcshError(
+                    f"the answer to {message.get('m')} is larger than a script may receive", kind="limit"
+                ) from None
         except JcshError as e:
             reply.pop("ok", None)
             reply["err"] = {"kind": e.kind, "message": e.message, "code": e.exit_code}
@@ -453,5 +466,6 @@ class Session:
             "timeout_seconds": self.timeout,
             "output_bytes": self.output_limit,
             "interrupt_grace_seconds": GRACE_SECONDS,
+            "cpu_backstop_seconds": self.timeout + GRACE_SECONDS + CPU_MARGIN,
             **applied,
         }

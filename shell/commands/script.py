@@ -32,6 +32,7 @@ def _session(ctx: Context, source: str | None = None) -> Session:
 
 
 def _run(ctx: Context, session: Session | None, source: str, filename: str, args: list[str] | None) -> int:
+    from jcsh.runtime.sandbox.grants import Permissions
     from jcsh.runtime.sandbox.host import Host
 
     session = session or ctx.session or _session(ctx)
@@ -39,7 +40,13 @@ def _run(ctx: Context, session: Session | None, source: str, filename: str, args
     try:
         if session.host is None:
             session.host = Host(
-                lambda: ctx.registry, lambda: ctx.credentials, ctx.home, args=args, out=ctx.out, err=ctx.err
+                lambda: ctx.registry,
+                lambda: ctx.credentials,
+                ctx.home,
+                args=args,
+                out=ctx.out,
+                err=ctx.err,
+                permissions=Permissions(ctx.grants),  # never asks: only the REPL's statements do
             )
         session.timeout = script_timeout(ctx)
         collected: dict[str, list[str]] = {"out": [], "err": []}
