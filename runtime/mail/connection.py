@@ -47,9 +47,9 @@ class TrustSetup:
 
     def policy(self) -> TrustPolicy:
         if self._policy is None:
-            from jcsh.runtime.tls.trust import TrustPolicy
+            from jcsh.runtime.mail.trust import trust_policy
 
-            self._policy = TrustPolicy.from_settings(self._settings, self._credentials)
+            self._policy = trust_policy(self._settings, self._credentials)
         return self._policy
 
     def context(self) -> ssl.SSLContext:

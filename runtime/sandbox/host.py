@@ -482,8 +482,8 @@ class Host:
         protocols: list[str],
         timeout: float | None,
     ) -> dict[str, Any]:
+        from jcsh.runtime.mail.trust import trust_policy
         from jcsh.runtime.tls.probe import probe
-        from jcsh.runtime.tls.trust import TrustPolicy
 
         host, port, mode, settings = self._probe_target(host, port, mode)
         result = probe(
@@ -495,7 +495,7 @@ class Host:
             timeout=timeout,
             timeouts=settings.timeouts(),
             deadline=self.deadline,
-            policy=TrustPolicy.from_settings(settings, self.credentials),
+            policy=trust_policy(settings, self.credentials),
             local_hostname=settings.localhost.value,
         )
         return result.to_json()

@@ -98,7 +98,7 @@ def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
 def _target(ctx: Context, args: argparse.Namespace) -> tuple[str, int, str | None, TrustPolicy, str | None, Timeouts]:
     """Host, port, mode, trust policy, EHLO name and timeouts: from the command line, else the mail settings."""
     from jcsh.runtime.mail.settings import load_settings
-    from jcsh.runtime.tls.trust import TrustPolicy
+    from jcsh.runtime.mail.trust import trust_policy
 
     if args.target is not None:
         from jcsh.runtime.tls.target import parse_target
@@ -112,8 +112,7 @@ def _target(ctx: Context, args: argparse.Namespace) -> tuple[str, int, str | Non
         settings = load_settings(ctx.registry, ctx.credentials)
         host, port = settings.require_server(), settings.port.value  # ConfigError, as for testmail
         mode = args.mode or ("implicit" if settings.security.value == "TLS" else "starttls")
-    policy = TrustPolicy.from_settings(settings, ctx.credentials)
-    return host, port, mode, policy, settings.localhost.value, settings.timeouts()
+    return host, port, mode, trust_policy(settings, ctx.credentials), settings.localhost.value, settings.timeouts()
 
 
 def render_probe(r: ProbeResult) -> str:
