@@ -1,4 +1,4 @@
-"""runtime/mail/wire.py against raw servers: pipelined replies, AUTH challenges, deadlines, out-of-turn data."""
+"""runtime/smtp/wire.py against raw servers: pipelined replies, AUTH challenges, deadlines, out-of-turn data."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from base64 import b64decode, b64encode
 import pytest
 
 from jcsh.runtime.credentials import Secret
-from jcsh.runtime.mail.dial import connect
 from jcsh.runtime.mail.message import MailRequest
 from jcsh.runtime.mail.sasl import SaslExchange
 from jcsh.runtime.mail.send import send_mail
 from jcsh.runtime.mail.settings import load_settings
-from jcsh.runtime.mail.transcript import Transcript
-from jcsh.runtime.mail.wire import (
+from jcsh.runtime.sink import Sink, SinkConfig
+from jcsh.runtime.smtp.dial import connect
+from jcsh.runtime.smtp.transcript import Transcript
+from jcsh.runtime.smtp.wire import (
     Deadline,
     ProtocolError,
     Reply,
@@ -26,7 +27,6 @@ from jcsh.runtime.mail.wire import (
     features,
     shown,
 )
-from jcsh.runtime.sink import Sink, SinkConfig
 from jcsh.runtime.tls.probe import probe
 from tests.support.mailconf import RawServer, add_login, configure_mail, trust
 

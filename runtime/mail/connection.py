@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING
 from jcsh.runtime.credentials import SMTP
 from jcsh.runtime.errors import ConfigError, ConnectFailed, JcshError, JobFailed
 from jcsh.runtime.hosts import bare_host, host_port
-from jcsh.runtime.mail.dial import connect
 from jcsh.runtime.mail.result import SendResult, certificate_fields, refusal
-from jcsh.runtime.mail.wire import NotTls, Reply, StepTimeout, Timeouts, Wire, features, shown
+from jcsh.runtime.smtp.dial import connect
+from jcsh.runtime.smtp.wire import NotTls, Reply, StepTimeout, Timeouts, Wire, features, shown
 
 if TYPE_CHECKING:
     from jcsh.runtime.credentials import CredentialStore
     from jcsh.runtime.mail.settings import MailSettings
-    from jcsh.runtime.mail.transcript import Transcript
+    from jcsh.runtime.smtp.transcript import Transcript
     from jcsh.runtime.tls.trust import TrustPolicy
 
 __all__ = ["Connection", "TrustSetup", "password_allowed"]

@@ -6,8 +6,8 @@ import ssl
 from collections.abc import Callable
 
 from jcsh.runtime.errors import ConnectFailed, JcshError
-from jcsh.runtime.mail.dial import connect
-from jcsh.runtime.mail.wire import Timeouts, Wire
+from jcsh.runtime.smtp.dial import connect
+from jcsh.runtime.smtp.wire import Timeouts, Wire
 
 __all__ = ["explain_failure", "peer_certificate"]
 

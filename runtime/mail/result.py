@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from jcsh.runtime.errors import JcshError, JobFailed, TempFailure
 
 if TYPE_CHECKING:
-    from jcsh.runtime.mail.wire import Reply
+    from jcsh.runtime.smtp.wire import Reply
 
 __all__ = ["SendResult", "refusal", "certificate_fields"]
 

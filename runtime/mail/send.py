@@ -10,8 +10,8 @@ from jcsh.runtime.hosts import bare_host, host_port
 from jcsh.runtime.mail.connection import Connection, TrustSetup, password_allowed
 from jcsh.runtime.mail.message import BuiltMessage, MailRequest, build_message
 from jcsh.runtime.mail.result import SendResult, refusal
-from jcsh.runtime.mail.transcript import Transcript
-from jcsh.runtime.mail.wire import WIRE_ERRORS, Reply, ServerClosed, StepTimeout, Timeouts, Wire
+from jcsh.runtime.smtp.transcript import Transcript
+from jcsh.runtime.smtp.wire import WIRE_ERRORS, Reply, ServerClosed, StepTimeout, Timeouts, Wire
 
 if TYPE_CHECKING:
     from jcsh.runtime.credentials import CredentialStore

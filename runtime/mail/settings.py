@@ -33,8 +33,8 @@ from jcsh.runtime.mail.keys import KEYS, MAIL, VERIFY_KEY, Problem, children, ke
 
 if TYPE_CHECKING:
     from jcsh.runtime.credentials import CredentialStore
-    from jcsh.runtime.mail.wire import Timeouts
     from jcsh.runtime.registry import Registry
+    from jcsh.runtime.smtp.wire import Timeouts
 
 __all__ = [
     "Setting",
@@ -135,8 +135,8 @@ class MailSettings(NamedTuple):
         return None if self.server.value is None else bare_host(self.server.value)
 
     def timeouts(self, cap: float | None = None) -> Timeouts:
-        """The connect, read and write timeouts in seconds, for runtime.mail.wire."""
-        from jcsh.runtime.mail.wire import Timeouts
+        """The connect, read and write timeouts in seconds, for runtime.smtp.wire."""
+        from jcsh.runtime.smtp.wire import Timeouts
 
         ms = self.connect_timeout_ms.value, self.read_timeout_ms.value, self.write_timeout_ms.value
         return Timeouts(ms[0] / 1000, ms[1] / 1000, ms[2] / 1000, cap)

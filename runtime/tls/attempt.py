@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from jcsh.runtime.hosts import host_port
-from jcsh.runtime.mail.dial import connect
-from jcsh.runtime.mail.wire import (
+from jcsh.runtime.smtp.dial import connect
+from jcsh.runtime.smtp.wire import (
     Deadline,
     NotTls,
     ProtocolError,
@@ -332,6 +332,6 @@ def _line(reply: Reply) -> str:
 
 
 def _features(ehlo: Reply) -> dict[str, str]:
-    from jcsh.runtime.mail.wire import features
+    from jcsh.runtime.smtp.wire import features
 
     return {name.upper(): value for name, value in features(ehlo).items()}

@@ -13,7 +13,7 @@ from typing import Any
 
 from jcsh.runtime.errors import ConfigError, ConnectFailed, JcshError, LimitHit, TempFailure, UsageError
 from jcsh.runtime.hosts import bare_host
-from jcsh.runtime.mail.wire import Reply, Timeouts
+from jcsh.runtime.smtp.wire import Reply, Timeouts
 from jcsh.runtime.tls.attempt import DATA_OUTCOMES, Attempt, Run, run_attempt
 from jcsh.runtime.tls.protocol_cache import cached_protocols
 from jcsh.runtime.tls.protocols import HAS_FLAG

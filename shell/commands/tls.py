@@ -12,7 +12,7 @@ from jcsh.shell.commands import seconds, syntax
 from jcsh.shell.context import Context
 
 if TYPE_CHECKING:
-    from jcsh.runtime.mail.wire import Timeouts
+    from jcsh.runtime.smtp.wire import Timeouts
     from jcsh.runtime.tls.probe import ProbeResult
     from jcsh.runtime.tls.trust import TrustPolicy
 

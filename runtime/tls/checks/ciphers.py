@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from jcsh.runtime.errors import UsageError
-from jcsh.runtime.mail.wire import Timeouts
+from jcsh.runtime.smtp.wire import Timeouts
 from jcsh.runtime.tls.attempt import Attempt, Run, run_attempt
 from jcsh.runtime.tls.checks.render import shown, table
 from jcsh.runtime.tls.trust import restrict_versions

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from jcsh.runtime.hosts import host_port
-from jcsh.runtime.mail.deadline import Deadline, Timeouts
-from jcsh.runtime.mail.wire import Wire
+from jcsh.runtime.smtp.deadline import Deadline, Timeouts
+from jcsh.runtime.smtp.wire import Wire
 
 if TYPE_CHECKING:
-    from jcsh.runtime.mail.transcript import Transcript
+    from jcsh.runtime.smtp.transcript import Transcript
 
 __all__ = ["connect"]
 

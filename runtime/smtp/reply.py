@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from jcsh.runtime.errors import ConnectFailed, ErrorKind
-from jcsh.runtime.mail.deadline import StepTimeout
+from jcsh.runtime.smtp.deadline import StepTimeout
 
 __all__ = [
     "Reply",

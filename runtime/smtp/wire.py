@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from jcsh.runtime.errors import ConnectFailed, LimitHit
-from jcsh.runtime.mail.deadline import Deadline, StepTimeout, Timeouts
-from jcsh.runtime.mail.reply import (
+from jcsh.runtime.smtp.deadline import Deadline, StepTimeout, Timeouts
+from jcsh.runtime.smtp.reply import (
     WIRE_ERRORS,
     NotTls,
     ProtocolError,
@@ -29,7 +29,7 @@ from jcsh.runtime.mail.reply import (
 )
 
 if TYPE_CHECKING:
-    from jcsh.runtime.mail.transcript import Transcript
+    from jcsh.runtime.smtp.transcript import Transcript
 
 __all__ = [
     "Wire",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from jcsh.runtime.mail.wire import Reply
+    from jcsh.runtime.smtp.reply import Reply
 
 __all__ = ["Transcript"]
 
