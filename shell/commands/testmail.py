@@ -44,7 +44,8 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         dest="net_timeout",
         type=seconds(3600),
         metavar="SECONDS",
-        help="connect, read and write timeout (default: the mail.smtp.*timeout settings)",
+        help="the time each step may take: connect and greeting, TLS handshake, each command and its "
+        "reply, the message and its final reply (default: the mail.smtp.*timeout settings)",
     )
     p.add_argument("--transcript", action="store_true", help="print the SMTP dialogue (AUTH redacted)")
 
@@ -62,9 +63,8 @@ def summary(result: SendResult, *, color: bool = False) -> str:
         who = f"{cert['subject']}, issued by {cert['issuer']}, valid until {cert['not_after']}" if cert else ""
         trust = "verified" if result.verified else "NOT verified"
         rows.append(("trust", f"{trust}: {who}" if who else trust, None if result.verified else "yellow"))
-    elif result.error and result.error.get("kind") in ("trust", "tls"):
-        trust_failed = result.error["kind"] == "trust"
-        rows.append(("tls", "certificate not trusted" if trust_failed else "handshake failed", "red"))
+    elif result.tls_failure or (result.error and result.error.get("kind") in ("trust", "tls")):
+        rows.append(("tls", result.tls_failure or "not established", "red"))
         if result.certificate:
             cert = result.certificate
             rows.append(

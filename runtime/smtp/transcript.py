@@ -1,0 +1,55 @@
+"""The SMTP dialogue as `->`/`<-` lines, with everything the client says during AUTH redacted."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jcsh.runtime.smtp.reply import Reply
+
+__all__ = ["Transcript"]
+
+_REDACTED = "<redacted>"
+
+
+class Transcript:
+    """Lines of one dialogue; redacts the AUTH line's data and every client line while AUTH goes on."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.lines: list[str] = []
+        self._in_auth = False
+
+    def sent(self, line: str) -> None:
+        """One command line the client sent."""
+        text = line.rstrip("\r\n")
+        if text[:5].upper() == "AUTH ":
+            self._in_auth = True
+            words = text.split()
+            text = " ".join(words[:2] + ([_REDACTED] if len(words) > 2 else []))
+        elif self._in_auth:
+            text = _REDACTED
+        self.lines.append(f"-> {text}")
+
+    def message(self, size: int) -> None:
+        """The message after DATA: its size, never its text."""
+        self.lines.append(f"-> [message: {size} bytes]")
+        self.lines.append("-> .")
+
+    def received(self, reply: Reply) -> None:
+        """One whole reply, a line per line as the server sent it."""
+        if reply.code != 334:
+            self._in_auth = False
+        last = len(reply.lines) - 1
+        for i, line in enumerate(reply.lines or ("",)):
+            sep = " " if i >= last else "-"
+            self.lines.append(f"<- {reply.code}{sep}{line}".rstrip())
+
+    def event(self, text: str) -> None:
+        if self.enabled:
+            self.lines.append(f"-- {text}")
+
+    def take(self) -> list[str]:
+        """The lines recorded since the last take."""
+        lines, self.lines = self.lines, []
+        return lines
