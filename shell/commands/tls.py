@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from jcsh.runtime.errors import UsageError
-from jcsh.runtime.hosts import host_port
 from jcsh.shell.commands import seconds, syntax
 from jcsh.shell.context import Context
 
 if TYPE_CHECKING:
     from jcsh.runtime.smtp.wire import Timeouts
-    from jcsh.runtime.tls.probe import ProbeResult
     from jcsh.runtime.tls.trust import TrustPolicy
 
-__all__ = ["cmd_protocols", "cmd_probe", "render_probe"]
+__all__ = ["cmd_protocols", "cmd_probe"]
 
 
 def _protocols_arguments(p: argparse.ArgumentParser) -> None:
@@ -74,6 +72,7 @@ def _probe_arguments(p: argparse.ArgumentParser) -> None:
 )
 def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
     from jcsh.runtime.tls.probe import probe
+    from jcsh.runtime.tls.report import render_probe
 
     host, port, mode, policy, ehlo_name, timeouts = _target(ctx, args)
     protocols = tuple(p for p in re.split(r"[\s,]+", args.protocols or "") if p) or None
@@ -113,56 +112,3 @@ def _target(ctx: Context, args: argparse.Namespace) -> tuple[str, int, str | Non
         host, port = settings.require_server(), settings.port.value  # ConfigError, as for testmail
         mode = args.mode or ("implicit" if settings.security.value == "TLS" else "starttls")
     return host, port, mode, trust_policy(settings, ctx.credentials), settings.localhost.value, settings.timeouts()
-
-
-def render_probe(r: ProbeResult) -> str:
-    """The compact table `jcsh tls probe` prints."""
-    where = host_port(r.host, r.port)
-    sni = "" if r.servername == r.host else f", servername {r.servername}"
-    lines = [f"{where}  {r.mode}{sni}  {r.elapsed_ms} ms"]
-    for name, ok in r.protocols.items():
-        lines.append(f"  {name:<9}{'accepted' if ok else 'no':<10}{'' if ok else r.reasons.get(name, '')}".rstrip())
-    n = r.negotiated
-    if n:
-        lines.append(f"negotiated {n['version']} {n['cipher']} ({n['bits']} bits)")
-    if r.certificate:
-        lines += _certificate_lines(r.certificate)
-    lines += _smtp_lines(r.smtp)
-    return "\n".join(lines)
-
-
-def _certificate_lines(c: dict[str, Any]) -> list[str]:
-    if c["trust_skipped"]:
-        trust = f"not verified ({c['trust_skipped']})"
-        if c["verified"] is False:
-            trust += f"; would fail: {c['trust_error']}"
-    elif c["trusted"]:
-        trust = "trusted"
-    else:
-        trust = f"NOT trusted: {c['trust_error']}"
-    chain = " <- ".join(link["subject"] for link in c["chain"])
-    return [
-        f"certificate {c['subject']}",
-        f"  issuer    {c['issuer']}",
-        f"  names     {' '.join(c['sans']) or '(no subjectAltName)'}",
-        f"  valid     {c['not_before'][:10]} to {c['not_after'][:10]} ({c['days_left']} days left)",
-        f"  key       {c['key_type']} {c['key_size']}, {c['signature_algorithm']}",
-        f"  sha256    {c['sha256']}",
-        f"  host      {c['servername']} {'matches' if c['hostname_match'] else 'does NOT match'}",
-        f"  trust     {trust}",
-        f"  chain     {len(c['chain'])} sent: {chain}",
-    ]
-
-
-def _smtp_lines(s: dict[str, Any]) -> list[str]:
-    lines = []
-    if s["banner"]:
-        lines.append(f"smtp       {s['banner']}")
-    # AUTH and SIZE often appear only after STARTTLS, so both answers are shown.
-    for label, ehlo in (("ehlo     ", s["ehlo"]), ("after tls", s["ehlo_tls"])):
-        if ehlo is not None:
-            lines.append(f"  {label} " + " ".join(f"{k} {v}".strip() for k, v in ehlo.items()))
-    if s["starttls_offered"] is False:
-        lines.append("  STARTTLS not offered")
-    lines += [f"  reply    {reply}" for reply in s["replies"]]
-    return lines
