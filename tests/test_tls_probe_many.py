@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import shutil
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -184,3 +186,52 @@ def test_ciphers_per_target(home: Path) -> None:
     tls13 = ran.json["ciphers"]["versions"]["TLSv1.3"]
     assert "TLS_AES_256_GCM_SHA384" in tls13["accepted"], tls13
     assert "TLSv1.2" not in ran.json["ciphers"]["versions"]  # only versions the probe saw accepted
+
+
+KEYTOOL = shutil.which("keytool")
+
+
+@pytest.fixture(scope="module")
+def stores(ca: TestCA, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """keytool-built stores: one trusting the test CA (password changeit), one another CA (password s3cret)."""
+    if KEYTOOL is None:
+        pytest.skip("keytool (a JDK) is not installed: no real Java store to read")
+    folder = tmp_path_factory.mktemp("stores")
+    other = TestCA(folder / "other", name="Some Other Root")
+    plan = {"with.jks": (ca.root_path, "JKS", "changeit"), "without.p12": (other.root_path, "PKCS12", "s3cret")}
+    jobs = []
+    for name, (root, kind, password) in plan.items():
+        argv = [KEYTOOL, "-importcert", "-noprompt", "-alias", "ca", "-file", str(root)]
+        argv += ["-keystore", str(folder / name), "-storetype", kind, "-storepass", password]
+        jobs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    for job in jobs:
+        out, _ = job.communicate(timeout=50)
+        assert job.returncode == 0, out
+    return {name: folder / name for name in plan}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_truststore_per_target(home: Path, ca: TestCA, stores: dict[str, Path]) -> None:
+    leaf = ca.issue(["127.0.0.1"])
+    with _sink(cert_path=leaf.cert_path, key_path=leaf.key_path) as sink:
+        target = f"127.0.0.1:{sink.port}"
+        good = jcsh(home, "--json", "tls", "probe", target, "--truststore", str(stores["with.jks"]), "--timeout", "5")
+        bad = jcsh(
+            home,
+            "tls",
+            "probe",
+            target,
+            "--truststore",
+            str(stores["without.p12"]),
+            "--truststore-password-stdin",
+            "--timeout",
+            "5",
+            stdin="s3cret\n",
+        )
+        wrong = jcsh(home, "tls", "probe", target, "--truststore", str(stores["without.p12"]), "--timeout", "5")
+    assert good.code == 0, good.err
+    assert good.json["truststore"]["file"] == str(stores["with.jks"]) and good.json["truststore"]["trusted"] is True
+    assert bad.code == 0, bad.err  # a trust-store verdict is data, not the exit code
+    assert "would NOT trust" in bad.out and "jcsh Test Root CA" in bad.out
+    assert wrong.code == 2 and "s3cret" not in wrong.err and "changeit" not in wrong.err
