@@ -6,12 +6,12 @@ import functools
 import socket
 import ssl
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from jcsh.runtime.errors import ConfigError, ConnectFailed, JcshError, LimitHit, TempFailure, UsageError
 from jcsh.runtime.hosts import bare_host
+from jcsh.runtime.later import Later, run_all
 from jcsh.runtime.smtp.wire import Reply, Timeouts
 from jcsh.runtime.tls.attempt import DATA_OUTCOMES, Attempt, Run, run_attempt
 from jcsh.runtime.tls.checks.certificate import CertificateResult, check_certificate
@@ -124,17 +124,17 @@ def probe(
     attempts = [Attempt(name, _pinned(name)) for name in wanted if getattr(ssl, HAS_FLAG[name], False)]
     run = Run(host, port, mode, servername, timeouts, local_hostname or socket.gethostname(), _pinned(None))
     strict = policy._replace(verify=True, trust_hosts=(), protocols=())
+    imported: Later[None] = Later(lambda: None)
     try:
-        with ThreadPoolExecutor(max_workers=len(attempts) + 4, thread_name_prefix="jcsh-probe") as pool:
-            # What this machine supports (first call in a process) and the system CAs (~30 ms)
-            # are found while the connections wait for the network.
-            supported = pool.submit(cached_protocols, home)
-            trust_context = pool.submit(_trust_context, strict, servername)
-            # cryptography.x509 (~35-60 ms to import) is needed for the certificate summary only;
-            # importing it here overlaps the handshakes instead of following them.
-            pool.submit(_import_certinfo)
-            attempts.append(Attempt("trust", trust_context))
-            list(pool.map(lambda a: run_attempt(run, a), attempts))
+        # What this machine supports (first call in a process) and the system CAs (~30 ms)
+        # are found while the connections wait for the network.
+        supported = Later(lambda: cached_protocols(home), "jcsh-probe")
+        trust_context = Later(lambda: _trust_context(strict, servername), "jcsh-probe")
+        # cryptography.x509 (~35-60 ms to import) is needed for the certificate summary only;
+        # importing it here overlaps the handshakes instead of following them.
+        imported = Later(_import_certinfo, "jcsh-probe")
+        attempts.append(Attempt("trust", trust_context))
+        run_all([functools.partial(run_attempt, run, a) for a in attempts], "jcsh-probe")
         trust_context.result()  # a credential that holds no usable certificate is a ConfigError
         here = supported.result()
         if not any(a.outcome in DATA_OUTCOMES for a in attempts):
@@ -150,6 +150,7 @@ def probe(
             attempts[-1] = run_attempt(run, retry)
     finally:
         run.close()
+        imported.result()  # never leave an import running into the interpreter's exit
     refused = any(a.session_refused for a in attempts)
     if refused or not any(a.outcome in ("accepted", "unverified") for a in attempts):
         raise _failure(attempts, run.where)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jcsh.runtime.errors import ExitStatus, JcshError
 from jcsh.runtime.hosts import host_port
+from jcsh.runtime.later import run_all
 from jcsh.runtime.tls.probe import ProbeResult, probe
 
 if TYPE_CHECKING:
@@ -20,6 +21,9 @@ __all__ = ["Job", "Extras", "Outcome", "run_job", "run_jobs", "first_failure"]
 
 # The order in which a failure decides the exit code of a run over several targets (issue 15).
 _FAILURE_ORDER = (ExitStatus.CONNECT, ExitStatus.LIMIT, ExitStatus.TEMPORARY, ExitStatus.FAILED)
+
+
+_AT_ONCE = 32  # targets probed at the same time
 
 
 class Job(NamedTuple):
@@ -100,13 +104,12 @@ def run_job(job: Job, extras: Extras = NO_EXTRAS) -> Outcome:
         return Outcome(job, None, e)
     checks = _checks(job, result, extras)
     if checks:
-        with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="jcsh-check") as pool:
-            done = [(name, pool.submit(fn)) for name, fn in checks]
-            for name, future in done:
-                try:
-                    result = result.with_check(name, future.result())
-                except JcshError as e:
-                    return Outcome(job, None, e)
+        try:
+            found = run_all([fn for _, fn in checks], "jcsh-check")
+        except JcshError as e:
+            return Outcome(job, None, e)
+        for (name, _), value in zip(checks, found, strict=True):
+            result = result.with_check(name, value)
     return Outcome(job, result, None)
 
 
@@ -149,8 +152,10 @@ def run_jobs(jobs: Sequence[Job], extras: Extras = NO_EXTRAS) -> list[Outcome]:
     """Every job at once, each probe with its own deadlines; outcomes in the order given."""
     if len(jobs) == 1:
         return [run_job(jobs[0], extras)]
-    with ThreadPoolExecutor(max_workers=min(len(jobs), 32), thread_name_prefix="jcsh-target") as pool:
-        return list(pool.map(lambda j: run_job(j, extras), jobs))
+    out: list[Outcome] = []
+    for i in range(0, len(jobs), _AT_ONCE):  # each target opens ~5 connections at once
+        out += run_all([functools.partial(run_job, j, extras) for j in jobs[i : i + _AT_ONCE]], "jcsh-target")
+    return out
 
 
 def where(job: Job) -> str:
