@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
-__all__ = ["resolve_home", "ensure_home"]
+from jcsh.runtime.errors import StoreError
+
+__all__ = [
+    "resolve_home",
+    "ensure_home",
+    "home_warnings",
+    "os_fault",
+    "APP_NAME",
+    "DB_NAME",
+    "KEY_NAME",
+]
 
 APP_NAME = "jcsh"
+DB_NAME = "registry.sqlite3"
+KEY_NAME = "secret.key"
 
 
 def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -24,5 +37,62 @@ def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 def ensure_home(home: Path) -> Path:
     """Create the folder (mode 0700) if missing; an existing folder keeps its mode."""
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except FileExistsError:
+        raise StoreError(f"the home {home} is not a folder", cause="missing", path=str(home)) from None
+    except OSError as e:
+        raise os_fault(e, home, writing=True) from None
     return home
+
+
+def os_fault(e: OSError, path: Path, *, writing: bool) -> StoreError:
+    """An operating-system error on a file of the home, as one line naming the path and the cause."""
+    import errno
+
+    verb = "write" if writing else "read"
+    number = e.errno
+    if number in (errno.ENOSPC, errno.EDQUOT):
+        return StoreError(f"cannot write {path}: the disk is full", cause="disk-full", path=str(path))
+    if number == errno.EROFS:
+        return StoreError(f"cannot write {path}: the home is read-only", cause="read-only", path=str(path))
+    if number in (errno.EACCES, errno.EPERM):
+        return StoreError(f"cannot {verb} {path}: permission denied", cause="permission-denied", path=str(path))
+    if number in (errno.ENOENT, errno.ENOTDIR):
+        return StoreError(f"{path} does not exist", cause="missing", path=str(path))
+    return StoreError(f"cannot {verb} {path}: {e.strerror or e}", cause="io-error", path=str(path))
+
+
+def home_warnings(home: Path) -> list[str]:
+    """What makes the home unsafe to keep passwords in: other users can reach it, or the key is not 0600."""
+    found: list[str] = []
+    try:
+        st = home.stat()
+    except OSError:
+        return found
+    if st.st_uid != os.geteuid():
+        found.append(f"the home {home} is owned by another user ({_owner(st.st_uid)}), who can read its secrets")
+    if st.st_mode & 0o077:
+        found.append(
+            f"the home {home} can be opened by its group or others (mode {stat.S_IMODE(st.st_mode):04o}); "
+            f"run `chmod 700 {home}`"
+        )
+    key = home / KEY_NAME
+    try:
+        key_st = key.stat()
+    except OSError:
+        return found
+    if stat.S_IMODE(key_st.st_mode) != 0o600:
+        found.append(f"{key} has mode {stat.S_IMODE(key_st.st_mode):04o}, not 0600; run `chmod 600 {key}`")
+    if key_st.st_uid != os.geteuid() and st.st_uid == os.geteuid():
+        found.append(f"{key} is owned by another user ({_owner(key_st.st_uid)})")
+    return found
+
+
+def _owner(uid: int) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return f"uid {uid}"

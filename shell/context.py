@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from jcsh.runtime.home import ensure_home, resolve_home
+from jcsh.runtime.home import ensure_home, home_warnings, resolve_home
 
 if TYPE_CHECKING:
     from jcsh.runtime.credentials import CredentialStore
@@ -45,6 +45,10 @@ class Context:
         self._home: Path | None = None
         self._registry: Registry | None = None
         self._credentials: CredentialStore | None = None
+        # What is unsafe about the home (other users can reach it ...): said once, on stderr, when the
+        # home is first used; `mail doctor` sets this False first and lists them as findings instead.
+        self.home_warnings_on_stderr = True
+        self.home_problems: list[str] = []
 
     def __repr__(self) -> str:
         return f"Context(home_arg={self.home_arg!r}, json={self.json})"
@@ -62,16 +66,40 @@ class Context:
     @property
     def home(self) -> Path:
         if self._home is None:
-            self._home = ensure_home(resolve_home(self.home_arg))
+            home = ensure_home(resolve_home(self.home_arg))
+            self.home_problems = home_warnings(home)
+            self._home = home
+            if self.home_warnings_on_stderr:
+                for problem in self.home_problems:
+                    self.warn(problem)
         return self._home
 
     @property
     def registry(self) -> Registry:
         if self._registry is None:
+            from jcsh.runtime.keyfile import rekey_leftovers
             from jcsh.runtime.registry import open_registry
 
-            self._registry = open_registry(self.home)
+            home = self.home
+            registry = open_registry(home)
+            if rekey_leftovers(home):  # a `credential rekey` stopped part-way: finish or undo it, and say so
+                self._recover_rekey(registry)
+            self._registry = registry
         return self._registry
+
+    def _recover_rekey(self, registry: Registry) -> None:
+        from jcsh.runtime.errors import StoreError
+        from jcsh.runtime.keyfile import recover_rekey
+
+        try:
+            done = recover_rekey(registry.store, self.home)
+        except StoreError as e:
+            if not registry.store.read_only:
+                registry.close()
+                raise
+            done = f"{e.message} (the home cannot be written, so it was left as it is)"
+        if done:
+            self.warn(done)
 
     @property
     def credentials(self) -> CredentialStore:
@@ -100,3 +128,4 @@ class Context:
         if self._registry is not None:
             self._registry.close()
             self._registry = None
+            self._credentials = None

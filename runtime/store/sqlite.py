@@ -1,0 +1,412 @@
+"""The SQLite backend of the store: `registry.sqlite3` in the home folder, WAL mode, one transaction per change.
+
+Every SQLite error leaves here as StoreError with its cause. Before each write the file is
+checked to be the one that was opened (a home removed or replaced under a long-lived REPL is
+refused, not written to a deleted file). A read-only home is opened read-only and serves reads.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from jcsh.runtime.errors import StoreError, UsageError
+from jcsh.runtime.home import DB_NAME, os_fault
+from jcsh.runtime.store import Child, CredentialRow, Entry, Identity, StoreFault, parent_of
+from jcsh.runtime.store.faults import damaged, filesystem_cause, sqlite_fault
+from jcsh.runtime.store.migrations import file_version, migrate
+
+__all__ = ["SqliteStore", "open_sqlite", "store_timeout", "TIMEOUT_ENV"]
+
+TIMEOUT_ENV = "JCSH_STORE_TIMEOUT"
+_DEFAULT_TIMEOUT = 30.0
+_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+_CREDENTIAL = "SELECT protocol, endpoint, virtual_user, real_user, secret, certificate FROM credential"
+_IDENTITY = "protocol = ? AND endpoint = ? AND virtual_user = ?"
+_T = TypeVar("_T")
+
+
+def store_timeout() -> float:
+    """How long to wait for a store another process holds: $JCSH_STORE_TIMEOUT seconds, else 30."""
+    text = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not text:
+        return _DEFAULT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86_400:
+        raise UsageError(f"{TIMEOUT_ENV} must be a number of seconds from 0 to 86400, not {text!r}")
+    return value
+
+
+class SqliteStore:
+    """The store over one SQLite connection (see `jcsh.runtime.store.Store`)."""
+
+    def __init__(self, conn: sqlite3.Connection, db: Path, *, read_only: StoreFault | None, timeout: float) -> None:
+        self._conn = conn
+        self.location = db
+        self.read_only = read_only is not None
+        self._read_only_cause = read_only
+        self._timeout = timeout
+        self._depth = 0
+        self._reading = 0
+        self._sound = False
+        self._identity = _identity(db)
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self.location)!r})"
+
+    # -- faults ---------------------------------------------------------------------------------
+
+    def _fault(self, e: BaseException, *, writing: bool = False) -> BaseException:
+        if isinstance(e, sqlite3.Error):
+            return sqlite_fault(e, self.location, writing=writing, timeout=self._timeout)
+        if isinstance(e, OSError):
+            return os_fault(e, self.location, writing=writing)
+        return e
+
+    def _do(self, action: Callable[[], _T], *, writing: bool = False) -> _T:
+        try:
+            return action()
+        except (sqlite3.Error, OSError) as e:
+            raise self._fault(e, writing=writing) from None
+
+    def _retry(self, action: Callable[[], _T]) -> _T:
+        """Wait out "database is locked" that SQLite's own busy handler does not (the WAL switch race)."""
+        deadline = time.monotonic() + self._timeout
+        delay = 0.01
+        while True:
+            try:
+                return action()
+            except sqlite3.OperationalError as e:
+                if getattr(e, "sqlite_errorcode", 0) & 0xFF not in _BUSY or time.monotonic() >= deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 1.5, 0.1)
+
+    def _check_writable(self) -> None:
+        db = self.location
+        if self._read_only_cause is StoreFault.READ_ONLY:
+            raise StoreError(f"cannot write {db}: the home is read-only", cause=StoreFault.READ_ONLY, path=str(db))
+        if self._read_only_cause is not None:
+            raise StoreError(f"cannot write {db}: permission denied", cause=StoreFault.PERMISSION, path=str(db))
+        try:
+            now = _identity(db, strict=True)
+        except FileNotFoundError:
+            raise StoreError(
+                f"the home {db.parent} was removed while jcsh was running ({db.name} is gone); nothing was written",
+                cause=StoreFault.MISSING,
+                path=str(db),
+            ) from None
+        except OSError as e:
+            raise os_fault(e, db, writing=True) from None
+        if now != self._identity:
+            raise StoreError(
+                f"{db} was replaced by another file while jcsh was running; nothing was written "
+                "(start jcsh again to use the new one)",
+                cause=StoreFault.REPLACED,
+                path=str(db),
+            )
+
+    # -- transactions and health ----------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._check_writable()
+        self._do(lambda: self._retry(lambda: self._conn.execute("BEGIN IMMEDIATE")), writing=True)
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self._rollback()
+            raise
+        self._depth = 0
+        try:
+            self._retry(lambda: self._conn.execute("COMMIT"))
+        except (sqlite3.Error, OSError) as e:
+            self._rollback()
+            raise self._fault(e, writing=True) from None
+
+    def _rollback(self) -> None:
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # SQLite rolls back by itself when it cannot continue; nothing was committed
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        if self._depth or self._reading:
+            yield
+            return
+        self._do(lambda: self._conn.execute("BEGIN"))
+        self._reading = 1
+        try:
+            yield
+        finally:
+            self._reading = 0
+            self._rollback()  # a read transaction has nothing to commit
+
+    def confirm_sound(self) -> None:
+        if self._sound:
+            return
+        rows = self._do(lambda: self._conn.execute("PRAGMA integrity_check(3)").fetchall())
+        if rows != [("ok",)]:
+            raise damaged(self.location, "; ".join(str(r[0]) for r in rows))
+        self._sound = True
+
+    def check(self) -> list[str]:
+        conn = self._conn
+        try:
+            problems = [str(r[0]) for r in conn.execute("PRAGMA integrity_check(100)")]
+            if problems == ["ok"]:
+                problems = []
+                self._sound = True
+            for table, _, parent, _ in conn.execute("PRAGMA foreign_key_check"):
+                problems.append(f"a row of {table} names a {parent} that does not exist")
+            orphans = conn.execute(
+                "SELECT path FROM entry e WHERE parent != '/' AND NOT EXISTS "
+                "(SELECT 1 FROM entry p WHERE p.path = e.parent) ORDER BY path LIMIT 20"
+            ).fetchall()
+            problems += [f"registry entry {p} has no parent entry" for (p,) in orphans]
+        except sqlite3.Error as e:
+            problems = [str(e)]
+        return problems
+
+    def schema_version(self) -> int:
+        return self._do(lambda: file_version(self._conn)[0])
+
+    def backup(self, target: Path) -> None:
+        try:
+            copy = sqlite3.connect(target)
+            try:
+                self._conn.backup(copy)
+            finally:
+                copy.close()
+        except sqlite3.Error as e:
+            if getattr(e, "sqlite_errorcode", 0) & 0xFF in (11, 26):  # CORRUPT, NOTADB: the source
+                raise damaged(self.location, str(e)) from None
+            raise sqlite_fault(e, target, writing=True, timeout=self._timeout) from None
+        except OSError as e:
+            raise os_fault(e, target, writing=True) from None
+
+    def close(self) -> None:
+        try:
+            self._conn.close()
+        except sqlite3.Error:
+            pass
+
+    # -- the registry tree ----------------------------------------------------------------------
+
+    def entry(self, path: str) -> Entry | None:
+        row = self._do(lambda: self._conn.execute("SELECT value FROM entry WHERE path = ?", (path,)).fetchone())
+        return None if row is None else Entry(row[0])
+
+    def children(self, path: str) -> Iterator[Child]:
+        cut = 1 if path == "/" else len(path) + 1
+        sql = (
+            "SELECT e.path, e.value, EXISTS(SELECT 1 FROM entry c WHERE c.parent = e.path) "
+            "FROM entry e WHERE e.parent = ? ORDER BY e.path"
+        )
+        try:
+            for p, v, has in self._conn.execute(sql, (path,)):
+                yield Child(p, p[cut:], v, bool(has))
+        except sqlite3.Error as e:
+            raise self._fault(e) from None
+
+    def subtree(self, path: str) -> Iterator[tuple[str, str | None]]:
+        prefix = "/" if path == "/" else path + "/"
+        try:
+            yield from self._ordered(prefix, prefix[:-1] + "0")  # "0" follows "/": the end of the prefix range
+        except sqlite3.Error as e:
+            raise self._fault(e) from None
+
+    def _ordered(self, lo: str, hi: str) -> Iterator[tuple[str, str | None]]:
+        """The rows in [lo, hi) in export order, from the primary key's plain string order.
+
+        The two orders differ only where a name continues with a character below "/" (" !#$%&'()*+,-."):
+        plain order puts "a-b" between "a" and "a/x". When that happens, a's subtree is read with
+        its own cursor first, and the main cursor jumps over it when it gets there. Memory stays
+        bounded by the depth of the tree, not its size.
+        """
+        skips: list[tuple[str, str]] = []  # ranges already given, as a heap
+        open_: list[str] = []  # the chain of entries being walked, each with its "/"
+        start = lo
+        sql = "SELECT path, value FROM entry WHERE path >= ? AND path < ? ORDER BY path"
+        while True:
+            resume = None
+            for path, value in self._conn.execute(sql, (start, hi)):
+                while skips and path >= skips[0][1]:
+                    heapq.heappop(skips)
+                if skips and path >= skips[0][0]:
+                    resume = heapq.heappop(skips)[1]
+                    break
+                while open_ and not path.startswith(open_[-1]):
+                    done = open_.pop()[:-1]
+                    if path.startswith(done) and path[len(done)] < "/":  # done's subtree sorts after path
+                        below = (done + "/", done + "0")
+                        yield from self._ordered(*below)
+                        heapq.heappush(skips, below)
+                yield path, value
+                open_.append(path + "/")
+            if resume is None:
+                return
+            start = resume
+
+    def count_below(self, path: str) -> int:
+        prefix = "/" if path == "/" else path + "/"
+        sql = "SELECT COUNT(*) FROM entry WHERE path >= ? AND path < ?"
+        return int(self._do(lambda: self._conn.execute(sql, (prefix, prefix[:-1] + "0")).fetchone()[0]))
+
+    def put_entries(self, rows: Iterable[tuple[str, str | None]]) -> None:
+        sql = (
+            "INSERT INTO entry(path, parent, value) VALUES (?, ?, ?) ON CONFLICT(path) DO UPDATE "
+            "SET value = COALESCE(excluded.value, entry.value)"
+        )
+        params = ((p, parent_of(p), v) for p, v in rows)
+        self._do(lambda: self._conn.executemany(sql, params), writing=True)
+
+    def delete_subtree(self, path: str) -> None:
+        prefix = "/" if path == "/" else path + "/"
+        sql = "DELETE FROM entry WHERE path = ? OR (path >= ? AND path < ?)"
+        self._do(lambda: self._conn.execute(sql, (path, prefix, prefix[:-1] + "0")), writing=True)
+
+    # -- protocols and credentials --------------------------------------------------------------
+
+    def protocols(self) -> list[str]:
+        return self._do(lambda: [r[0] for r in self._conn.execute("SELECT name FROM protocol ORDER BY name")])
+
+    def has_protocol(self, name: str) -> bool:
+        return self._one("SELECT 1 FROM protocol WHERE name = ?", (name,)) is not None
+
+    def add_protocol(self, name: str) -> None:
+        self._do(lambda: self._conn.execute("INSERT INTO protocol(name) VALUES (?)", (name,)), writing=True)
+
+    def remove_protocol(self, name: str) -> None:
+        self._do(lambda: self._conn.execute("DELETE FROM protocol WHERE name = ?", (name,)), writing=True)
+
+    def protocol_users(self, name: str) -> int:
+        return int(self._one("SELECT COUNT(*) FROM credential WHERE protocol = ?", (name,))[0])
+
+    def credential(self, identity: Identity) -> CredentialRow | None:
+        row = self._one(f"{_CREDENTIAL} WHERE {_IDENTITY}", tuple(identity))
+        return None if row is None else CredentialRow(*row)
+
+    def credentials(self, protocol: str | None = None) -> list[CredentialRow]:
+        where, params = ("", ()) if protocol is None else (" WHERE protocol = ?", (protocol,))
+        sql = f"{_CREDENTIAL}{where} ORDER BY protocol, endpoint, virtual_user"
+        return self._do(lambda: [CredentialRow(*r) for r in self._conn.execute(sql, params)])
+
+    def put_credential(self, row: CredentialRow) -> None:
+        sql = (
+            "INSERT OR REPLACE INTO credential(protocol, endpoint, virtual_user, real_user, secret, certificate) "
+            "VALUES (?, ?, ?, ?, ?, ?)"
+        )
+        self._do(lambda: self._conn.execute(sql, tuple(row)), writing=True)
+
+    def delete_credential(self, identity: Identity) -> bool:
+        cur = self._do(
+            lambda: self._conn.execute(f"DELETE FROM credential WHERE {_IDENTITY}", tuple(identity)), writing=True
+        )
+        return cur.rowcount > 0
+
+    def set_secret(self, identity: Identity, secret: bytes) -> None:
+        sql = f"UPDATE credential SET secret = ? WHERE {_IDENTITY}"
+        self._do(lambda: self._conn.execute(sql, (secret, *identity)), writing=True)
+
+    # -- meta -----------------------------------------------------------------------------------
+
+    def meta(self, key: str) -> bytes | None:
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: bytes) -> None:
+        sql = "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)"
+        self._do(lambda: self._conn.execute(sql, (key, value)), writing=True)
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
+        return self._do(lambda: self._conn.execute(sql, params).fetchone())
+
+
+def _identity(db: Path, *, strict: bool = False) -> tuple[int, int] | None:
+    try:
+        st = os.stat(db)
+    except OSError:
+        if strict:
+            raise
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _read_only_cause(home: Path, db: Path) -> StoreFault | None:
+    """None when the home can be written; else why not (a read-only file system, or permissions)."""
+    if os.access(home, os.W_OK) and (not db.exists() or os.access(db, os.W_OK)):
+        return None
+    return StoreFault.READ_ONLY if filesystem_cause(home) is StoreFault.READ_ONLY else StoreFault.PERMISSION
+
+
+def _connect_read_only(db: Path, timeout: float) -> sqlite3.Connection:
+    from urllib.parse import quote
+
+    if not db.exists():
+        raise FileNotFoundError(2, "No such file or directory", str(db))
+    wal = db.with_name(db.name + "-wal")
+    # Nothing waiting in a WAL: the file alone is the whole store, and SQLite need not create its -shm.
+    immutable = not wal.exists() or wal.stat().st_size == 0
+    uri = f"file:{quote(str(db))}?mode=ro" + ("&immutable=1" if immutable else "")
+    return sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
+
+
+def open_sqlite(home: Path, *, timeout: float | None = None) -> SqliteStore:
+    """Open (creating if needed) `registry.sqlite3` in a home, migrated; safe against concurrent openers."""
+    db = home / DB_NAME
+    timeout = store_timeout() if timeout is None else timeout
+    read_only = _read_only_cause(home, db)
+    conn: sqlite3.Connection | None = None
+    try:
+        if read_only is None:
+            if not db.exists():
+                os.close(os.open(db, os.O_WRONLY | os.O_CREAT, 0o600))
+            conn = sqlite3.connect(db, timeout=timeout, isolation_level=None, check_same_thread=False)
+        else:
+            conn = _connect_read_only(db, timeout)
+        return _prepare(conn, db, read_only, timeout)
+    except BaseException as e:
+        if conn is not None:
+            conn.close()
+        if isinstance(e, sqlite3.Error):
+            raise sqlite_fault(e, db, writing=False, timeout=timeout) from None
+        if isinstance(e, FileNotFoundError) and read_only is not None:
+            why = "the home is read-only" if read_only is StoreFault.READ_ONLY else "permission denied"
+            raise StoreError(f"cannot create {db}: {why}", cause=read_only, path=str(db)) from None
+        if isinstance(e, OSError):
+            raise os_fault(e, db, writing=read_only is None) from None
+        raise
+
+
+def _prepare(conn: sqlite3.Connection, db: Path, read_only: StoreFault | None, timeout: float) -> SqliteStore:
+    store = SqliteStore(conn, db, read_only=read_only, timeout=timeout)
+    conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+    if read_only is None:
+        # Two processes opening a brand-new file race on the WAL switch and the schema; both wait.
+        store._retry(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
+        conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    begin = lambda: store._retry(lambda: conn.execute("BEGIN IMMEDIATE"))  # noqa: E731
+    migrate(conn, db, read_only=read_only is not None, begin=begin)
+    return store
