@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from jcsh.runtime.errors import StoreError
 from jcsh.runtime.sandbox.compiler import CompileRefused, compile_user
 from jcsh.runtime.sandbox.link import Link, OutputLimitExceeded
 from jcsh.runtime.sandbox.policy import REFUSALS
@@ -99,6 +100,10 @@ class Engine:
             return _done(False, 1, _clip(_safe_str(code)), exited=True)
         if isinstance(e, OutputLimitExceeded):
             return _done(False, 4, None, limit="output")
+        if isinstance(e, StoreError):  # the home failed, not the script's code: one line and exit 74
+            stack = self._user_stack(e)
+            where = f'File "{stack[-1].filename}", line {stack[-1].lineno}: ' if stack else ""
+            return _done(False, e.exit_code, _clip(f"{where}StoreError: {_safe_str(e)}"))
         text = self.describe(e)
         if isinstance(e, KeyboardInterrupt):  # the parent names the place when a timeout caused it
             return _done(False, 130, text, where=self.where(e))

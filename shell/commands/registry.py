@@ -33,11 +33,16 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _read_document(ctx: Context, name: str) -> object:
-    text = read_text(ctx, name)
+    from jcsh.runtime.bounded import IMPORT
+    from jcsh.runtime.registry import MAX_JSON_DEPTH
+
+    text = read_text(ctx, name, bounds=IMPORT)
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise UsageError(f"{name} is not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise UsageError(f"{name} is nested deeper than {MAX_JSON_DEPTH} levels, the limit of an import") from None
 
 
 @syntax("registry", "the registry tree: get, set, ls, rm, export, import", _arguments)
