@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import NamedTuple
 
 from jcsh.runtime.errors import StoreError
 
@@ -12,6 +13,7 @@ __all__ = [
     "resolve_home",
     "ensure_home",
     "home_warnings",
+    "HomeWarning",
     "os_fault",
     "APP_NAME",
     "DB_NAME",
@@ -63,19 +65,37 @@ def os_fault(e: OSError, path: Path, *, writing: bool) -> StoreError:
     return StoreError(f"cannot {verb} {path}: {e.strerror or e}", cause="io-error", path=str(path))
 
 
-def home_warnings(home: Path) -> list[str]:
-    """What makes the home unsafe to keep passwords in: other users can reach it, or the key is not 0600."""
-    found: list[str] = []
+class HomeWarning(NamedTuple):
+    """Something that makes the home unsafe for passwords, and the command that fixes it."""
+
+    message: str
+    fix: str
+
+    def line(self) -> str:
+        return f"{self.message}; run `{self.fix}`"
+
+
+def home_warnings(home: Path) -> list[HomeWarning]:
+    """Other users can reach the home or its key, or the key is not mode 0600."""
+    found: list[HomeWarning] = []
     try:
         st = home.stat()
     except OSError:
         return found
-    if st.st_uid != os.geteuid():
-        found.append(f"the home {home} is owned by another user ({_owner(st.st_uid)}), who can read its secrets")
+    me = os.geteuid()
+    if st.st_uid != me:
+        found.append(
+            HomeWarning(
+                f"the home {home} is owned by another user ({_owner(st.st_uid)}), who can read its secrets",
+                f"chown -R {_owner(me)} {home}",
+            )
+        )
     if st.st_mode & 0o077:
         found.append(
-            f"the home {home} can be opened by its group or others (mode {stat.S_IMODE(st.st_mode):04o}); "
-            f"run `chmod 700 {home}`"
+            HomeWarning(
+                f"the home {home} can be opened by its group or others (mode {stat.S_IMODE(st.st_mode):04o})",
+                f"chmod 700 {home}",
+            )
         )
     key = home / KEY_NAME
     try:
@@ -83,9 +103,11 @@ def home_warnings(home: Path) -> list[str]:
     except OSError:
         return found
     if stat.S_IMODE(key_st.st_mode) != 0o600:
-        found.append(f"{key} has mode {stat.S_IMODE(key_st.st_mode):04o}, not 0600; run `chmod 600 {key}`")
-    if key_st.st_uid != os.geteuid() and st.st_uid == os.geteuid():
-        found.append(f"{key} is owned by another user ({_owner(key_st.st_uid)})")
+        found.append(HomeWarning(f"{key} has mode {stat.S_IMODE(key_st.st_mode):04o}, not 0600", f"chmod 600 {key}"))
+    if key_st.st_uid != me and st.st_uid == me:
+        found.append(
+            HomeWarning(f"{key} is owned by another user ({_owner(key_st.st_uid)})", f"chown {_owner(me)} {key}")
+        )
     return found
 
 

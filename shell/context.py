@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from jcsh.runtime.home import ensure_home, home_warnings, resolve_home
+from jcsh.runtime.home import HomeWarning, ensure_home, home_warnings, resolve_home
 
 if TYPE_CHECKING:
     from jcsh.runtime.credentials import CredentialStore
@@ -48,7 +48,7 @@ class Context:
         # What is unsafe about the home (other users can reach it ...): said once, on stderr, when the
         # home is first used; `mail doctor` sets this False first and lists them as findings instead.
         self.home_warnings_on_stderr = True
-        self.home_problems: list[str] = []
+        self.home_problems: list[HomeWarning] = []
 
     def __repr__(self) -> str:
         return f"Context(home_arg={self.home_arg!r}, json={self.json})"
@@ -71,7 +71,7 @@ class Context:
             self._home = home
             if self.home_warnings_on_stderr:
                 for problem in self.home_problems:
-                    self.warn(problem)
+                    self.warn(problem.line())
         return self._home
 
     @property

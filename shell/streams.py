@@ -132,6 +132,10 @@ class Input(io.TextIOBase):
     def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
         raise StreamClosed("standard input is closed")
 
+    @property
+    def buffer(self) -> Any:
+        raise StreamClosed("standard input is closed")
+
     def isatty(self) -> bool:
         return False
 

@@ -97,6 +97,10 @@ class SqliteStore:
             raise StoreError(f"cannot write {db}: the home is read-only", cause=StoreFault.READ_ONLY, path=str(db))
         if self._read_only_cause is not None:
             raise StoreError(f"cannot write {db}: permission denied", cause=StoreFault.PERMISSION, path=str(db))
+
+    def _check_identity(self) -> None:
+        # Asked while holding the write lock, so that a `restore --force` cannot swap files in between.
+        db = self.location
         try:
             now = _identity(db, strict=True)
         except FileNotFoundError:
@@ -130,6 +134,7 @@ class SqliteStore:
         self._do(lambda: self._retry(lambda: self._conn.execute("BEGIN IMMEDIATE")), writing=True)
         self._depth = 1
         try:
+            self._check_identity()
             yield
         except BaseException:
             self._depth = 0

@@ -43,6 +43,8 @@ COMMAND_AREAS = {
     "tls": "tls",
     "sink": "sink",
     "run": "script",
+    "backup": "backup",
+    "restore": "backup",
 }
 _AREAS = tuple(dict.fromkeys(COMMAND_AREAS.values()))
 

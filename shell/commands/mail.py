@@ -111,9 +111,12 @@ _COLOR = {"error": "red", "warning": "yellow", "note": "blue"}
 
 @syntax("mail doctor", "traps in the mail configuration, with fixes (exit 1 when any is an error)")
 def cmd_doctor(ctx: Context, args: argparse.Namespace) -> int:
-    from jcsh.runtime.mail.doctor import LEVELS, diagnose
+    from jcsh.runtime.mail.doctor import LEVELS, Finding, diagnose
 
+    ctx.home_warnings_on_stderr = False  # the doctor lists them as findings instead
     findings = diagnose(ctx.registry, ctx.credentials)
+    home = [Finding("warning", (str(ctx.home),), w.message, w.fix) for w in ctx.home_problems]
+    findings = sorted([*home, *findings], key=lambda f: LEVELS.index(f.level))
     counts = {level: sum(f.level == level for f in findings) for level in LEVELS}
     lines = []
     for f in findings:
