@@ -131,7 +131,10 @@ class CredentialStore:
     # -- protocols ----------------------------------------------------------------------------
 
     def protocols(self) -> list[str]:
-        return self.store.protocols()
+        found = self.store.protocols()
+        if not found:
+            self.store.confirm_sound()  # "none" must not be damage speaking
+        return found
 
     def add_protocol(self, name: str) -> None:
         name = _check_field("protocol name", name)  # type: ignore[assignment]
@@ -198,7 +201,10 @@ class CredentialStore:
             )
 
     def list(self, protocol: str | None = None) -> list[Credential]:
-        return [Credential.from_row(row) for row in self.store.credentials(protocol)]
+        rows = self.store.credentials(protocol)
+        if not rows:
+            self.store.confirm_sound()
+        return [Credential.from_row(row) for row in rows]
 
     def find(self, protocol: str, endpoint: str, virtual_user: str) -> Credential | None:
         """The credential with exactly this identity (case-sensitive), or None."""

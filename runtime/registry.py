@@ -150,7 +150,10 @@ class Registry:
         with self.store.reading():
             if path != "/" and self.store.entry(path) is None:
                 raise self._missing(f"no registry entry at {path}")
-            return list(self.store.children(path))
+            found = list(self.store.children(path))
+        if not found:
+            self.store.confirm_sound()  # an index that lost its rows lists nothing, too
+        return found
 
     def walk(self, path: str = "/") -> list[tuple[str, str | None]]:
         """Every entry of the subtree (path included unless root), parents before children."""

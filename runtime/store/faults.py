@@ -28,6 +28,9 @@ _READONLY_DBMOVED = _READONLY | (4 << 8)  # the file was renamed or deleted unde
 
 
 def damaged(db: Path, detail: str) -> StoreError:
+    """The one line for a damaged store (SQLite's own reports run over several lines)."""
+    lines = [line.strip() for line in detail.replace("*** in database main ***", "").splitlines()]
+    detail = "; ".join(line for line in lines if line)[:300]
     return StoreError(
         f"{db.name} is damaged ({detail}); run `jcsh registry check` ({db})", cause=StoreFault.DAMAGED, path=str(db)
     )
@@ -55,6 +58,9 @@ def sqlite_fault(e: sqlite3.Error, db: Path, *, writing: bool, timeout: float) -
     where = str(db)
     if primary in (_CORRUPT, _NOTADB):
         return damaged(db, detail)
+    if primary is None and detail.startswith("Could not decode to UTF-8"):
+        column = detail.split("'")[1] if detail.count("'") >= 2 else "?"
+        return damaged(db, f"a text in column {column!r} is not valid UTF-8")
     if primary in (_BUSY, _LOCKED):
         return StoreError(
             f"{db} is locked by another process (waited {timeout:g} s); try again when it is done",
@@ -72,6 +78,8 @@ def sqlite_fault(e: sqlite3.Error, db: Path, *, writing: bool, timeout: float) -
         return StoreError(f"cannot write {db}: the disk is full", cause=StoreFault.DISK_FULL, path=where)
     if cause is StoreFault.READ_ONLY:
         return StoreError(f"cannot write {db}: the home is read-only", cause=StoreFault.READ_ONLY, path=where)
+    if primary == _READONLY and code == _READONLY and os.access(db, os.W_OK) and os.access(db.parent, os.W_OK):
+        return damaged(db, "its header does not allow writing")
     if primary in (_READONLY, _PERM, _AUTH) or (primary == _CANTOPEN and _denied(db)):
         verb = "write" if writing or primary == _READONLY else "read"
         return StoreError(f"cannot {verb} {db}: permission denied", cause=StoreFault.PERMISSION, path=where)

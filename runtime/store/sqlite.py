@@ -57,7 +57,8 @@ class SqliteStore:
         self._timeout = timeout
         self._depth = 0
         self._reading = 0
-        self._sound = False
+        self._sound = False  # SQLite's integrity check passed
+        self._fit_to_write = False  # its quick check passed: no damaged page for a write to spread
         self._identity = _identity(db)
 
     def __repr__(self) -> str:
@@ -93,6 +94,8 @@ class SqliteStore:
 
     def _check_writable(self) -> None:
         db = self.location
+        if self._read_only_cause is StoreFault.DISK_FULL:
+            raise StoreError(f"cannot write {db}: the disk is full", cause=StoreFault.DISK_FULL, path=str(db))
         if self._read_only_cause is StoreFault.READ_ONLY:
             raise StoreError(f"cannot write {db}: the home is read-only", cause=StoreFault.READ_ONLY, path=str(db))
         if self._read_only_cause is not None:
@@ -135,6 +138,8 @@ class SqliteStore:
         self._depth = 1
         try:
             self._check_identity()
+            if not self._sound and not self._fit_to_write:
+                self._quick_check()
             yield
         except BaseException:
             self._depth = 0
@@ -175,12 +180,20 @@ class SqliteStore:
             raise damaged(self.location, "; ".join(str(r[0]) for r in rows))
         self._sound = True
 
+    def _quick_check(self) -> None:
+        # Before the first write: a write into a damaged b-tree spreads the damage (O(pages), not O(rows log rows)).
+        rows = self._do(lambda: self._conn.execute("PRAGMA quick_check(3)").fetchall())
+        if rows != [("ok",)]:
+            raise damaged(self.location, "; ".join(str(r[0]) for r in rows))
+        self._fit_to_write = True
+
     def check(self) -> list[str]:
         conn = self._conn
         try:
-            problems = [str(r[0]) for r in conn.execute("PRAGMA integrity_check(100)")]
-            if problems == ["ok"]:
-                problems = []
+            problems = _header_problems(self.location)
+            problems += [str(r[0]) for r in conn.execute("PRAGMA integrity_check(100)") if r != ("ok",)]
+            problems += self._undecodable()
+            if not problems:
                 self._sound = True
             for table, _, parent, _ in conn.execute("PRAGMA foreign_key_check"):
                 problems.append(f"a row of {table} names a {parent} that does not exist")
@@ -192,6 +205,24 @@ class SqliteStore:
         except sqlite3.Error as e:
             problems = [str(e)]
         return problems
+
+    def _undecodable(self) -> list[str]:
+        """Texts that are not UTF-8 (SQLite's checks do not look inside values)."""
+        found = []
+        self._conn.text_factory = bytes
+        try:
+            for table, key, columns in _TEXT_COLUMNS:
+                for row in self._conn.execute(f"SELECT {key}, {columns} FROM {table}"):
+                    for column, text in zip([key, *columns.split(", ")], row, strict=True):
+                        if isinstance(text, bytes) and not _is_utf8(text):
+                            where = row[0].decode("utf-8", "replace")[:80]
+                            found.append(f"{table} {where!r}: {column} is not valid UTF-8")
+                            break
+                if len(found) >= 20:
+                    break
+        finally:
+            self._conn.text_factory = str
+        return found
 
     def schema_version(self) -> int:
         return self._do(lambda: file_version(self._conn)[0])
@@ -348,6 +379,35 @@ class SqliteStore:
         return self._do(lambda: self._conn.execute(sql, params).fetchone())
 
 
+_TEXT_COLUMNS = (
+    ("entry", "path", "parent, value"),
+    ("credential", "protocol", "endpoint, virtual_user, real_user, certificate"),
+    ("protocol", "name", "name"),
+)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _header_problems(db: Path) -> list[str]:
+    """What SQLite's integrity check does not look at: the file header's format bytes."""
+    try:
+        with open(db, "rb") as f:
+            header = f.read(100)
+    except OSError as e:
+        return [f"cannot read the header: {e.strerror}"]
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\0"):
+        return ["the file does not start with an SQLite header"]
+    if header[18] not in (1, 2) or header[19] not in (1, 2):
+        return [f"the header's format bytes are {header[18]} and {header[19]} (1 or 2 expected)"]
+    return []
+
+
 def _identity(db: Path, *, strict: bool = False) -> tuple[int, int] | None:
     try:
         st = os.stat(db)
@@ -395,13 +455,24 @@ def open_sqlite(home: Path, *, timeout: float | None = None) -> SqliteStore:
         if conn is not None:
             conn.close()
         if isinstance(e, sqlite3.Error):
-            raise sqlite_fault(e, db, writing=False, timeout=timeout) from None
+            fault = sqlite_fault(e, db, writing=False, timeout=timeout)
+            if fault.cause == StoreFault.DISK_FULL and read_only is None:
+                return _open_on_full_disk(db, timeout, fault)
+            raise fault from None
         if isinstance(e, FileNotFoundError) and read_only is not None:
             why = "the home is read-only" if read_only is StoreFault.READ_ONLY else "permission denied"
             raise StoreError(f"cannot create {db}: {why}", cause=read_only, path=str(db)) from None
         if isinstance(e, OSError):
             raise os_fault(e, db, writing=read_only is None) from None
         raise
+
+
+def _open_on_full_disk(db: Path, timeout: float, fault: StoreError) -> SqliteStore:
+    """Reads still work on a full disk when the file alone holds the store; writes say the disk is full."""
+    try:
+        return _prepare(_connect_read_only(db, timeout), db, StoreFault.DISK_FULL, timeout)
+    except (sqlite3.Error, OSError):
+        raise fault from None
 
 
 def _prepare(conn: sqlite3.Connection, db: Path, read_only: StoreFault | None, timeout: float) -> SqliteStore:
