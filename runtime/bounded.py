@@ -23,7 +23,7 @@ __all__ = [
     "size_text",
 ]
 
-_CHUNK = 1 << 16
+_CHUNK = 1 << 20
 _MIB = 1 << 20
 
 
@@ -84,31 +84,37 @@ def read_text(source: IO[str] | IO[bytes] | Path, name: str, bounds: Bounds) -> 
             return read_text(f, name, bounds)
     raw: IO[str] | IO[bytes] = getattr(source, "buffer", source)  # a text stream's bytes, when it has them
     forbid = re.compile(bounds.forbid) if bounds.forbid else None
+    # The forbidden characters are ASCII controls, which UTF-8 never uses inside a longer character:
+    # looking at the bytes finds exactly them. A table that maps each forbidden byte to 0 and then
+    # memchr is ~10x faster than a regular expression over the text (an import is up to 256 MiB).
+    marks = bytes(0 if forbid and forbid.match(chr(b)) else 1 for b in range(256)) if forbid else None
     decoder = codecs.getincrementaldecoder("utf-8-sig")("strict")
     pieces: list[str] = []
     size = 0  # bytes read so far
     binary = True
     while chunk := raw.read(min(_CHUNK, bounds.limit + 1 - size)):
-        start = size  # the byte offset where this chunk's text begins
+        start = size  # the byte offset of the chunk
         if isinstance(chunk, str):  # a text stream with no bytes underneath (a StringIO)
             binary = False
             text = chunk
             size += len(chunk.encode("utf-8", "surrogatepass"))
+            bad = forbid.search(text) if forbid else None
+            if bad:
+                at = start + len(text[: bad.start()].encode("utf-8", "surrogatepass"))
+                raise _forbidden(name, bounds, at, ord(bad.group()))
         else:
+            found = chunk.translate(marks).find(0) if marks else -1
             held = len(decoder.getstate()[0])  # bytes of a character split across chunks
-            start -= held
             try:
-                text = decoder.decode(chunk)
+                text = decoder.decode(chunk[:found] if found >= 0 else chunk)
             except UnicodeDecodeError as e:
-                at = start + e.start
+                at = start - held + e.start
                 raise UsageError(
                     f"{name} is not UTF-8 text: byte {at} (0x{e.object[e.start]:02x}) is invalid"
                 ) from None
+            if found >= 0:
+                raise _forbidden(name, bounds, start + found, chunk[found])
             size += len(chunk)
-        bad = forbid.search(text) if forbid else None
-        if bad:
-            at = start + len(text[: bad.start()].encode("utf-8", "surrogatepass"))
-            raise UsageError(f"{name} is not {bounds.kind}: byte {at} is 0x{ord(bad.group()):02x}, {bounds.forbid_why}")
         if size > bounds.limit:
             raise _over(name, bounds)
         pieces.append(text)
@@ -118,3 +124,7 @@ def read_text(source: IO[str] | IO[bytes] | Path, name: str, bounds: Bounds) -> 
         except UnicodeDecodeError:
             raise UsageError(f"{name} is not UTF-8 text: it ends inside a character") from None
     return "".join(pieces)
+
+
+def _forbidden(name: str, bounds: Bounds, at: int, code: int) -> UsageError:
+    return UsageError(f"{name} is not {bounds.kind}: byte {at} is 0x{code:02x}, {bounds.forbid_why}")

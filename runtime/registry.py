@@ -232,21 +232,13 @@ class Registry:
 
     def import_(self, document: object, *, replace: bool = False) -> int:
         """Merge (or with replace, substitute) a document's subtree; all or nothing."""
-        path, entries = _entries(document)
-        count = 0
-
-        def counted() -> Iterator[tuple[str, str | None]]:
-            nonlocal count
-            for entry in entries:  # checked as they are written: a bad one rolls the whole import back
-                count += 1
-                yield entry
-
+        path, entries, count = _entries(document)
         with self.transaction():
             if replace:
                 self.store.delete_subtree(path)
             self.store.put_entries(_ancestors(path))
-            self.store.put_entries(counted())
-        return count
+            self.store.put_entries(entries)  # checked as they are written: a bad one rolls it all back
+        return count[0]
 
     def close(self) -> None:
         self.store.close()
@@ -262,38 +254,54 @@ def _ancestors(path: str) -> list[tuple[str, str | None]]:
     return rows[::-1]
 
 
-def _entries(document: object) -> tuple[str, Iterator[tuple[str, str | None]]]:
-    """The document's path, and its entries as they are checked (all before anything commits)."""
+_NODE_KEYS = frozenset(("path", "value", "children"))
+_SHORT_VALUE = MAX_VALUE // 4  # at most 4 bytes a character: a value this long cannot pass the limit
+
+
+def _entries(document: object) -> tuple[str, Iterator[tuple[str, str | None]], list[int]]:
+    """The document's path, its entries as they are checked, and how many have been given so far."""
     if not isinstance(document, dict) or "path" not in document:
         raise UsageError('import document must be a JSON object with "path", "value" and "children"')
     path = validate_path(document["path"], allow_root=True)
     root_value = _node_value(document, path)
+    count = [0]
 
     def entries() -> Iterator[tuple[str, str | None]]:
+        # The checks of _node_value/_node_children are inlined for the usual entry: this loop runs
+        # once per entry of a million-entry import; anything unusual goes to them for the message.
         if path != "/":
+            count[0] += 1
             yield path, root_value
         stack = [(iter(_node_children(document, path, 1).items()), "" if path == "/" else path, 1)]
         while stack:
             items, base, depth = stack[-1]
-            item = next(items, None)
-            if item is None:
+            for name, node in items:
+                at = base + "/" + name
+                if not name or name in (".", "..") or _NAME_BAD.search(name) or len(at) > MAX_PATH:
+                    _bad_name(name, base or "/", at)
+                if type(node) is not dict or not node.keys() <= _NODE_KEYS:
+                    _node_value(node, at)  # raises, saying what is wrong
+                value = node.get("value")
+                if value is not None and (
+                    type(value) is not str or len(value) > _SHORT_VALUE or _VALUE_BAD.search(value)
+                ):
+                    _node_value(node, at)
+                count[0] += 1
+                yield at, value
+                children = node.get("children")
+                if children:
+                    stack.append((iter(_node_children(node, at, depth + 2).items()), at, depth + 2))
+                    break
+                if children is not None and (type(children) is not dict or depth + 3 > MAX_JSON_DEPTH):
+                    _node_children(node, at, depth + 2)
+            else:
                 stack.pop()
-                continue
-            name, node = item
-            at = base + "/" + name
-            if not name or name in (".", "..") or _NAME_BAD.search(name) or len(at) > MAX_PATH:
-                _bad_name(name, base or "/", at)
-            value = _node_value(node, at)
-            yield at, value
-            children = _node_children(node, at, depth + 2)
-            if children:
-                stack.append((iter(children.items()), at, depth + 2))
 
-    return path, entries()
+    return path, entries(), count
 
 
 def _node_value(node: object, at: str) -> str | None:
-    if not isinstance(node, dict) or not node.keys() <= {"path", "value", "children"}:
+    if not isinstance(node, dict) or not node.keys() <= _NODE_KEYS:
         raise UsageError(f'import: entry {at} must be an object with "value" and "children"')
     value = node.get("value")
     if value is not None:

@@ -66,6 +66,11 @@ def test_backup_to_stdout_and_restore_from_stdin(tmp_path: Path) -> None:
         )
     assert back.returncode == 0, back.stderr
     assert _state(tmp_path / "new") == _state(home)
+    import gzip
+
+    (tmp_path / "b.gz").write_bytes(gzip.compress((tmp_path / "b").read_bytes()))
+    assert jcsh(tmp_path / "gz", "restore", str(tmp_path / "b.gz")).code == 0  # `backup - | gzip` reads back
+    assert _state(tmp_path / "gz") == _state(home)
 
 
 _HOLDER = """
@@ -200,6 +205,9 @@ def test_dev_zero_as_a_backup_to_restore(tmp_path: Path) -> None:
     ran = jcsh_process(tmp_path / "h", "restore", "/dev/zero")
     clean(ran)
     assert ran.code == 2 and "is not a jcsh backup" in ran.err
+    (tmp_path / "notes.txt").write_text("notes\n")
+    notes = jcsh(tmp_path / "h", "restore", str(tmp_path / "notes.txt"))
+    assert notes.code == 2 and notes.err.startswith(f"jcsh: {tmp_path / 'notes.txt'} is not a jcsh backup (")
 
 
 def test_a_backup_from_a_newer_release_is_refused(tmp_path: Path) -> None:

@@ -192,7 +192,10 @@ def unpack(source: IO[bytes], name: str, folder: Path) -> dict[str, Any]:
                 else:
                     _copy_member(stream, member, manifest, folder, name)
     except (tarfile.TarError, EOFError, json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
-        raise UsageError(f"{name} is not a whole jcsh backup ({e or type(e).__name__})") from None
+        why = str(e) or type(e).__name__
+        if manifest is None:
+            raise UsageError(f"{name} is not a jcsh backup ({why})") from None
+        raise UsageError(f"{name} is cut short or damaged ({why})") from None
     if manifest is None:
         raise UsageError(f"{name} is not a jcsh backup (no {MANIFEST})")
     missing = set(manifest["members"]) - seen
