@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
+import socket
+import struct
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -14,6 +19,9 @@ __all__ = ["CASES", "LOOP", "open_session"]
 ROUND_TRIP_LIMIT_S = 0.002  # issue 6: median under 2 ms
 LOOP_LIMIT = 2.0  # issue 6: within 2x plain Python
 LOOP_ITERATIONS = 1_000_000
+GET_LIMIT = 1.5  # issue 15: within 1.5x a bare two-process JSON round trip
+GET_CALLS = 2000
+GET_PATH = "/bench/get/key"
 
 # attribute reads and writes on a script object and an item read, every iteration: the writes go
 # through the write guard, the item read through _getitem_; reads of public names are checked at
@@ -129,6 +137,95 @@ def guarded_loop(fx: Fixtures) -> list[Row]:
     return [ratio_row(title, jcsh, python, LOOP_LIMIT, note=note), ratio_row(title, jcsh, process_only, None)]
 
 
+# The baseline: a parent and a child process exchanging length-prefixed JSON frames over a socket
+# pair, as jcsh's parent and worker do, with nothing else on either side.
+ECHO_CHILD = """\
+import json, socket, struct, sys
+sock = socket.socket(fileno=int(sys.argv[1]))
+header = struct.Struct(">I")
+def exactly(n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            sys.exit(0)
+        data += chunk
+    return data
+while True:
+    call = json.loads(exactly(header.unpack(exactly(4))[0]))
+    body = json.dumps({"t": "reply", "id": call["id"], "ok": "value of the bench"}).encode()
+    sock.sendall(header.pack(len(body)) + body)
+"""
+
+
+class _EchoPeer:
+    """The bare round trip: send a call frame to the child, read its reply frame, `calls` times."""
+
+    def __init__(self, fx: Fixtures, calls: int) -> None:
+        script = fx.scratch / "echo_child.py"
+        script.write_text(ECHO_CHILD)
+        self.sock, child = socket.socketpair()
+        self.proc = subprocess.Popen([sys.executable, str(script), str(child.fileno())], pass_fds=[child.fileno()])
+        child.close()
+        self.calls = calls
+        self.header = struct.Struct(">I")
+
+    def _exactly(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise CaseError("the JSON echo child hung up")
+            data += chunk
+        return data
+
+    def __call__(self) -> float:
+        start = time.perf_counter()
+        for i in range(self.calls):
+            body = json.dumps({"t": "call", "id": i, "m": "registry.get", "a": {"path": GET_PATH}}).encode()
+            self.sock.sendall(self.header.pack(len(body)) + body)
+            reply = json.loads(self._exactly(self.header.unpack(self._exactly(4))[0]))
+            if reply.get("ok") != "value of the bench":
+                raise CaseError(f"the JSON echo child replied {reply!r}")
+        return (time.perf_counter() - start) / self.calls
+
+    def close(self) -> None:
+        self.sock.close()
+        self.proc.wait(timeout=10)
+
+
+def registry_get(fx: Fixtures) -> list[Row]:
+    calls = 200 if fx.settings.quick else GET_CALLS
+    session, reg = open_session(fx)
+    reg.set(GET_PATH, "value of the bench")
+    peer = _EchoPeer(fx, calls)
+    try:
+        loop = f"n = 0\nfor i in range({calls}):\n    n += len(registry.get({GET_PATH!r}))\nn\n"
+        want = repr(calls * len("value of the bench"))
+        _statement(session, loop, interactive=True)  # the worker is up and its caches warm
+
+        def jcsh_calls() -> float:
+            start = time.perf_counter()
+            result = _statement(session, loop, interactive=True)
+            elapsed = time.perf_counter() - start
+            if result.value != want:
+                raise CaseError(f"the registry.get loop gave {result.value!r}, not {want}")
+            return elapsed / calls
+
+        jcsh = Side("jcsh", jcsh_calls)
+        bare = Side("JSON round trip, 2 processes", peer)
+        alternate([jcsh, bare], fx.settings.runs(7), warmup=1)
+    finally:
+        peer.close()
+        session.close()
+        reg.close()
+    note = (
+        f"per call, {calls:,} calls: `registry.get` in a script (worker -> parent, read from the store, reply) "
+        "vs a parent and a python child exchanging length-prefixed JSON frames over a socket pair"
+    )
+    return [ratio_row("`registry.get` from a script", jcsh, bare, GET_LIMIT, note=note)]
+
+
 CASES = [
     Case("roundtrip", "statement round trip", (("—", "< 2 ms"),), round_trip),
     Case(
@@ -136,5 +233,11 @@ CASES = [
         "guarded CPU loop",
         (("plain python", f"<= {LOOP_LIMIT:g}x"), ("sandbox, process layer only", "report")),
         guarded_loop,
+    ),
+    Case(
+        "regget",
+        "`registry.get` from a script",
+        (("JSON round trip, 2 processes", f"<= {GET_LIMIT:g}x"),),
+        registry_get,
     ),
 ]

@@ -13,6 +13,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.servers import MtaOptions
 
 __all__ = [
     "ROOT",
@@ -112,6 +116,7 @@ class Settings:
 
     quick: bool
     peer_path: str | None = None  # os.pathsep list searched instead of PATH + venv (tests hide peers)
+    mta: MtaOptions | None = None  # mail cases talk to this real MTA instead of a sink process
 
     def runs(self, full: int, quick: int = 3) -> int:
         return quick if self.quick else full
@@ -308,4 +313,6 @@ def environment() -> dict[str, str]:
         "openssl": ssl.OPENSSL_VERSION,
         "cpu": f"{_cpu_model()}, {os.cpu_count()} CPU(s)",
         "os": f"{platform.system()} {platform.release()}",
+        # other work on the machine moves every figure: say how busy it was
+        "load": "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg()),
     }

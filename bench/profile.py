@@ -2,7 +2,7 @@
 
     bench/profile.py CASE [--top N] [--out FILE.prof]
 
-CASE: startup, testmail, probe, batch, export, import. The parent process is profiled; a sandbox
+CASE: startup, testmail, testmail-auth, probe, batch, export, import. The parent process is profiled; a sandbox
 worker cannot write a profile once its seccomp filter is on, so time its boot with -X importtime
 (printed for the parent here) or by stages.
 """
@@ -27,22 +27,23 @@ from bench.harness import Settings
 
 __all__ = ["main"]
 
-CASES = ("startup", "testmail", "probe", "batch", "export", "import")
+CASES = ("startup", "testmail", "testmail-auth", "probe", "batch", "export", "import")
 
 
 def _arguments(case: str, fx: Fixtures) -> tuple[list[str], dict[str, str]]:
     """The jcsh arguments of the case and the environment to run them in (fixtures started)."""
     if case == "startup":
         return ["-c", "jcsOut.println(1)"], fx.env()
-    if case == "testmail":
-        return ["testmail", "--to", TO], fx.env(fx.mail_home)
+    if case in ("testmail", "testmail-auth"):
+        server = fx.server(auth=case == "testmail-auth")
+        return ["testmail", "--to", TO], fx.env(fx.mail_home(server))
     if case == "probe":
-        sink = fx.sink
-        return ["tls", "probe", f"{sink.host}:{sink.port}", "--starttls", "--json"], fx.env(fx.mail_home)
+        server = fx.server()
+        return ["tls", "probe", f"{server.host}:{server.port}", "--starttls", "--json"], fx.env(fx.mail_home(server))
     if case == "batch":
         jcs = fx.scratch / "batch.jcs"
         jcs.write_text(case_mail.JCSH_LOOP)
-        return ["run", str(jcs), str(case_mail.BATCH)], fx.env(fx.mail_home)
+        return ["run", str(jcs), str(case_mail.BATCH)], fx.env(fx.mail_home(fx.server()))
     doc = fx.scratch / "registry.json"
     doc.write_text(json.dumps(_registry_document(10_000)))
     source = fx.folder("registry")

@@ -29,7 +29,7 @@ from jcsh.runtime.registry import Registry
 from jcsh.runtime.store import CredentialRow, Identity, StoreFault
 
 if TYPE_CHECKING:
-    from cryptography.fernet import Fernet
+    from jcsh.runtime.fernet_key import FernetKey
 
 __all__ = [
     "CredentialStore",
@@ -96,6 +96,10 @@ class Credential(NamedTuple):
         }
 
 
+# C0/C1 controls; format characters (bidi overrides and isolates, zero-width ...); line separators.
+_INVISIBLE = ("Cc", "Cf", "Zl", "Zp")
+
+
 def _check_field(what: str, value: object, *, optional: bool = False) -> str | None:
     if value is None or value == "":
         if optional:
@@ -105,8 +109,12 @@ def _check_field(what: str, value: object, *, optional: bool = False) -> str | N
         raise UsageError(f"{what} must be text")
     if len(value) > _MAX_FIELD:
         raise UsageError(f"{what} is {len(value)} characters long; the limit is {_MAX_FIELD}")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise UsageError(f"{what} contains a control character")
+    import unicodedata
+
+    bad = next((c for c in value if unicodedata.category(c) in _INVISIBLE), None)
+    if bad is not None:
+        # Names are shown in listings and logs: a control or bidi character would disguise them.
+        raise UsageError(f"{what} contains a control character (U+{ord(bad):04X}; bidi and zero-width ones included)")
     if what != "real user" and value != value.strip():
         raise UsageError(f"{what} {value!r} has leading or trailing spaces")
     return value
@@ -119,7 +127,7 @@ class CredentialStore:
         self.registry = registry
         self.store = registry.store
         self.key_path = home / KEY_NAME
-        self._fernet: Fernet | None = None
+        self._fernet: FernetKey | None = None
 
     def __repr__(self) -> str:
         return f"CredentialStore({str(self.key_path.parent)!r})"
@@ -224,7 +232,7 @@ class CredentialStore:
         row = self.store.credential(Identity(credential.protocol, credential.endpoint, credential.virtual_user))
         if row is None or row.secret is None:
             raise self._missing(NotFound(f"credential {credential.identity()} has no secret"))
-        from cryptography.fernet import InvalidToken
+        from jcsh.runtime.fernet_key import InvalidToken
 
         try:
             return Secret(self._cipher().decrypt(row.secret).decode("utf-8"))
@@ -242,12 +250,12 @@ class CredentialStore:
 
     # -- the key ------------------------------------------------------------------------------
 
-    def _cipher(self) -> Fernet:
+    def _cipher(self) -> FernetKey:
         if self._fernet is None:
             self._fernet = self._load_key()
         return self._fernet
 
-    def _load_key(self) -> Fernet:
+    def _load_key(self) -> FernetKey:
         home = self.key_path.parent
         if rekey_leftovers(home) and not self.store.read_only:
             recover_rekey(self.store, home)
@@ -274,17 +282,17 @@ class CredentialStore:
             path=str(self.key_path),
         )
 
-    def _create_key(self) -> Fernet:
-        from cryptography.fernet import Fernet
+    def _create_key(self) -> FernetKey:
+        from jcsh.runtime.fernet_key import FernetKey
 
-        key = Fernet.generate_key()
+        key = FernetKey.generate()
         try:
             write_key(self.key_path, key, exclusive=True)
         except FileExistsError:  # another process created it first: use theirs
             return fernet_of(self.key_path)
         except OSError as e:
             raise os_fault(e, self.key_path, writing=True) from None
-        fernet = Fernet(key)
+        fernet = FernetKey(key)
         with self.registry.transaction():
             self.store.set_meta("key_check", fernet.encrypt(CHECK))
         return fernet
@@ -295,12 +303,12 @@ class CredentialStore:
         `steps` is called with each name of REKEY_STEPS as it is passed (tests stop the process
         there to check that the next open recovers from a crash at that point).
         """
-        from cryptography.fernet import Fernet
+        from jcsh.runtime.fernet_key import FernetKey
 
         step = steps or (lambda name: None)
         old = self._cipher()
-        new_key = Fernet.generate_key()
-        new = Fernet(new_key)
+        new_key = FernetKey.generate()
+        new = FernetKey(new_key)
         home = self.key_path.parent
         pending, backup = pending_key(home), previous_key(home)
         try:

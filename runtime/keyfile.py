@@ -12,7 +12,7 @@ from jcsh.runtime.home import KEY_NAME, os_fault
 from jcsh.runtime.store import Store, StoreFault
 
 if TYPE_CHECKING:
-    from cryptography.fernet import Fernet
+    from jcsh.runtime.fernet_key import FernetKey
 
 __all__ = [
     "CHECK",
@@ -83,17 +83,17 @@ def sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def fernet_of(path: Path, key: bytes | None = None) -> Fernet:
-    from cryptography.fernet import Fernet
+def fernet_of(path: Path, key: bytes | None = None) -> FernetKey:
+    from jcsh.runtime.fernet_key import FernetKey
 
     try:
-        return Fernet(read_key(path) if key is None else key)
+        return FernetKey(read_key(path) if key is None else key)
     except ValueError:
         raise StoreError(f"{path} is not a valid key file", cause=StoreFault.DAMAGED, path=str(path)) from None
 
 
-def opens(fernet: Fernet, token: bytes) -> bool:
-    from cryptography.fernet import InvalidToken
+def opens(fernet: FernetKey, token: bytes) -> bool:
+    from jcsh.runtime.fernet_key import InvalidToken
 
     try:
         fernet.decrypt(token)
@@ -163,10 +163,10 @@ def check_key(store: Store, key: bytes | None, *, what: str) -> int:
         if check is None and not rows:
             return 0
         raise StoreError(f"{what} holds encrypted secrets but no key to decrypt them", cause=StoreFault.MISSING)
-    from cryptography.fernet import Fernet
+    from jcsh.runtime.fernet_key import FernetKey
 
     try:
-        fernet = Fernet(key)
+        fernet = FernetKey(key)
     except ValueError:
         raise StoreError(f"the key of {what} is not a valid key", cause=StoreFault.DAMAGED) from None
     if check is not None and not opens(fernet, check):

@@ -16,11 +16,12 @@ from typing import Any, TextIO
 
 from jcsh.runtime.errors import NotFound, StoreError, UsageError
 from jcsh.runtime.home import DB_NAME, KEY_NAME
-from jcsh.runtime.store import Child, Store, StoreFault, open_store, parent_of
+from jcsh.runtime.store import Child, Extent, Store, StoreFault, open_store, parent_of
 
 __all__ = [
     "Registry",
     "Child",
+    "Extent",
     "open_registry",
     "validate_path",
     "validate_value",
@@ -169,6 +170,15 @@ class Registry:
         if row is None:
             raise self._missing(f"no registry entry at {path}")
         return [(path, row.value)]
+
+    def extent(self, path: str = "/", *, children: bool = False, most: int) -> Extent:
+        """The entries of walk(path) (or children(path)) and their bytes, counting at most `most` + 1."""
+        validate_path(path, allow_root=True)
+        return self.store.extent(path, children=children, most=most)
+
+    def stored_bytes(self) -> int:
+        """The size of the store in bytes, changes still in the WAL included."""
+        return self.store.stored_bytes()
 
     # -- writing ------------------------------------------------------------------------------
 

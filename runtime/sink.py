@@ -1,7 +1,8 @@
 """The test SMTP server (`jcsh sink`, and every mail test): aiosmtpd in a background thread.
 
-Plain, STARTTLS or implicit TLS; AUTH PLAIN/LOGIN against a user table; a chosen reply code at a
-chosen stage for fault tests; every accepted message kept as a `Received`, optionally in a Maildir.
+Plain, STARTTLS or implicit TLS; AUTH PLAIN/LOGIN/CRAM-MD5 against a user table, XOAUTH2 and
+OAUTHBEARER against a list of access tokens; a chosen reply code at a chosen stage for fault tests;
+every accepted message kept as a `Received`, optionally in a Maildir.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ __all__ = [
     "STALL",
     "STAGES",
     "MODES",
+    "MECHANISMS",
+    "read_token_file",
 ]
 
 MODES = ("plain", "starttls", "implicit")
@@ -46,6 +49,32 @@ DROP = 0  # as a fail code: hang up without replying
 STALL = 1  # as a fail code: never reply (the client's timeout ends it)
 _WORDS = {"drop": DROP, "stall": STALL}
 _OLD_TLS = (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1)
+PASSWORD_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
+TOKEN_MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
+MECHANISMS = PASSWORD_MECHANISMS + TOKEN_MECHANISMS
+_MAX_TOKEN_FILE = 1 << 20
+
+
+def read_token_file(path: Path) -> frozenset[str]:
+    """The access tokens in a file, one a line (blank lines skipped); ValueError says what is wrong."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(_MAX_TOKEN_FILE + 1)
+    except OSError as e:
+        raise ValueError(f"{path}: {e.strerror or e}") from None
+    if len(data) > _MAX_TOKEN_FILE:
+        raise ValueError(f"{path} is larger than 1 MB: not a token list")
+    tokens = set()
+    for n, raw in enumerate(data.splitlines(), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        if any(b < 0x21 or b > 0x7E for b in line):  # never quote the line: it may be a token
+            raise ValueError(f"{path} line {n} is not one token (spaces, control or non-ASCII characters)")
+        tokens.add(line.decode("ascii"))
+    if not tokens:
+        raise ValueError(f"{path} holds no token")
+    return frozenset(tokens)
 
 
 def check_stage(stage: str) -> str:
@@ -85,6 +114,9 @@ class SinkConfig:
     mode: str = "plain"  # "plain" | "starttls" | "implicit"
     require_starttls: bool = False  # refuse MAIL/AUTH before STARTTLS (530)
     auth: dict[str, str] = field(default_factory=dict)  # user -> password
+    auth_mechanisms: tuple[str, ...] = ()  # offered; () = PLAIN LOGIN with users, XOAUTH2 OAUTHBEARER with tokens
+    oauth_token_file: Path | None = None  # access tokens accepted by XOAUTH2/OAUTHBEARER, re-read at each AUTH
+    oauth_accept: Callable[[str], bool] | None = None  # in-process tests: tokens a live endpoint issued
     auth_require_tls: bool = False
     auth_required: bool = False  # refuse MAIL before a successful AUTH (530), like submission servers
     fail: dict[str, int] = field(default_factory=dict)  # stage -> code (see parse_fail)
@@ -93,6 +125,8 @@ class SinkConfig:
     cert_dir: Path | None = None  # where a generated certificate goes (default: a temp folder)
     min_version: ssl.TLSVersion | None = None
     max_version: ssl.TLSVersion | None = None
+    ciphers: str | None = None  # an OpenSSL cipher list for TLS 1.2 and older (cipher-scan tests)
+    server_cipher_order: bool = True  # False: follow the client's order of suites
     maildir: Path | None = None
     size_limit: int | None = None  # advertise SIZE
     hostname: str = "jcsh-sink"  # EHLO name
@@ -100,6 +134,13 @@ class SinkConfig:
     def __repr__(self) -> str:  # the auth table holds passwords
         users = ", ".join(self.auth) or "none"
         return f"SinkConfig({self.host}:{self.port} {self.mode} auth users: {users})"
+
+    def offered_mechanisms(self) -> tuple[str, ...]:
+        """The AUTH mechanisms the sink offers (none without users or tokens)."""
+        if self.auth_mechanisms:
+            return self.auth_mechanisms
+        tokens = self.oauth_token_file is not None or self.oauth_accept is not None
+        return (("PLAIN", "LOGIN") if self.auth else ()) + (TOKEN_MECHANISMS if tokens else ())
 
     def check(self) -> None:
         """Raise ValueError for a contradictory configuration."""
@@ -109,8 +150,16 @@ class SinkConfig:
             raise ValueError(f"port {self.port} is not 0-65535")
         if self.require_starttls and self.mode != "starttls":
             raise ValueError("require_starttls needs mode starttls")
-        if self.auth_required and not self.auth:
-            raise ValueError("auth_required needs at least one user in auth")
+        tokens = self.oauth_token_file is not None or self.oauth_accept is not None
+        if self.auth_required and not self.auth and not tokens:
+            raise ValueError("auth_required needs at least one user in auth or an OAuth token list")
+        for mech in self.auth_mechanisms:
+            if mech not in MECHANISMS:
+                raise ValueError(f"AUTH mechanism {mech!r} is not one of {', '.join(MECHANISMS)}")
+            if mech in PASSWORD_MECHANISMS and not self.auth:
+                raise ValueError(f"{mech} needs at least one user and password")
+            if mech in TOKEN_MECHANISMS and not tokens:
+                raise ValueError(f"{mech} needs a list of accepted access tokens")
         if (self.cert_path is None) != (self.key_path is None):
             raise ValueError("give both a certificate and its key, or neither")
         for stage, code in self.fail.items():
@@ -154,7 +203,13 @@ class Received:
 
 
 def server_context(
-    cert: Path, key: Path, min_version: ssl.TLSVersion | None = None, max_version: ssl.TLSVersion | None = None
+    cert: Path,
+    key: Path,
+    min_version: ssl.TLSVersion | None = None,
+    max_version: ssl.TLSVersion | None = None,
+    *,
+    ciphers: str | None = None,
+    server_cipher_order: bool = True,
 ) -> ssl.SSLContext:
     """A server SSLContext; TLSv1/1.1 get @SECLEVEL=0 ciphers, which OpenSSL 3 needs for them."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -162,6 +217,10 @@ def server_context(
     if min_version in _OLD_TLS or max_version in _OLD_TLS:
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
         min_version = min_version or ssl.TLSVersion.TLSv1
+    if ciphers is not None:
+        ctx.set_ciphers(ciphers)
+    if not server_cipher_order:
+        ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
     with warnings.catch_warnings():  # ssl warns when old versions are enabled: that is the point here
         warnings.simplefilter("ignore", DeprecationWarning)
         if min_version is not None:
@@ -240,7 +299,15 @@ class Sink:
                 self._tempdir = tempfile.mkdtemp(prefix="jcsh-sink-")
                 self.cert_path, self.key_path = generate_self_signed(Path(self._tempdir), names)
         assert self.key_path is not None
-        return server_context(self.cert_path, self.key_path, self.config.min_version, self.config.max_version)
+        cfg = self.config
+        return server_context(
+            self.cert_path,
+            self.key_path,
+            cfg.min_version,
+            cfg.max_version,
+            ciphers=cfg.ciphers,
+            server_cipher_order=cfg.server_cipher_order,
+        )
 
     def start(self) -> None:
         """Listen and serve in a background thread; returns once connections are accepted."""
@@ -268,6 +335,7 @@ class Sink:
             require_starttls=cfg.require_starttls,
             auth_require_tls=cfg.auth_require_tls,
             authenticator=handler.authenticate,
+            auth_exclude_mechanism=[m for m in MECHANISMS if m not in cfg.offered_mechanisms()],
             data_size_limit=cfg.size_limit,
             decode_data=False,
             timeout=120,

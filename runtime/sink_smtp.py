@@ -19,6 +19,7 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Se
 
 from jcsh.runtime.hosts import host_port
 from jcsh.runtime.sink import DROP, STALL, Received
+from jcsh.runtime.sink_auth import SinkAuth
 
 if TYPE_CHECKING:
     from jcsh.runtime.sink import Sink
@@ -42,8 +43,8 @@ def _tls_version(server: SMTP) -> str | None:
     return ssl_object.version() if ssl_object is not None else None
 
 
-class SinkHandler:
-    """aiosmtpd hooks: faults by stage, AUTH against the table, storage of accepted mail."""
+class SinkHandler(SinkAuth):
+    """aiosmtpd hooks: faults by stage, AUTH against the table or the tokens, storage of accepted mail."""
 
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
@@ -79,7 +80,7 @@ class SinkHandler:
             return [reply]
         session.host_name = hostname
         # Offer AUTH only when someone can log in, and not before a STARTTLS that is required.
-        if not self.config.auth or (self.config.require_starttls and session.ssl is None):
+        if not self.config.offered_mechanisms() or (self.config.require_starttls and session.ssl is None):
             responses = [r for r in responses if not r[4:].startswith("AUTH")]
         return responses
 

@@ -33,6 +33,16 @@ def build_parser(only: str | None = None) -> JcshArgumentParser:
         metavar="SECONDS",
         help="wall-clock limit of a script or statement (default 30)",
     )
+    parser.add_argument(
+        "--allow-config",
+        action="store_true",
+        help="let scripts change the mail and TLS configuration and credentials",
+    )
+    parser.add_argument(
+        "--allow-net",
+        metavar="HOST[:PORT],...",
+        help="let scripts connect to these hosts (bare --allow-net: anywhere) besides the configured mail server",
+    )
     parser.add_argument("--version", action="store_true", help="version (with --json: Python, OpenSSL, sandbox)")
     parser.add_argument("-c", dest="code", metavar="CODE", help="run CODE in the sandbox")
     parser.add_argument("--vi", action="store_true", help="vi key bindings in the REPL")
@@ -90,9 +100,21 @@ def _report(ctx: Context, error: JcshError) -> int:
             return error.exit_code
 
 
+def _bare_allow_net(argv: list[str]) -> list[str]:
+    """A bare `--allow-net` (before the command) means anywhere: `--allow-net=*`, so that the
+    command word after it is not taken for its value (HOSTs are given as `--allow-net=HOST`)."""
+    word = command_word(argv)
+    out, before = [], True
+    for token in argv:
+        if token == "--" or (word and token == word):
+            before = False
+        out.append("--allow-net=*" if before and token == "--allow-net" else token)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run jcsh with argv; return the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _bare_allow_net(list(sys.argv[1:] if argv is None else argv))
     wants_json = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
     stdin, out, err = std_streams()
     ctx = Context(json=wants_json, out=out, err=err, stdin=stdin)
@@ -107,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx.no_color = bool(args.no_color or os.environ.get("NO_COLOR"))
         ctx.timeout = args.script_timeout
         ctx.vi = args.vi
+        if args.allow_config or args.allow_net is not None:
+            from jcsh.runtime.sandbox.grants import Grants
+
+            ctx.grants = Grants.of(allow_config=args.allow_config, allow_net=args.allow_net)
         if args.version:
             return _version(ctx)
         spec = getattr(args, "spec", None)
@@ -116,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"--timeout before the command limits scripts only; `{spec.name}` ignores it"
                     + (" (give its own --timeout after the command)" if spec.name in _OWN_TIMEOUT else "")
                 )
+            if ctx.grants is not None and spec.name != "run":
+                ctx.warn(f"{' '.join(ctx.grants.flags())} grants scripts only; `{spec.name}` needs no grant")
             return spec.run(ctx, args)
         from jcsh.shell.commands import script
 
@@ -127,7 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StreamClosed as e:  # a closed stdin/stdout/stderr, a reader gone, a full disk under stdout
         return _report(ctx, JcshError(str(e), kind="failed"))
     except KeyboardInterrupt:
-        ctx.err.write("\njcsh: interrupted\n")
+        try:
+            ctx.show("\njcsh: interrupted\n", err=True)
+        except StreamClosed:
+            pass
         return 130
     finally:
         ctx.close()

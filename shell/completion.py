@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
+from jcsh.shell.render import one_line
 from jcsh.shell.statement import scan
 
 __all__ = ["Sources", "JcshCompleter", "RegistryEntry"]
@@ -53,7 +54,7 @@ class Sources:
 
 
 def _short(text: str | None) -> str:
-    text = (text or "").replace("\n", " ")
+    text = one_line((text or "").replace("\n", " "))  # registry values: shown, so escaped
     return text if len(text) <= _META_WIDTH else text[: _META_WIDTH - 1] + "…"
 
 
@@ -118,7 +119,10 @@ class JcshCompleter(Completer):
         for name, has_children, value in self.sources.registry_children(parent or "/"):
             if name.startswith(prefix):
                 yield Completion(
-                    name, -len(prefix), display=name + ("/" if has_children else ""), display_meta=_short(value)
+                    name,
+                    -len(prefix),
+                    display=one_line(name) + ("/" if has_children else ""),
+                    display_meta=_short(value),
                 )
 
     # % commands -------------------------------------------------------------------------------

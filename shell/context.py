@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from pathlib import Path
@@ -12,8 +13,29 @@ from jcsh.runtime.home import HomeWarning, ensure_home, home_warnings, resolve_h
 if TYPE_CHECKING:
     from jcsh.runtime.credentials import CredentialStore
     from jcsh.runtime.registry import Registry
+    from jcsh.runtime.sandbox.grants import Grants
 
 __all__ = ["Context"]
+
+
+def _isatty(stream: TextIO) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+class _EscapingOutput(io.TextIOBase):
+    """Writes JSON text with unsafe characters as \\uXXXX escapes (each character on its own: chunk-safe)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def write(self, text: str) -> int:
+        from jcsh.runtime.controls import escape_json_text
+
+        self._out.write(escape_json_text(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._out.flush()
 
 
 class Context:
@@ -32,6 +54,7 @@ class Context:
         err: TextIO | None = None,
         stdin: TextIO | None = None,
         session: Any = None,
+        grants: Grants | None = None,
     ) -> None:
         self.home_arg = home_arg
         self.json = json
@@ -42,6 +65,7 @@ class Context:
         self.err: TextIO = sys.stderr if err is None else err
         self.stdin: TextIO = sys.stdin if stdin is None else stdin
         self.session = session  # the REPL's sandbox session, when a command runs inside one
+        self.grants = grants  # --allow-config / --allow-net for scripts; None: the defaults
         self._home: Path | None = None
         self._registry: Registry | None = None
         self._credentials: CredentialStore | None = None
@@ -57,11 +81,11 @@ class Context:
     def color(self) -> bool:
         if self.json or self.no_color or os.environ.get("NO_COLOR"):
             return False
-        return bool(getattr(self.out, "isatty", lambda: False)()) and os.environ.get("TERM") != "dumb"
+        return _isatty(self.out) and os.environ.get("TERM") != "dumb"
 
     @property
     def interactive(self) -> bool:
-        return bool(getattr(self.stdin, "isatty", lambda: False)())
+        return _isatty(self.stdin)
 
     @property
     def home(self) -> Path:
@@ -109,20 +133,59 @@ class Context:
             self._credentials = CredentialStore(self.registry, self.home)
         return self._credentials
 
-    def emit(self, data: dict[str, Any], text: str | None) -> None:
-        """Print the result: the JSON document with --json, else the human text."""
-        if self.json:
-            import json  # lazily: most runs never print JSON
+    # Output: every byte jcsh writes for a person goes through one of these methods, which pass it
+    # through render.human() (the sanitizer) or render.json_document(); tests/test_sanitize.py
+    # checks that no command writes to a stream another way.
 
-            self.out.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    def emit(self, data: dict[str, Any], text: str | None, *, exact: bool = False) -> None:
+        """Print the result: the JSON document with --json, else the human text.
+
+        exact: a value the caller may capture (`$(jcsh registry get ...)`): written as it is
+        when stdout is not a terminal, sanitized like any other text when it is.
+        """
+        from jcsh.shell.render import human, json_document
+
+        if self.json:
+            self.out.write(json_document(data))
         elif text:
+            text = text if exact and not _isatty(self.out) else human(text)
             self.out.write(text if text.endswith("\n") else text + "\n")
+        self.out.flush()
+
+    def document_output(self) -> TextIO:
+        """Where a streamed JSON document goes (an export): stdout as it is to a file or pipe; on a
+        terminal through the escaping emit_document does, chunk by chunk."""
+        return _EscapingOutput(self.out) if _isatty(self.out) else self.out  # type: ignore[return-value]
+
+    def emit_document(self, document: str) -> None:
+        """A JSON document that is the result itself (an export): exact to a file or pipe; on a
+        terminal with unsafe characters as \\uXXXX escapes, which decode to the same document."""
+        from jcsh.runtime.controls import escape_json_text
+
+        self.out.write(document if not _isatty(self.out) else escape_json_text(document))
         self.out.flush()
 
     def warn(self, message: str) -> None:
         """A diagnostic on stderr (never on stdout, so --json stays one document)."""
-        self.err.write(f"jcsh: {message}\n")
-        self.err.flush()
+        self.show(f"jcsh: {message}\n", err=True)
+
+    def show(self, text: str, *, err: bool = False) -> None:
+        """Human text written as it is given (no newline added): a prompt, a line of a stream."""
+        from jcsh.shell.render import human
+
+        stream = self.err if err else self.out
+        stream.write(human(text))
+        stream.flush()
+
+    def script_output(self, stream: str, text: str) -> None:
+        """What a script wrote to jcsOut/jcsErr: sanitized on a terminal, exact to a file or pipe."""
+        target = self.err if stream == "err" else self.out
+        if _isatty(target):
+            from jcsh.shell.render import human
+
+            text = human(text)
+        target.write(text)
+        target.flush()
 
     def close(self) -> None:
         if self._registry is not None:

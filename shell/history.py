@@ -1,4 +1,10 @@
-"""The REPL history file: what is kept (no literal secrets) and how an entry is appended.
+"""The REPL history file: what is kept (nothing that looks like a secret) and how an entry is appended.
+
+An entry is not kept when it assigns to, or passes a keyword whose name contains, password, passwd,
+pwd, secret, token or apikey/api_key (`smtp_password = ...`, `f(token=...)`, `cfg.secret = ...`,
+`{"password": ...}`), nor when it calls `credentials.add(`. Python is read with `ast`; input that
+does not parse (a `%` command, a syntax error) is judged by a pattern that errs on the side of
+leaving it out.
 
 The format is prompt_toolkit's FileHistory (`# time` then `+line` per line), written here
 without prompt_toolkit so that the plain prompt of a dumb terminal keeps history too.
@@ -6,20 +12,68 @@ without prompt_toolkit so that the plain prompt of a dumb terminal keeps history
 
 from __future__ import annotations
 
+import ast
 import datetime
 import os
 import re
 from pathlib import Path
 
-__all__ = ["keep_in_history", "append_history", "open_history_file"]
+__all__ = ["keep_in_history", "append_history", "open_history_file", "SECRET_WORDS"]
 
-# A literal secret typed into code (`secret="..."`, `password='...'`) is not kept in history.
-_SECRET = re.compile(r"(?i)\b(secret|password|passwd|pwd)\s*[=:]\s*[rbuRBU]?['\"]")
+SECRET_WORDS = ("password", "passwd", "pwd", "secret", "token", "apikey", "api_key")
+_WORD = "(?:" + "|".join(SECRET_WORDS) + ")"
+_ADD_CREDENTIAL = re.compile(r"\bcredentials\s*\.\s*add\s*\(")
+# For text that is not Python: a name holding a secret word, then `=`, `:` or an augmented `=`.
+_ASSIGNED = re.compile(rf"(?i)\w*{_WORD}\w*['\"]?\s*(?:[-+*/%&|^@<>]*=(?!=)|:)")
+
+
+def _secret_name(name: object) -> bool:
+    return isinstance(name, str) and any(word in name.lower() for word in SECRET_WORDS)
+
+
+def _target_names(node: ast.AST) -> list[object]:
+    """The names an assignment target writes: `x`, `a.x`, `a["x"]`, and those inside tuples."""
+    if isinstance(node, ast.Name):
+        return [node.id]
+    if isinstance(node, ast.Attribute):
+        return [node.attr]
+    if isinstance(node, ast.Subscript):
+        key = node.slice
+        return [key.value] if isinstance(key, ast.Constant) else []
+    if isinstance(node, ast.Tuple | ast.List):
+        return [name for element in node.elts for name in _target_names(element)]
+    if isinstance(node, ast.Starred):
+        return _target_names(node.value)
+    return []
+
+
+def _holds_secret(tree: ast.AST) -> bool:
+    for node in ast.walk(tree):
+        targets: list[ast.AST] = []
+        if isinstance(node, ast.Assign):
+            targets = list(node.targets)
+        elif isinstance(node, ast.AugAssign | ast.AnnAssign | ast.NamedExpr):
+            targets = [node.target]
+        elif isinstance(node, ast.keyword):
+            targets = [ast.Name(str(node.arg))]
+        elif isinstance(node, ast.Dict):
+            targets = [ast.Name(k.value) for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+        elif isinstance(node, ast.arguments):  # def f(password="...")
+            targets = [ast.Name(a.arg) for a in (*node.posonlyargs, *node.args, *node.kwonlyargs)]
+        if any(_secret_name(name) for target in targets for name in _target_names(target)):
+            return True
+    return False
 
 
 def keep_in_history(text: str) -> bool:
-    """False for entries that carry a literal password or secret."""
-    return not _SECRET.search(text)
+    """False for entries that may carry a password, token or other secret."""
+    if _ADD_CREDENTIAL.search(text):
+        return False
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return not _ASSIGNED.search(text)
+    return not _holds_secret(tree)
 
 
 def open_history_file(path: Path) -> Path:

@@ -119,34 +119,40 @@ class Magics:
 
     @magic("the % commands, or the options of one", _help_arguments)
     def cmd_help(self, args: argparse.Namespace) -> int:
-        out = self.shell.ctx.out
+        ctx = self.shell.ctx
         if args.name:
             name = " ".join(args.name).lstrip("%")
             found = self.resolve(name.split())
             if found is None or found[1]:
                 raise UsageError(self._unknown(name))
-            out.write(self.parser(found[0]).format_help())
+            ctx.show(self.parser(found[0]).format_help())
             return 0
         rows = [("%" + m.name, m.summary) for m in self.table().values() if self._listed(m)]
-        out.write(table(rows) + "\n")
-        out.write(
+        ctx.show(
+            table(rows) + "\n"
             "Anything else is Python, run in the sandbox. Tab completes; Ctrl-R searches history; Ctrl-D leaves.\n"
         )
         return 0
 
-    @magic("the sandbox layers in force and the limits of each statement", _sandbox_arguments)
+    @magic("the sandbox layers, the grants in force and the limits of each statement", _sandbox_arguments)
     def cmd_sandbox(self, args: argparse.Namespace) -> int:
         session = self.shell.session
         layers = list(getattr(session, "layers", []) or [])
         limits = dict(getattr(session, "limits", {}) or {})
-        text = "layers: " + (", ".join(layers) or "process only") + "\n" + table(list(limits.items()))
-        self._context(args).emit({"layers": layers, "limits": limits}, text)
+        permissions = getattr(getattr(session, "host", None), "permissions", None)
+        data: dict[str, Any] = {"layers": layers, "limits": limits}
+        text = "layers: " + (", ".join(layers) or "process only") + "\n"
+        if permissions is not None:
+            grants = permissions.grants
+            data["grants"] = grants.to_json()
+            text += "scripts may:\n" + "".join(f"  {line}\n" for line in grants.describe())
+        self._context(args).emit(data, text + table(list(limits.items())))
         return 0
 
     @magic("a fresh worker: the script namespace starts empty again")
     def cmd_reset(self, args: argparse.Namespace) -> int:
         self.shell.reset()
-        self.shell.ctx.out.write("a fresh worker: the namespace is empty\n")
+        self.shell.ctx.show("a fresh worker: the namespace is empty\n")
         return 0
 
     @magic("run a saved script in this session's namespace", _run_arguments)
@@ -249,12 +255,10 @@ class Magics:
         except JcshError as e:
             return report_error(e, as_json=False, out=ctx.out, stderr=ctx.err)
         except KeyboardInterrupt:
-            ctx.err.write("\njcsh: interrupted\n")
-            ctx.err.flush()
+            ctx.show("\njcsh: interrupted\n", err=True)
             return 130
         except Exception as e:
-            ctx.err.write(f"jcsh: internal error: {type(e).__name__}: {e}\n")
-            ctx.err.flush()
+            ctx.warn(f"internal error: {type(e).__name__}: {e}")
             return 1
 
     def _methods(self) -> set[str]:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jcsh.shell.render import paint, strip_controls
+from jcsh.shell.render import one_line, paint
 from jcsh.shell.statement import is_complete
 
 if TYPE_CHECKING:
@@ -63,9 +63,17 @@ def open_session(ctx: Context) -> Any:
 
     session = Session(None)
     session.start()
+    from jcsh.runtime.sandbox.grants import Permissions
     from jcsh.runtime.sandbox.host import Host
 
-    session.host = Host(lambda: ctx.registry, lambda: ctx.credentials, ctx.home, out=ctx.out, err=ctx.err)
+    session.host = Host(
+        lambda: ctx.registry,
+        lambda: ctx.credentials,
+        ctx.home,
+        out=ctx.out,
+        err=ctx.err,
+        permissions=Permissions(ctx.grants),
+    )
     session.timeout = statement_timeout(ctx)
     ctx.session = session
     return session
@@ -199,7 +207,7 @@ class Repl:
             return 130
         except JcshError as e:
             self._newline()
-            self._write(f"jcsh: {strip_controls(e.message)}\n", stream="err")
+            self._write(f"jcsh: {e.message}\n", stream="err")
             self._record(e.exit_code, 0.0)
             return e.exit_code
         except Exception as e:
@@ -216,10 +224,19 @@ class Repl:
         """Run source in the session, streaming its output; echo its value or error."""
         from jcsh.shell.magics import ExitRepl
 
+        permissions = getattr(getattr(self._session, "host", None), "permissions", None)
+        if permissions is not None:
+            # A statement typed at the terminal may ask for a permission; %run files never do, nor
+            # a session whose question could not be seen (stderr is not the terminal).
+            permissions.ask = self.ask_permission if interactive and self._can_ask() else None
         started = time.monotonic()
-        result = self._session.run(
-            source, filename=filename, interactive=interactive, on_output=self._on_output, args=args
-        )
+        try:
+            result = self._session.run(
+                source, filename=filename, interactive=interactive, on_output=self._on_output, args=args
+            )
+        finally:
+            if permissions is not None:
+                permissions.ask = None
         elapsed = time.monotonic() - started
         self._names = None
         self._mail = None  # scripts can reconfigure mail
@@ -241,6 +258,27 @@ class Repl:
             raise ExitRepl(result.exit_code)  # exit() at the prompt leaves, as in python
         return code
 
+    def _can_ask(self) -> bool:
+        return all(bool(getattr(s, "isatty", lambda: False)()) for s in (self.ctx.stdin, self.ctx.err))
+
+    def ask_permission(self, need: Any) -> Any:
+        """Deno's prompt: one line, y (this once), a (always, this session), anything else no."""
+        from jcsh.runtime.sandbox.grants import Answer
+
+        self._newline()
+        self._write(paint(need.question, "yellow", self.color) + " ", stream="err")
+        line = self.ctx.stdin.readline()
+        self._at_line_start = True
+        if not line:  # Ctrl-D
+            self._write("\n", stream="err")
+        answer = line.strip().lower()
+        if answer in ("y", "yes"):
+            return Answer.ONCE
+        if answer in ("a", "always"):
+            self._write(f"jcsh: {need.flag} granted for this session (%sandbox lists the grants)\n", stream="err")
+            return Answer.ALWAYS
+        return Answer.NO
+
     def reset(self) -> None:
         self._session.reset()
         self._names = None
@@ -252,9 +290,7 @@ class Repl:
     def _write(self, text: str, *, stream: str = "out") -> None:
         if not text:
             return
-        target = self.ctx.err if stream == "err" else self.ctx.out
-        target.write(text)
-        target.flush()
+        self.ctx.show(text, err=stream == "err")  # the sanitizer: script output is someone else's text
         self._at_line_start = text.endswith("\n")
 
     def _newline(self) -> None:
@@ -296,9 +332,10 @@ class Repl:
 
     def toolbar(self) -> list[tuple[str, str]]:
         server, security = self.mail_status()
-        parts = [("class:bottom-toolbar", f" mail: {server or 'not configured'}")]
+        # The server comes from the registry: escaped here, as prompt_toolkit shows what it is given.
+        parts = [("class:bottom-toolbar", f" mail: {one_line(server) or 'not configured'}")]
         if server:
-            parts.append(("class:bottom-toolbar", f"  security: {security}"))
+            parts.append(("class:bottom-toolbar", f"  security: {one_line(security)}"))
         if self.last:
             state, detail = self.last
             parts.append(("class:bottom-toolbar", "  │ last: "))

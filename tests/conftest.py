@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ if _ROOT not in sys.path:
 from jcsh.runtime.credentials import CredentialStore  # noqa: E402
 from jcsh.runtime.registry import Registry, open_registry  # noqa: E402
 from tests.support.pki import TestCA  # noqa: E402
+from tests.support.terminal import Terminal  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +49,18 @@ def registry(home: Path) -> Iterator[Registry]:
 @pytest.fixture
 def credentials(registry: Registry, home: Path) -> CredentialStore:
     return CredentialStore(registry, home)
+
+
+@pytest.fixture
+def terminal(home: Path) -> Iterator[Callable[..., Terminal]]:
+    """Start jcsh under a pseudo-terminal (any number of times); each is closed at the end."""
+    opened: list[Terminal] = []
+
+    def start(*args: str, **kw: str) -> Terminal:
+        t = Terminal(home, *args, **kw)
+        opened.append(t)
+        return t
+
+    yield start
+    for t in opened:
+        t.close()

@@ -25,6 +25,8 @@ CASES = {
     "loop": ("jcsh.runtime.sandbox.client", None),
     "repl": ("jcsh.shell.repl jcsh.runtime.sandbox.client", "ptpython"),
     "batch": ("jcsh.runtime.sandbox.client", None),
+    "testmail-auth": ("jcsh.shell.commands.testmail", "swaks"),
+    "regget": ("jcsh.runtime.sandbox.client", None),
     "store": ("jcsh.runtime.store", None),
 }
 SLOW = {"repl", "batch", "probe", "loop", "startup"}
@@ -99,3 +101,51 @@ def test_absolute_target_and_table_notes() -> None:
     assert "| round trip [1] | 3.00 ms |" in text  # one note, numbered once
     assert text.count("[1] why") == 1
     assert "| other | not available |" in text
+
+
+def _bench(*args: str, timeout: float = 170) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--mta", "127.0.0.1:10025"], "--mta needs --mta-ca"),
+        (["--mta", "no-port", "--mta-ca", "x"], "is not HOST:PORT"),
+        (["--mta", "127.0.0.1:0", "--mta-ca", "x"], "is not HOST:PORT"),
+        (["--mta-user", "bench"], "--mta-user needs --mta HOST:PORT"),
+        (["--mta", "127.0.0.1:25", "--mta-ca", "/nonexistent/ca.pem"], "no such file"),
+        (["--mta", "127.0.0.1:25", "--mta-ca", __file__, "--mta-auth-port", "587"], "go together"),
+    ],
+)
+def test_bad_mta_options_are_refused_before_anything_runs(args: list[str], says: str) -> None:
+    proc = _bench("--quick", "--only", "testmail", *args, timeout=30)
+    assert proc.returncode == 2 and says in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and "bench:" not in proc.stderr  # no case started
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_mta_run_measures_the_mail_cases_again_and_puts_them_side_by_side(tmp_path: Path) -> None:
+    from jcsh.runtime.sink import Sink, SinkConfig
+
+    # any STARTTLS server with a certificate stands in for the MTA here (Postfix in bench/NOTES.md)
+    with Sink(SinkConfig(port=0, mode="starttls", cert_dir=tmp_path / "cert")) as mta:
+        proc = _bench(
+            "--quick", "--only", "testmail", "--peer-path", str(tmp_path),
+            "--mta", f"127.0.0.1:{mta.port}", "--mta-ca", str(mta.cert_path),
+        )  # fmt: skip
+        received = len(mta.messages)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert f"## Against a real MTA (127.0.0.1:{mta.port}" in proc.stdout
+    assert received >= 4  # jcsh and the smtplib script, a warm-up and the timed runs, all through the "MTA"
+    side = [line for line in proc.stdout.splitlines() if line.startswith("| `jcsh testmail` (STARTTLS) | swaks")]
+    assert side and "not installed" in side[-1]
+    assert any("(MTA)" in line for line in proc.stdout.splitlines())

@@ -18,9 +18,23 @@ def test_every_example_is_covered() -> None:
     assert {p.name for p in EXAMPLES.glob("*.jcs")} == tested
 
 
+def test_every_example_says_which_permission_it_needs() -> None:
+    for example in EXAMPLES.glob("*.jcs"):
+        text = example.read_text()
+        header = "".join(line for line in text.splitlines(True) if line.startswith("#"))
+        changes = "/configuration/mail" in text or "/configuration/jcs" in text or "credentials.add" in text
+        assert ("Needs --allow-config" in header) == changes, example.name
+        assert ("jcsh --allow-config run" in header) == changes, example.name
+
+
 @pytest.mark.timeout(30)
 def test_configure_gmail(home: Path) -> None:
-    ran = jcsh_process(home, "run", str(EXAMPLES / "configure_gmail.jcs"), "ops@example.test")
+    refused = jcsh_process(home, "run", str(EXAMPLES / "configure_gmail.jcs"), "ops@example.test")
+    assert refused.code == 77 and refused.out == ""
+    assert refused.err.strip().endswith(
+        "registry.set('/configuration/mail/smtp.gmail.com/JavaMail/mail.smtp.starttls.required') needs --allow-config"
+    )
+    ran = jcsh_process(home, "--allow-config", "run", str(EXAMPLES / "configure_gmail.jcs"), "ops@example.test")
     assert ran.code == 0, ran.err
     lines = dict(line.split(None, 1) for line in ran.out.splitlines())
     assert lines["security"].split() == [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -277,3 +278,68 @@ def test_cli_clean_configuration(home: Path, registry: Registry, credentials: Cr
     setup(registry, {})
     ran = jcsh(home, "mail", "doctor")
     assert (ran.code, ran.out) == (0, "no problems found\n")
+
+
+# -- provider rules (issue 14) ---------------------------------------------------------------------
+
+JAN_2027 = dt.datetime(2027, 1, 15, tzinfo=dt.UTC)
+DEC_2026 = dt.datetime(2026, 12, 2, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize("server", ["smtp.office365.com", "SMTP-legacy.office365.com."])
+def test_exchange_online_with_a_password_warns_of_basic_auth_retirement(
+    registry: Registry, credentials: CredentialStore, tmp_path: Path, server: str
+) -> None:
+    login(credentials, endpoint=server, real_user="jobs@contoso.example")
+    setup(registry, {f"{MAIL}/Server": server})
+    before = find(diagnose(registry, credentials, cwd=tmp_path, now=DEC_2026), "warning", "Exchange Online disables")
+    assert "end of December 2026" in before.message and "550 5.7.30" in before.message
+    assert f"credential smtp {server} default" in before.keys
+    assert "jcsh credential add --protocol smtp" in before.fix and "--oauth2 client-credentials" in before.fix
+    assert "--real-user jobs@contoso.example" in before.fix
+    after = find(diagnose(registry, credentials, cwd=tmp_path, now=JAN_2027), "warning", "has disabled Basic auth")
+    assert "since the end of December 2026" in after.message
+
+
+def test_exchange_online_without_a_password_login_gets_no_basic_auth_warning(
+    registry: Registry, credentials: CredentialStore, tmp_path: Path
+) -> None:
+    login(credentials, endpoint="smtp.office365.com")
+    setup(registry, {f"{MAIL}/Server": "smtp.office365.com", f"{J}/mail.smtp.auth": "false"})
+    assert not [f for f in diagnose(registry, credentials, cwd=tmp_path) if "Basic auth" in f.message]
+
+
+def test_gmail_with_a_password_gets_the_app_password_note(
+    registry: Registry, credentials: CredentialStore, tmp_path: Path
+) -> None:
+    login(credentials, endpoint="smtp.gmail.com")
+    setup(registry, {f"{MAIL}/Server": "smtp.gmail.com"})
+    note = find(diagnose(registry, credentials, cwd=tmp_path), "note", "app password")
+    assert "App passwords" in note.fix
+
+
+def test_direct_send_notes_that_only_tenant_recipients_are_accepted(
+    registry: Registry, credentials: CredentialStore, tmp_path: Path
+) -> None:
+    host = "contoso-example.mail.protection.outlook.com"
+    setup(registry, {f"{MAIL}/Server": host, f"{MAIL}/Port": "25"})
+    note = find(diagnose(registry, credentials, cwd=tmp_path), "note", "is Exchange Online direct send")
+    assert "inside the tenant" in note.message and f"{MAIL}/Port" in note.keys
+    login(credentials, endpoint=host)  # with a login it is not direct send
+    findings = diagnose(registry, credentials, cwd=tmp_path)
+    assert not [f for f in findings if "is Exchange Online direct send" in f.message]
+
+
+def test_sasl_properties_are_known_and_misspelt_mechanisms_warned(
+    registry: Registry, credentials: CredentialStore, tmp_path: Path
+) -> None:
+    login(credentials)
+    setup(
+        registry,
+        {f"{J}/mail.smtp.auth.mechanisms": "XOAUTH2 PLIAN", f"{J}/mail.smtp.auth.xoauth2.disable": "false"},
+    )
+    findings = diagnose(registry, credentials, cwd=tmp_path)
+    assert not [f for f in findings if "unknown JavaMail property" in f.message]
+    find(findings, "warning", "names PLIAN, which is not a SASL mechanism")
+    setup(registry, {f"{J}/mail.smtp.auth.xoauth2.disable": "maybe"})
+    find(diagnose(registry, credentials, cwd=tmp_path), "error", "mail.smtp.auth.xoauth2.disable = 'maybe'")

@@ -555,3 +555,52 @@ def test_trust_hint_names_the_commands_until_the_certificate_is_trusted(home: Pa
         assert _trust_hint(ctx, cert, "127.0.0.1") == f"already trusted: credential {X509} 127.0.0.1 jcsh-sink"
     finally:
         ctx.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        (["--auth-mechanisms", "XOAUTH2"], "needs --oauth-token-file"),
+        (["--auth-mechanisms", "PLAIN", "--oauth-token-file", "TOKENS"], "needs --auth USER:PASS"),
+        (["--auth-mechanisms", "GSSAPI", "--auth", "a:b"], "is not one of"),
+        (["--auth-mechanisms", ",", "--auth", "a:b"], "names no mechanism"),
+        (["--oauth-token-file", "MISSING"], "No such file"),
+        (["--oauth-token-file", "EMPTY"], "holds no token"),
+        (["--oauth-token-file", "SPACED"], "line 2 is not one token"),
+    ],
+)
+def test_sink_command_refuses_bad_oauth_options(
+    home: Path, tmp_path: Path, options: list[str], words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {"TOKENS": "tok-1\n", "EMPTY": "\n\n", "SPACED": "tok-1\nsecret token-2\n"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    args = [str(tmp_path / o) if o in (*files, "MISSING") else o for o in options]
+    assert cli_main(["--home", str(home), "sink", *args]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "secret token-2" not in err and err.count("\n") == 1
+
+
+@pytest.mark.timeout(20)
+def test_sink_command_accepts_the_tokens_of_its_file(home: Path, tmp_path: Path) -> None:
+    from jcsh.runtime.credentials import Secret
+    from jcsh.runtime.mail.sasl import SaslExchange
+
+    tokens = tmp_path / "tokens"
+    tokens.write_text("issued-token-1\n")
+    proc, banner = _start_command(
+        home, "--auth", "alice:pw", "--auth-mechanisms", "plain,XOAUTH2,OAUTHBEARER", "--oauth-token-file", str(tokens)
+    )
+    try:
+        assert "AUTH PLAIN, XOAUTH2, OAUTHBEARER" in "\n".join(banner)
+        with smtplib.SMTP("127.0.0.1", _port(banner), timeout=5) as client:
+            client.ehlo("test")
+            assert set(client.esmtp_features["auth"].split()) == {"PLAIN", "XOAUTH2", "OAUTHBEARER"}
+            exchange = SaslExchange("OAUTHBEARER", "jobs@x.example", Secret("issued-token-1"), host="h", port=1)
+            assert client.docmd(exchange.command())[0] == 235
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "issued-token-1" not in out + err

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import jcsh
-from tests.test_repl import Terminal
+from tests.support.terminal import Terminal
 
 
 @pytest.mark.timeout(90)
@@ -24,7 +24,7 @@ def test_a_home_removed_then_replaced_under_the_repl(home: Path) -> None:
         t.prompt()
         shutil.rmtree(home)
         t.run('registry.set("/gone", "x")')
-        t.expect(r"StoreError: the home \S+ was removed while jcsh was running \(registry.sqlite3 is gone\)")
+        t.expect(r"line 1: the home \S+ was removed while jcsh was running \(registry.sqlite3 is gone\)")
         t.prompt()
         t.run("%registry set /gone2 x")
         t.expect(r"jcsh: the home \S+ was removed while jcsh was running")

@@ -30,6 +30,7 @@ RESULT_KEYS = {
     "warnings",
     "transcript",
     "elapsed_ms",
+    "explanation",
     "error",
 }
 

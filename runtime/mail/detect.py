@@ -24,6 +24,7 @@ __all__ = [
     "Candidate",
     "Detection",
     "HostLookup",
+    "Lookup",
     "detect",
     "resolve_host",
     "parse_nameservers",
@@ -124,7 +125,7 @@ def _show(address: str, port: int) -> str:
     return shown_host(address) if port == 53 else host_port(address, port)
 
 
-def _resolver(lifetime: float) -> tuple[dns.resolver.Resolver, str]:
+def _resolver(lifetime: float, dnssec: bool = False) -> tuple[dns.resolver.Resolver, str]:
     import dns.nameserver
     import dns.resolver
 
@@ -143,37 +144,47 @@ def _resolver(lifetime: float) -> tuple[dns.resolver.Resolver, str]:
     resolver.lifetime = lifetime
     resolver.timeout = min(2.0, lifetime)
     resolver.cache = None
+    if dnssec:  # ask the resolver to say (AD bit) whether it validated the answer
+        import dns.flags
+
+        resolver.use_edns(0, dns.flags.DO, 1232)
+        resolver.flags = dns.flags.RD | dns.flags.AD
     return resolver, shown
 
 
-class _Lookup:
-    """Queries through one resolver, each outcome turned into (records, kind, message)."""
+class Lookup:
+    """Queries through one resolver ($JCSH_NAMESERVERS or the system's), each outcome turned into
+    (records, kind, message); with dnssec, the queries ask for the AD bit."""
 
-    def __init__(self, lifetime: float) -> None:
-        self.resolver, self.shown = _resolver(lifetime)
+    def __init__(self, lifetime: float, *, dnssec: bool = False) -> None:
+        self.resolver, self.shown = _resolver(lifetime, dnssec)
         self.lifetime = lifetime
 
     def query(self, name: str, rdtype: str) -> tuple[list[Any], str | None, str | None]:
+        answer, kind, message = self.answer(name, rdtype)
+        return (list(answer) if answer is not None else []), kind, message
+
+    def answer(self, name: str, rdtype: str) -> tuple[dns.resolver.Answer | None, str | None, str | None]:
+        """The whole answer (its `response` holds the header flags), or None with the error kind and message."""
         import dns.exception
         import dns.resolver
 
         try:
-            answer = self.resolver.resolve(name, rdtype, search=False)
-            return list(answer), None, None
+            return self.resolver.resolve(name, rdtype, search=False), None, None
         except dns.resolver.NXDOMAIN:
-            return [], "nxdomain", f"{name} does not exist (NXDOMAIN)"
+            return None, "nxdomain", f"{name} does not exist (NXDOMAIN)"
         except dns.resolver.NoAnswer:
-            return [], "no-answer", f"{name} has no {rdtype} record"
+            return None, "no-answer", f"{name} has no {rdtype} record"
         except dns.exception.Timeout:
             return (
-                [],
+                None,
                 "timeout",
                 (f"no answer from {self.shown} within {self.lifetime:g} s for the {rdtype} record of {name}"),
             )
         except dns.resolver.NoNameservers as e:
-            return [], "temporary", f"temporary DNS failure for the {rdtype} record of {name}: {_failures(e)}"
+            return None, "temporary", f"temporary DNS failure for the {rdtype} record of {name}: {_failures(e)}"
         except dns.exception.DNSException as e:
-            return [], "temporary", f"DNS failure for the {rdtype} record of {name}: {e}"
+            return None, "temporary", f"DNS failure for the {rdtype} record of {name}: {e}"
 
     def addresses(self, host: str) -> HostLookup:
         found: list[str] = []
@@ -216,7 +227,7 @@ def resolve_host(host: str, *, lifetime: float = DEFAULT_LIFETIME) -> HostLookup
     except ValueError:
         pass
     if os.environ.get(NAMESERVERS_ENV, "").strip():
-        return _Lookup(lifetime).addresses(host.rstrip("."))
+        return Lookup(lifetime).addresses(host.rstrip("."))
     import socket
 
     try:
@@ -244,7 +255,7 @@ def detect(domain: str, *, lifetime: float = DEFAULT_LIFETIME) -> Detection:
         dns.name.from_text(domain)
     except Exception as e:  # dnspython raises several label errors; all mean the same here
         return Detection(domain, None, None, (), "bad-domain", f"{domain!r} is not a valid domain name ({e})")
-    lookup = _Lookup(lifetime)
+    lookup = Lookup(lifetime)
 
     def fail(kind: str, message: str, candidates: tuple[Candidate, ...] = ()) -> Detection:
         return Detection(domain, None, None, candidates, kind, message, lookup.shown)

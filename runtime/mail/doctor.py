@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from jcsh.runtime.credentials import CredentialStore
     from jcsh.runtime.registry import Registry
 
-__all__ = ["Finding", "diagnose", "LEVELS"]
+__all__ = ["Finding", "diagnose", "dns_findings", "LEVELS"]
 
 LEVELS = ("error", "warning", "note")
 _STARTTLS = ("starttls.enable", "starttls.enabled", "starttls.required")
@@ -35,9 +35,17 @@ class Finding:
 
 
 def diagnose(
-    registry: Registry, credentials: CredentialStore | None, *, cwd: Path | None = None, now: dt.datetime | None = None
+    registry: Registry,
+    credentials: CredentialStore | None,
+    *,
+    cwd: Path | None = None,
+    now: dt.datetime | None = None,
+    dns_lifetime: float | None = None,
 ) -> list[Finding]:
-    """Every finding, errors first; any error means the configuration cannot send as it is."""
+    """Every finding, errors first; any error means the configuration cannot send as it is.
+
+    With dns_lifetime, also From's SPF and DMARC as seen for the relay (DNS lookups, nothing else).
+    """
     settings, problems = inspect_settings(registry, credentials, cwd=cwd)
     found: list[Finding] = []
     add = lambda level, keys, message, fix: found.append(Finding(level, tuple(keys), message, fix))  # noqa: E731
@@ -53,9 +61,12 @@ def diagnose(
     if credentials is not None and settings.server.value is not None:
         _login_traps(settings, credentials, add)
         _certificate_traps(credentials, now or dt.datetime.now(dt.UTC), add)
+    _provider_traps(settings, now or dt.datetime.now(dt.UTC), add)
     _path_traps(settings, add)
     if "From" not in unparsed:
         _from_traps(settings, add)
+        if dns_lifetime is not None:
+            found += dns_findings(settings, lifetime=dns_lifetime)
     return sorted(found, key=lambda f: LEVELS.index(f.level))
 
 
@@ -213,6 +224,53 @@ def _login_traps(s: MailSettings, store: CredentialStore, add: Any) -> None:
     add(level, [s.server.origin] + ([s.user.origin] if s.user.value else []), what + tail, fix)
 
 
+_EXO_SUBMISSION = ("smtp.office365.com", "smtp-legacy.office365.com")
+_BASIC_AUTH_OFF = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)  # Exchange Online: off by default from end of Dec 2026
+
+
+def _password_login(s: MailSettings) -> bool:
+    """Whether the login is a password (the one test the provider rules make on the credential)."""
+    ref = s.credential.value
+    return ref is not None and ref.kind == "password"
+
+
+def _provider_traps(s: MailSettings, now: dt.datetime, add: Any) -> None:
+    host = (s.host or "").lower().rstrip(".")
+    if host in _EXO_SUBMISSION and _password_login(s):
+        when = (
+            "disables Basic auth (passwords) for SMTP AUTH by default at the end of December 2026"
+            if now < _BASIC_AUTH_OFF
+            else "has disabled Basic auth (passwords) for SMTP AUTH by default since the end of December 2026"
+        )
+        add(
+            "warning",
+            [s.credential.origin, s.server.origin],
+            f"Exchange Online {when}; this login is a password, which will be refused with "
+            "550 5.7.30 Basic authentication is not supported for Client Submission",
+            f"store an OAuth 2.0 client instead: jcsh credential add --protocol smtp --endpoint {s.server.value} "
+            f"--virtual-user default --real-user {s.user.value or 'MAILBOX'} --oauth2 client-credentials "
+            "--entra-tenant TENANT --client-id ID --client-secret-stdin --replace",
+        )
+    elif host == "smtp.gmail.com" and _password_login(s):
+        add(
+            "note",
+            [s.credential.origin, s.server.origin],
+            "Gmail takes an app password (with 2-Step Verification), not the account password, since "
+            '"less secure apps" ended; the account password is refused with 534 5.7.9 or 535 5.7.8',
+            "store an app password (Google Account > Security > App passwords) as the credential's password, "
+            "or an OAuth 2.0 client (--oauth2 ... --google)",
+        )
+    if host.endswith(".mail.protection.outlook.com") and s.port.value == 25 and s.credential.value is None:
+        add(
+            "note",
+            [s.server.origin, s.port.origin],
+            f"{s.server.value} on port 25 without login is Exchange Online direct send: only recipients "
+            "inside the tenant are accepted (others get 550 5.7.54 Unable to relay)",
+            "for outside recipients log in on smtp.office365.com:587 (OAuth 2.0), or set up a connector "
+            "for this host's address",
+        )
+
+
 def _certificate_traps(store: CredentialStore, now: dt.datetime, add: Any) -> None:
     from cryptography import x509
 
@@ -287,3 +345,70 @@ def _is_ip(host: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def dns_findings(s: MailSettings, *, lifetime: float) -> list[Finding]:
+    """SPF of From's domain not authorizing the relay: a warning with the fix; the DMARC policy: a note."""
+    from jcsh.runtime.mail.dnsauth import check_dns_auth
+
+    if s.from_.value is None or s.host is None:
+        return []
+    try:
+        sender = values.parse_address(s.from_.value).addr_spec
+    except ValueError:
+        return []
+    keys = (s.from_.origin, s.server.origin)
+    auth = check_dns_auth(sender, s.host, lifetime=lifetime)
+    found = _spf_findings(auth, keys)
+    found.append(_dmarc_finding(auth, keys))
+    return found
+
+
+def _spf_findings(auth: Any, keys: tuple[str, ...]) -> list[Finding]:
+    domain, relay = auth.domain, auth.relay
+    if auth.relay_error:
+        return [Finding("warning", keys, f"SPF of {domain} not checked: {auth.relay_error}", "check Server")]
+    if auth.spf_error:
+        return [Finding("warning", keys, f"SPF of {domain}: {auth.spf_error}", f"fix the SPF TXT record of {domain}")]
+    failing = [c for c in auth.spf if c.verdict.value != "pass"]
+    if not failing:
+        return []
+    mechanisms = " ".join(f"ip{6 if ':' in c.address else 4}:{c.address}" for c in failing)
+    if auth.spf_record is None:
+        message = f"{domain} publishes no SPF record: receivers cannot tell that {relay} may send its mail"
+        fix = f'publish TXT "v=spf1 {mechanisms} ~all" at {domain} (or include: your relay provider\'s SPF)'
+    else:
+        verdicts = "; ".join(
+            f"{c.address}: {c.verdict.value}" + (f" ({c.explanation})" if c.explanation else "") for c in failing
+        )
+        message = f"SPF of {domain} does not authorize the relay {relay}: {verdicts}"
+        head, _, tail = auth.spf_record.partition(" ")
+        fix = f'add {mechanisms} to the SPF record of {domain}: "{(head + " " + mechanisms + " " + tail).strip()}"'
+    if auth.private:
+        message += f" ({', '.join(auth.private)} is private: receivers see the relay's public address; check that one)"
+    return [Finding("warning", keys, message, fix)]
+
+
+def _dmarc_finding(auth: Any, keys: tuple[str, ...]) -> Finding:
+    d = auth.dmarc
+    if d.error:
+        return Finding("note", keys, f"DMARC of {auth.domain}: {d.error}", f"fix the TXT record at _dmarc.{d.found_at}")
+    if d.record is None:
+        return Finding(
+            "note",
+            keys,
+            f"{auth.domain} publishes no DMARC record: receivers apply their own policy to its mail",
+            f'publish TXT "v=DMARC1; p=none; rua=mailto:<you>@{auth.domain}" at _dmarc.{auth.domain} '
+            "to learn who sends as it",
+        )
+    where = "" if d.found_at == auth.domain else f" (inherited from {d.found_at})"
+    effect = {"reject": "rejected", "quarantine": "quarantined (spam folder)", "none": "only reported"}.get(
+        d.policy, ""
+    )
+    message = (
+        f"DMARC policy of {auth.domain}{where}: p={d.policy}, pct={d.pct}: "
+        f"mail failing both SPF and DKIM alignment is {effect}"
+    )
+    risky = d.policy in ("reject", "quarantine") and not auth.authorized
+    fix = "authorize the relay in SPF or sign with DKIM for " + auth.domain if risky else "nothing to do"
+    return Finding("note", keys, message, fix)

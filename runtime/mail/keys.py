@@ -38,6 +38,13 @@ KNOWN_PROPERTIES = (
     "ssl.checkserveridentity",
     "ssl.protocols",
     "host",
+    # SASL: the mechanisms to consider, in order, and JavaMail's switches per mechanism
+    "auth.mechanisms",
+    "auth.login.disable",
+    "auth.plain.disable",
+    "auth.digest-md5.disable",
+    "auth.ntlm.disable",
+    "auth.xoauth2.disable",
 )
 
 

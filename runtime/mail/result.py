@@ -32,6 +32,7 @@ class SendResult:
         self.elapsed_ms = 0
         self.error: dict[str, str] | None = None
         self.exit_code = 0
+        self._explanation: dict[str, str] | None = None
 
     def __repr__(self) -> str:
         return f"SendResult(status={self.status!r}, server={self.server!r}, error={self.error!r})"
@@ -60,7 +61,18 @@ class SendResult:
             "transcript": self.transcript,
             "elapsed_ms": self.elapsed_ms,
             "error": self.error,
+            "explanation": self.explanation(),
         }
+
+    def explanation(self) -> dict[str, str] | None:
+        """The known cause and fix of the failure, else of the first refused recipient explained."""
+        if self._explanation is None and (self.error or self.refused):
+            from jcsh.runtime.mail.replies import explain  # only when something went wrong
+
+            texts = ([self.error["message"]] if self.error else []) + list(self.refused.values())
+            found = next((e for e in (explain(t, server=self.server) for t in texts) if e is not None), None)
+            self._explanation = found.to_json() if found else None
+        return self._explanation
 
 
 def _text(message: bytes | str) -> str:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from jcsh.runtime.credentials import SMTP
 from jcsh.runtime.errors import ConfigError, ConnectFailed, JcshError, JobFailed, TempFailure, UsageError
+from jcsh.runtime.greeting import not_smtp
 from jcsh.runtime.hosts import bare_host, host_port
 from jcsh.runtime.mail.message import BuiltMessage, MailRequest, build_message
 from jcsh.runtime.mail.result import SendResult, certificate_fields, refusal, reply_text
@@ -243,6 +244,8 @@ class MailSession:
         self._client = client
         client._host = host  # smtplib takes the TLS server_hostname from here, set only by __init__
         code, message = client.connect(host, self.port)  # the greeting (for TLS, after the handshake)
+        if not 200 <= code <= 599:  # smtplib reads a line without a reply code as -1
+            raise not_smtp(self._where(), message)
         if code != 220:
             raise refusal("the connection (greeting)", code, message)
         if self.security == "TLS":

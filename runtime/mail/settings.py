@@ -73,6 +73,7 @@ class CredentialRef(NamedTuple):
     endpoint: str
     real_user: str | None
     virtual_user: str
+    kind: str = "password"  # runtime.mail.sasl.CredentialKind: every stored smtp credential is a password today
 
 
 # The settings in the order `mail settings` shows them (MailSettings field names, "from" for from_).
@@ -84,6 +85,7 @@ SETTING_NAMES = (
     "from",
     "user",
     "credential",
+    "auth_mechanisms",
     "verify",
     "check_server_identity",
     "trust_hosts",
@@ -109,6 +111,7 @@ class MailSettings(NamedTuple):
     from_: Setting[str | None]
     user: Setting[str | None]
     credential: Setting[CredentialRef | None]
+    auth_mechanisms: Setting[tuple[str, ...]]  # SASL mechanisms to try, in order, for the credential's kind
     verify: Setting[str]
     check_server_identity: Setting[bool]
     trust_hosts: Setting[tuple[str, ...]]
@@ -270,6 +273,7 @@ class _Loader:
             from_=self.parse(self.lookup("From"), lambda v: values.parse_address(v) and v, None),
             user=user,
             credential=credential,
+            auth_mechanisms=self.find_mechanisms(),
             verify=self.parse(
                 Setting(self.verify_value, VERIFY_KEY) if self.verify_value is not None else None,
                 lambda v: values.parse_choice(v, ("Verify", "DontVerify")),
@@ -440,6 +444,25 @@ class _Loader:
                 )
             return Setting(ref, origin), Setting(cred.real_user, origin)
         return Setting(ref, origin), user
+
+    def find_mechanisms(self) -> Setting[tuple[str, ...]]:
+        """The SASL mechanisms in the order login tries them (mail.<transport>.auth.*, as JavaMail)."""
+        from jcsh.runtime.mail.sasl import CredentialKind, mechanism_order, parse_mechanisms, unknown_mechanisms
+
+        listed = self.prop("auth.mechanisms")
+        names = self.parse(listed, parse_mechanisms, ())
+        for name in unknown_mechanisms(names.value):
+            self.problem(
+                "warning",
+                (names.origin,),
+                f"{names.origin} names {name}, which is not a SASL mechanism jcsh knows: it is skipped",
+                "check the spelling; jcsh implements PLAIN LOGIN CRAM-MD5 XOAUTH2 OAUTHBEARER",
+            )
+        for suffix in ("login", "plain", "digest-md5", "ntlm", "xoauth2"):
+            self.parse(self.prop(f"auth.{suffix}.disable"), values.parse_bool, None)
+        # Today every smtp credential holds a password; an OAuth 2.0 credential kind changes this one test.
+        order = mechanism_order(self.props, self.prefix.split(".")[1], CredentialKind.PASSWORD)
+        return Setting(order.mechanisms, order.origin)
 
     def accessible(self, value: str) -> str:
         if not value.strip():

@@ -12,7 +12,7 @@ import sys
 import time
 
 from jcsh.runtime.errors import JcshError, UsageError
-from jcsh.runtime.sandbox.limits import DEFAULT_LIMITS
+from jcsh.runtime.sandbox.limits import DEFAULT_LIMITS, cpu_backstop
 from jcsh.runtime.sandbox.process import WorkerProcess
 from jcsh.runtime.sandbox.protocol import MAX_FRAME, ProtocolError, encode
 
@@ -32,6 +32,7 @@ GRACE_SECONDS = 2.0  # after SIGINT, how long a script gets to stop before its w
 _START_TIMEOUT = 20.0
 _BROKEN = "the output was closed (broken pipe), so the script was stopped"
 _POLL = 0.25
+CPU_MARGIN = 5.0  # the CPU-time backstop is this far above the wall-clock limit and its grace
 
 
 class RunResult:
@@ -55,7 +56,7 @@ class RunResult:
         self.value = value  # repr of a final expression (interactive mode)
         self.namespace_lost = namespace_lost  # the worker was replaced: the script's names are gone
         self.exited = exited  # the script called exit() / raised SystemExit
-        self.limit = limit  # "timeout" | "output" | "memory" when a limit ended it
+        self.limit = limit  # "timeout" | "output" | "memory" | "budget" when a limit ended it
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
@@ -63,12 +64,6 @@ class RunResult:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, RunResult) and all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
-
-
-def _strip(text: str) -> str:
-    from jcsh.runtime.controls import strip_controls
-
-    return strip_controls(text)
 
 
 _prestarted: list[Session] = []
@@ -175,7 +170,7 @@ class Session:
             if message["t"] == "ready":
                 self._ready = message
             elif message["t"] == "fatal":
-                raise _WorkerGone(f"the worker could not start: {_strip(str(message.get('error')))}")
+                raise _WorkerGone(f"the worker could not start: {message.get('error')}")
         return self._ready
 
     def _receive(self, timeout: float) -> dict[str, Any] | None:
@@ -235,6 +230,11 @@ class Session:
             self._interrupts = 0
             try:
                 self._await_ready()
+                if self.host is not None:
+                    self.host.begin_run()
+                if self.pid is not None:
+                    # Should the parent fail to stop the script (stopped, stuck), the kernel does (SIGXCPU).
+                    cpu_backstop(self.pid, self.timeout + GRACE_SECONDS + CPU_MARGIN)
                 self._send(request)
                 return self._wait_done(on_output or self._default_output)
             except KeyboardInterrupt:
@@ -249,7 +249,9 @@ class Session:
         target = (host.out if stream == "out" else host.err) if host is not None else None
         if target is None:
             target = sys.stdout if stream == "out" else sys.stderr
-        target.write(text)
+        from jcsh.runtime.controls import escape_controls
+
+        target.write(escape_controls(text))  # no caller decided how to show it: the safe way
         target.flush()
 
     def _wait_done(self, emit: Callable[[str, str], None]) -> RunResult:
@@ -258,9 +260,6 @@ class Session:
         kill_at: float | None = None
         seen_interrupts = 0
         used = 0
-        from jcsh.runtime.controls import ControlStripper
-
-        strippers = {"out": ControlStripper(), "err": ControlStripper()}
         while True:
             try:
                 now = time.monotonic()
@@ -291,10 +290,9 @@ class Session:
                         text = text[: max(0, self.output_limit - used)]
                         stop, kill_at = "output", now + GRACE_SECONDS
                     used += size
-                    shown = strippers[stream].feed(text)
                     try:
-                        if shown:
-                            emit(stream, shown)
+                        if text:
+                            emit(stream, text)
                     except (OSError, ValueError):  # nobody can read the output (a closed pipe): stop the script
                         if stop is None:
                             stop, kill_at = "broken", now + GRACE_SECONDS
@@ -303,11 +301,9 @@ class Session:
                     stop, kill_at = "output", now + GRACE_SECONDS
                 elif kind == "call":
                     self._send(self._serve_call(message, refuse=stop is not None))
+                    if self.host is not None:
+                        deadline += self.host.take_paused()  # time the user spent answering a prompt
                 elif kind == "done":
-                    for stream, stripper in strippers.items():
-                        rest = stripper.flush()
-                        if rest and stop != "broken":
-                            emit(stream, rest)
                     return self._result(message, stop)
             except KeyboardInterrupt:
                 self._interrupts += 1
@@ -349,16 +345,17 @@ class Session:
         code = message.get("exit")
         code = code if type(code) is int and 0 <= code <= 255 else 1
         error = message.get("error")
-        error = _strip(error).replace("\r", "") if type(error) is str else None
+        # Texts stay as the script made them: the shell escapes them where they are shown.
+        error = error if type(error) is str else None
         value = message.get("value")
-        value = _strip(value) if type(value) is str else None
-        limit = message.get("limit") if message.get("limit") in ("output", "memory") else None
+        value = value if type(value) is str else None
+        limit = message.get("limit") if message.get("limit") in ("output", "memory", "budget", "timeout") else None
         result = RunResult(
             bool(message.get("ok")) and code == 0, code, error, value, exited=bool(message.get("exited")), limit=limit
         )
         if stop == "timeout":
             where = message.get("where")
-            at = f" at {_strip(where)}" if type(where) is str else ""
+            at = f" at {where}" if type(where) is str else ""
             return RunResult(False, 4, f"timed out after {self.timeout:g} s{at}", limit="timeout")
         if stop == "output" or limit == "output":
             return RunResult(
@@ -380,17 +377,22 @@ class Session:
                 raise JcshError("this session has no host to serve requests", kind="failed")
             result = self.host.handle(message.get("m"), message.get("a"))
             reply["ok"] = result
-            encode(reply)  # must be JSON and fit a frame
+            try:
+                encode(reply)  # must be JSON and fit a frame
+            except ProtocolError:
+                raise JcshError(
+                    f"the answer to {message.get('m')} is larger than a script may receive", kind="limit"
+                ) from None
         except JcshError as e:
             reply.pop("ok", None)
-            reply["err"] = {"kind": e.kind, "message": _strip(e.message), "code": e.exit_code}
+            reply["err"] = {"kind": e.kind, "message": e.message, "code": e.exit_code}
         except KeyboardInterrupt:
             self._interrupts += 1
             reply.pop("ok", None)
             reply["err"] = {"kind": "limit", "message": "interrupted", "code": 130}
         except Exception as e:
             reply.pop("ok", None)
-            reply["err"] = {"kind": "failed", "message": _strip(f"{type(e).__name__}: {e}"), "code": 1}
+            reply["err"] = {"kind": "failed", "message": f"{type(e).__name__}: {e}", "code": 1}
         return reply
 
     # -- the rest of the contract ---------------------------------------------------------------
@@ -464,5 +466,6 @@ class Session:
             "timeout_seconds": self.timeout,
             "output_bytes": self.output_limit,
             "interrupt_grace_seconds": GRACE_SECONDS,
+            "cpu_backstop_seconds": self.timeout + GRACE_SECONDS + CPU_MARGIN,
             **applied,
         }

@@ -7,11 +7,12 @@ in linecache under its file name, `<stdin-N>` for REPL input); engine frames are
 from __future__ import annotations
 
 import linecache
+import opcode
 import traceback
 from collections.abc import Callable
 from typing import Any
 
-from jcsh.runtime.errors import StoreError
+from jcsh.runtime.errors import ExitStatus, JcshError
 from jcsh.runtime.sandbox.compiler import CompileRefused, compile_user
 from jcsh.runtime.sandbox.link import Link, OutputLimitExceeded
 from jcsh.runtime.sandbox.policy import REFUSALS
@@ -19,6 +20,9 @@ from jcsh.runtime.sandbox.policy import REFUSALS
 __all__ = ["Engine"]
 
 _MAX_TEXT = 64 * 1024  # error and value texts in the done message
+_RAISE = opcode.opmap["RAISE_VARARGS"]
+# Uncaught, these end the script with their own exit code and one line: a refusal, not a bug.
+_OWN_EXIT = {int(ExitStatus.PERMISSION): None, int(ExitStatus.LIMIT): "budget", int(ExitStatus.STORE): None}
 
 
 def _clip(text: str) -> str:
@@ -100,16 +104,17 @@ class Engine:
             return _done(False, 1, _clip(_safe_str(code)), exited=True)
         if isinstance(e, OutputLimitExceeded):
             return _done(False, 4, None, limit="output")
-        if isinstance(e, StoreError):  # the home failed, not the script's code: one line and exit 74
-            stack = self._user_stack(e)
-            where = f'File "{stack[-1].filename}", line {stack[-1].lineno}: ' if stack else ""
-            return _done(False, e.exit_code, _clip(f"{where}StoreError: {_safe_str(e)}"))
         text = self.describe(e)
         if isinstance(e, KeyboardInterrupt):  # the parent names the place when a timeout caused it
             return _done(False, 130, text, where=self.where(e))
-        if isinstance(e, MemoryError):
-            limit = f" of {self.memory_limit >> 20} MiB" if self.memory_limit else ""
-            return _done(False, 4, f"{text}\nthe script went over its memory limit{limit}", limit="memory")
+        if isinstance(e, MemoryError) and not _raised_by_code(e):
+            size = f" of {self.memory_limit >> 20} MiB" if self.memory_limit else ""
+            return _done(False, 4, f"{text}\nthe script went over its memory limit{size}", limit="memory")
+        if isinstance(e, JcshError) and e.exit_code in _OWN_EXIT:
+            stack = self._user_stack(e)
+            where = f'File "{stack[-1].filename}", line {stack[-1].lineno}: ' if stack else ""
+            limit = "timeout" if e.kind == "timeout" else _OWN_EXIT[e.exit_code]
+            return _done(False, e.exit_code, _clip(where + _safe_str(e.message)), limit=limit)
         return _done(False, 1, text)
 
     def _user_stack(self, e: BaseException) -> traceback.StackSummary:
@@ -136,6 +141,19 @@ class Engine:
         except Exception:
             lines.append(f"{type(e).__name__}: <the exception could not be shown>\n")
         return _clip("".join(lines).rstrip("\n"))
+
+
+def _raised_by_code(e: BaseException) -> bool:
+    """Whether a raise statement made this exception (`raise MemoryError`), not a failed allocation."""
+    if e.args:
+        return True  # the interpreter's own MemoryError carries no message
+    tb = e.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code.co_code
+    return 0 <= tb.tb_lasti < len(code) and code[tb.tb_lasti] == _RAISE
 
 
 def _safe_str(value: object) -> str:

@@ -1,24 +1,41 @@
 """The capability surface scripts reach: every request from the worker is checked here, then done.
 
 A request is a method name and a JSON object of parameters. Each method names exactly the
-parameters it takes with their types and sizes; anything else is refused (UsageError) before
-runtime is called. Registry paths and credential fields are then checked by runtime itself.
-Answers are plain JSON data; secrets are never among them.
+parameters it takes with their types and sizes, and the grant that decides whether this script may
+make it (grants.py); anything else is refused before runtime is called: bad parameters with
+UsageError, a missing permission with PermissionDenied, a spent budget with LimitHit (budget.py).
+Registry paths and credential fields are then checked by runtime itself. Answers are plain JSON
+data; secrets are never among them.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
-from jcsh.runtime.errors import JcshError, UsageError
+from jcsh.runtime.errors import ConfigError, JcshError, UsageError
+from jcsh.runtime.sandbox.budget import RunBudget
+from jcsh.runtime.sandbox.grants import (
+    Connection,
+    Effective,
+    Grant,
+    Need,
+    NetTarget,
+    Permissions,
+    config_need,
+    net_need,
+    quoted,
+    write_need,
+)
 
 if TYPE_CHECKING:
     from jcsh.runtime.credentials import CredentialStore
+    from jcsh.runtime.mail.settings import MailSettings
     from jcsh.runtime.registry import Registry
 
-__all__ = ["Host", "METHODS"]
+__all__ = ["Host", "Method", "METHODS"]
 
 _TEXT_MAX = 64 * 1024
 _BIG_TEXT_MAX = 4 << 20  # message bodies, HTML, certificates
@@ -93,43 +110,60 @@ _MESSAGE = {
     "attachments": ("texts", False),
 }
 
-# method -> parameters; the handler is Host._<method with dots as underscores>.
-METHODS: dict[str, _Spec] = {
-    "registry.get": _PATH,
-    "registry.exists": _PATH,
-    "registry.set": {"path": ("text", True), "value": ("text", True)},
-    "registry.delete": {"path": ("text", True), "recursive": ("flag", False)},
-    "registry.list": _PATH,
-    "registry.walk": _PATH,
-    "credentials.protocols": {},
-    "credentials.add_protocol": {"name": ("text", True)},
-    "credentials.list": {"protocol": ("text", False)},
-    "credentials.find": _IDENTITY,
-    "credentials.remove": _IDENTITY,
-    "credentials.add": {
-        **_IDENTITY,
-        "real_user": ("text", False),
-        "secret": ("text", False),
-        "certificate": ("big", False),
-        "replace": ("flag", False),
-    },
-    "mail.settings": {"server": ("text", False)},
-    "mail.configure": {"from": ("text", True), "server": ("text", False)},
-    "mail.send": {**_MESSAGE, "server": ("text", False), "transcript": ("flag", False)},
-    "mail.test": {**_MESSAGE, "server": ("text", False), "transcript": ("flag", False)},
-    "mail.session.open": {"server": ("text", False), "transcript": ("flag", False)},
-    "mail.session.send": {**_MESSAGE, "id": ("int", True)},
-    "mail.session.close": {"id": ("int", True)},
-    "tls.protocols": {},
-    "tls.probe": {
-        "host": ("text", False),
-        "port": ("int", False),
-        "mode": ("text", False),
-        "servername": ("text", False),
-        "protocols": ("texts", False),
-        "timeout": ("number", False),
-    },
+
+class Method(NamedTuple):
+    """One request a script may make: its parameters and the grant that decides it."""
+
+    params: _Spec
+    grant: Grant
+
+
+# method -> its parameters and grant; the handler is Host._<method with dots as underscores>.
+METHODS: dict[str, Method] = {
+    "registry.get": Method(_PATH, Grant.READ),
+    "registry.exists": Method(_PATH, Grant.READ),
+    "registry.set": Method({"path": ("text", True), "value": ("text", True)}, Grant.WRITE),
+    "registry.delete": Method({"path": ("text", True), "recursive": ("flag", False)}, Grant.WRITE),
+    "registry.list": Method(_PATH, Grant.READ),
+    "registry.walk": Method(_PATH, Grant.READ),
+    "credentials.protocols": Method({}, Grant.READ),
+    "credentials.add_protocol": Method({"name": ("text", True)}, Grant.CONFIG),
+    "credentials.list": Method({"protocol": ("text", False)}, Grant.READ),
+    "credentials.find": Method(_IDENTITY, Grant.READ),
+    "credentials.remove": Method(_IDENTITY, Grant.CONFIG),
+    "credentials.add": Method(
+        {
+            **_IDENTITY,
+            "real_user": ("text", False),
+            "secret": ("text", False),
+            "certificate": ("big", False),
+            "replace": ("flag", False),
+        },
+        Grant.CONFIG,
+    ),
+    "mail.settings": Method({"server": ("text", False)}, Grant.READ),
+    "mail.configure": Method({"from": ("text", True), "server": ("text", False)}, Grant.CONFIG),
+    "mail.send": Method({**_MESSAGE, "server": ("text", False), "transcript": ("flag", False)}, Grant.SEND),
+    "mail.test": Method({**_MESSAGE, "server": ("text", False), "transcript": ("flag", False)}, Grant.SEND),
+    "mail.session.open": Method({"server": ("text", False), "transcript": ("flag", False)}, Grant.SEND),
+    "mail.session.send": Method({**_MESSAGE, "id": ("int", True)}, Grant.OPENED),
+    "mail.session.close": Method({"id": ("int", True)}, Grant.OPENED),
+    "tls.protocols": Method({}, Grant.READ),
+    "tls.probe": Method(
+        {
+            "host": ("text", False),
+            "port": ("int", False),
+            "mode": ("text", False),
+            "servername": ("text", False),
+            "protocols": ("texts", False),
+            "timeout": ("number", False),
+        },
+        Grant.PROBE,
+    ),
 }
+# Grants whose requests make network connections, counted against the run's budget.
+_NETWORK = (Grant.SEND, Grant.PROBE, Grant.OPENED)
+_SCRIPT_NAMES = {"mail.session.open": "mail.session"}
 
 
 class Host:
@@ -144,6 +178,8 @@ class Host:
         args: list[str] | None = None,
         out: TextIO | None = None,
         err: TextIO | None = None,
+        permissions: Permissions | None = None,
+        budget: RunBudget | None = None,
     ) -> None:
         # registry and credentials may be given as callables, so that they open on the first request.
         self._registry = registry
@@ -152,8 +188,12 @@ class Host:
         self.args = list(args or [])
         self.out = out
         self.err = err
+        self.permissions = permissions or Permissions()
+        self.budget = budget or RunBudget()
         self._sessions: dict[int, Any] = {}
         self._next_session = 0
+        self._settings_seen: dict[str | None, MailSettings] = {}
+        self._paused = 0.0
 
     @property
     def registry(self) -> Registry:
@@ -171,8 +211,28 @@ class Host:
         """Check one request and carry it out; JcshError when refused or failed."""
         if type(method) is not str or method not in METHODS:
             raise UsageError(f"unknown request {str(method)[:60]!r}")
-        checked = _check(method, params if params is not None else {}, METHODS[method])
-        return getattr(self, "_" + method.replace(".", "_"))(**checked)
+        spec = METHODS[method]
+        checked = _check(method, params if params is not None else {}, spec.params)
+        self._settings_seen = {}  # the settings a check read are the ones the call uses
+        try:
+            self._permit(method, spec.grant, checked)
+            handler = getattr(self, "_" + method.replace(".", "_"))
+            if spec.grant in _NETWORK:
+                with self.budget.open_connections():
+                    return handler(**checked)
+            return handler(**checked)
+        finally:
+            self._settings_seen = {}
+
+    def begin_run(self) -> None:
+        """A script or statement starts: a fresh budget; what the last one was allowed once is gone."""
+        self.budget.start()
+        self.permissions.start_statement()
+
+    def take_paused(self) -> float:
+        """Seconds spent waiting for the user's answer since the last call (not the script's time)."""
+        paused, self._paused = self._paused, 0.0
+        return paused
 
     def reset(self) -> None:
         """The worker was replaced: close what its script had open."""
@@ -185,6 +245,40 @@ class Host:
 
     close = reset
 
+    # -- permissions --------------------------------------------------------------------------
+
+    def _permit(self, method: str, grant: Grant, params: dict[str, Any]) -> None:
+        need: Need | None = None
+        if grant is Grant.WRITE:
+            need = write_need(method, params["path"])
+        elif grant is Grant.CONFIG:
+            need = config_need(*_config_call(method, params))
+        elif grant is Grant.SEND:
+            settings = self._settings(params["server"])
+            target = NetTarget.of(settings.require_server(), settings.port.value)
+            shown = _SCRIPT_NAMES.get(method, method)
+            call = f"{shown}(server={quoted(params['server'])})" if params["server"] is not None else f"{shown}()"
+            need = net_need(Connection.SMTP, call, target, self._effective())
+        elif grant is Grant.PROBE:
+            host, port, _, _ = self._probe_target(params["host"], params["port"], params["mode"])
+            target = NetTarget.of(host, port)
+            need = net_need(Connection.PROBE, f"tls.probe({quoted(str(target))})", target, self._effective())
+        if need is None:
+            return
+        started = time.monotonic()
+        try:
+            self.permissions.require(need)
+        finally:
+            self._paused += time.monotonic() - started
+
+    def _effective(self) -> Effective | None:
+        """Where the configured mail goes now; None when the configuration cannot be read."""
+        try:
+            settings = self._settings(None)
+        except ConfigError:
+            return None
+        return Effective(settings.server.value, settings.port.value)
+
     # -- registry -----------------------------------------------------------------------------
 
     def _registry_get(self, path: str) -> str:
@@ -194,18 +288,26 @@ class Host:
         return self.registry.exists(path)
 
     def _registry_set(self, path: str, value: str) -> None:
+        from jcsh.runtime.registry import validate_path, validate_value
+
+        self.budget.registry_write(validate_path(path), validate_value(value), self.registry.stored_bytes())
         self.registry.set(path, value)
 
     def _registry_delete(self, path: str, recursive: bool | None) -> int:
         return self.registry.delete(path, recursive=bool(recursive))
 
     def _registry_list(self, path: str) -> list[dict[str, Any]]:
+        extent = self.registry.extent(path, children=True, most=self.budget.budgets.answer_entries)
+        # each child: its name, path and value, and the JSON around them
+        self.budget.answer(f"registry.list({path!r})", extent.entries, 2 * extent.bytes + 64 * extent.entries)
         return [
             {"name": c.name, "path": c.path, "value": c.value, "has_children": c.has_children}
             for c in self.registry.children(path)
         ]
 
     def _registry_walk(self, path: str) -> list[list[Any]]:
+        extent = self.registry.extent(path, most=self.budget.budgets.answer_entries)
+        self.budget.answer(f"registry.walk({path!r})", extent.entries, extent.bytes + 16 * extent.entries)
         return [[p, v] for p, v in self.registry.walk(path)]
 
     # -- credentials (never a secret out) -----------------------------------------------------
@@ -248,10 +350,13 @@ class Host:
 
     # -- mail ---------------------------------------------------------------------------------
 
-    def _settings(self, server: str | None) -> Any:
-        from jcsh.runtime.mail.settings import load_settings
+    def _settings(self, server: str | None) -> MailSettings:
+        """The effective settings (for `server`), read once per request."""
+        if server not in self._settings_seen:
+            from jcsh.runtime.mail.settings import load_settings
 
-        return load_settings(self.registry, self.credentials, server=server)
+            self._settings_seen[server] = load_settings(self.registry, self.credentials, server=server)
+        return self._settings_seen[server]
 
     def _mail_settings(self, server: str | None) -> dict[str, Any]:
         return self._settings(server).to_json()
@@ -299,6 +404,8 @@ class Host:
 
         settings = self._settings(server)
         settings.require_server()
+        # Issue 14: the OAuth token endpoint of the credential this send logs in with is part of it
+        # (grants.Connection.TOKEN): no check of its own; its connection counts against the budget.
         return send_mail(settings, self.credentials, self._request(**message), transcript=bool(transcript)).to_json()
 
     def _mail_test(self, server: str | None, transcript: bool | None, **message: Any) -> dict[str, Any]:
@@ -366,6 +473,21 @@ class Host:
         from jcsh.runtime.tls.probe import probe
         from jcsh.runtime.tls.trust import TrustPolicy
 
+        host, port, mode, settings = self._probe_target(host, port, mode)
+        result = probe(
+            host,
+            port,
+            mode=mode,
+            servername=servername,
+            protocols=tuple(protocols) or None,
+            timeout=timeout or 10.0,
+            policy=TrustPolicy.from_settings(settings, self.credentials),
+            local_hostname=settings.localhost.value,
+        )
+        return result.to_json()
+
+    def _probe_target(self, host: str | None, port: int | None, mode: str | None) -> tuple[str, int, Any, Any]:
+        """Where a probe goes: (host, port, mode, the settings for that host)."""
         if mode not in (None, "starttls", "implicit"):
             raise UsageError(f"tls.probe: mode must be 'starttls' or 'implicit', not {mode!r}")
         if host is not None and port is None:
@@ -381,14 +503,16 @@ class Host:
                 mode = "implicit" if settings.security.value == "TLS" else "starttls"
         elif port is None:
             port = 465 if mode == "implicit" else 25
-        result = probe(
-            host,
-            port,
-            mode=mode,
-            servername=servername,
-            protocols=tuple(protocols) or None,
-            timeout=timeout or 10.0,
-            policy=TrustPolicy.from_settings(settings, self.credentials),
-            local_hostname=settings.localhost.value,
-        )
-        return result.to_json()
+        return host, port, mode, settings
+
+
+def _config_call(method: str, params: dict[str, Any]) -> tuple[str, str]:
+    """(the call as the script wrote it, what it does in words) of a configuration change."""
+    if method == "mail.configure":
+        return f"mail.configure({quoted(params['from'])})", "change the mail configuration (mail.configure)"
+    if method == "credentials.add_protocol":
+        return f"credentials.add_protocol({quoted(params['name'])})", f"add the credential protocol {params['name']!r}"
+    identity = (params["protocol"], params["endpoint"], params["virtual_user"])
+    call = f"{method}({', '.join(quoted(v) for v in identity)})"
+    verb = "remove" if method == "credentials.remove" else ("replace" if params.get("replace") else "add")
+    return call, f"{verb} the credential {' '.join(quoted(v) for v in identity)}"

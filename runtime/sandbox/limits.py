@@ -5,10 +5,15 @@ version-dependent list of ordinary system calls. What it refuses (see facts.md):
 - kills the process on exec (execve, execveat), ptrace, process_vm_*, io_uring_*;
 - refuses with EPERM process creation: clone without CLONE_THREAD (threads still work), fork,
   vfork, and clone3 with ENOSYS so that the C library falls back to clone;
-- refuses with EACCES socket creation and connect, and every file open or path change;
+- refuses with EACCES socket creation and connect, every file open or path change, and every
+  call that looks a path up (stat, access, readlink, chdir, xattrs ...): the worker learns nothing
+  of the file tree (fstat goes through newfstatat too; the worker needs it for nothing);
 - refuses kill/tkill/tgkill/rt_*sigqueueinfo aimed at any pid but the worker's own, pidfd signals;
-- refuses raising rlimits back (setrlimit, prlimit64 with a new limit), and the calls only an
-  administrator would make (mount, modules, bpf, namespaces ...), since tests may run as root.
+- refuses SysV IPC and POSIX message queues (shared with other processes of the machine);
+- refuses scheduling and priority changes of any process but the worker itself (named by its pid);
+- refuses raising rlimits back (setrlimit, prlimit64 with a new limit),
+  catching or ignoring SIGXCPU (the CPU-time backstop), clearing PR_SET_PDEATHSIG, and the calls
+  only an administrator would make (mount, modules, bpf, namespaces ...), since tests may run as root.
 """
 
 from __future__ import annotations
@@ -22,7 +27,15 @@ TYPE_CHECKING = False  # no typing import: the parent may import this before any
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["available_layers", "apply_rlimits", "install_seccomp", "seccomp_available", "DEFAULT_LIMITS", "LAYERS"]
+__all__ = [
+    "available_layers",
+    "apply_rlimits",
+    "cpu_backstop",
+    "install_seccomp",
+    "seccomp_available",
+    "DEFAULT_LIMITS",
+    "LAYERS",
+]
 
 # Every layer in the order a request meets them, outermost last.
 LAYERS = ("restrictedpython", "process", "rlimits", "seccomp")
@@ -94,6 +107,43 @@ _NO_FILES = (
     "memfd_create",
     "chroot",
     "pivot_root",
+    # looking a path up reveals the file tree even without opening anything
+    "stat",
+    "lstat",
+    "newfstatat",
+    "fstatat64",
+    "statx",
+    "statfs",
+    "access",
+    "faccessat",
+    "faccessat2",
+    "chdir",
+    "fchdir",
+    "getxattr",
+    "lgetxattr",
+    "listxattr",
+    "llistxattr",
+)
+# Shared with every process of the machine, outside the worker's process group.
+_NO_IPC = (
+    "shmget",
+    "shmat",
+    "shmdt",
+    "shmctl",
+    "msgget",
+    "msgsnd",
+    "msgrcv",
+    "msgctl",
+    "semget",
+    "semop",
+    "semtimedop",
+    "semctl",
+    "mq_open",
+    "mq_unlink",
+    "mq_timedsend",
+    "mq_timedreceive",
+    "mq_notify",
+    "mq_getsetattr",
 )
 _NO_ADMIN = (
     "mount",
@@ -139,8 +189,23 @@ _NO_ADMIN = (
     "kcmp",
     "lookup_dcookie",
 )
-# Signals: allowed only when the first argument is the worker's own pid.
-_OWN_PID_ONLY = ("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")
+# Signals and scheduling: allowed only when the first argument is the worker's own pid. (libseccomp
+# takes one comparison per argument in a rule, so 0 for "this process" is refused as well.)
+_OWN_PID_ONLY = (
+    "kill",
+    "tkill",
+    "tgkill",
+    "rt_sigqueueinfo",
+    "rt_tgsigqueueinfo",
+    "sched_setaffinity",
+    "sched_setscheduler",
+    "sched_setparam",
+    "sched_setattr",
+)
+# (which, who) calls: allowed only for (this kind of target, the worker's own pid).
+_WHICH_WHO = {"setpriority": 0, "ioprio_set": 1}  # PRIO_PROCESS, IOPRIO_WHO_PROCESS
+_PR_SET_PDEATHSIG = 1
+_SIGXCPU = 24  # the same number on every Linux architecture jcsh runs on (x86, arm, riscv)
 
 
 def _load_seccomp() -> Any:
@@ -239,6 +304,31 @@ def apply_rlimits(limits: dict[str, int]) -> dict[str, int]:
     return applied
 
 
+def cpu_backstop(pid: int, seconds: float) -> None:
+    """Let the worker `pid` use at most `seconds` more CPU time before the kernel ends it (SIGXCPU).
+
+    Set from the parent before each run: the worker cannot change its own limits under the filter,
+    and its CPU time adds up over the statements of a REPL session.
+    """
+    try:
+        import resource
+
+        prlimit = resource.prlimit
+    except (ImportError, AttributeError):
+        return
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        used = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        _soft, hard = prlimit(pid, resource.RLIMIT_CPU)
+        soft = int(used + seconds) + 1
+        if hard != resource.RLIM_INFINITY:
+            soft = min(soft, hard)
+        prlimit(pid, resource.RLIMIT_CPU, (soft, hard))
+    except (OSError, ValueError, IndexError):
+        pass  # the worker is gone, or this system has no /proc: the parent's clock still holds
+
+
 def _highest_fd() -> int:
     try:
         return max(int(n) for n in os.listdir("/proc/self/fd"))
@@ -268,11 +358,16 @@ def install_seccomp(own_pid: int | None = None) -> bool:
     rule(sc.ERRNO(errno.ENOSYS), "clone3")
     for name in _NO_NETWORK + _NO_FILES:
         rule(sc.ERRNO(errno.EACCES), name)
-    for name in _NO_ADMIN:
+    for name in _NO_ADMIN + _NO_IPC:
         rule(sc.ERRNO(errno.EPERM), name)
     rule(sc.ERRNO(errno.EPERM), "prlimit64", sc.Arg(2, sc.NE, 0))
     for name in _OWN_PID_ONLY:
         rule(sc.ERRNO(errno.EPERM), name, sc.Arg(0, sc.NE, pid))
+    for name, which in _WHICH_WHO.items():
+        rule(sc.ERRNO(errno.EPERM), name, sc.Arg(0, sc.NE, which))
+        rule(sc.ERRNO(errno.EPERM), name, sc.Arg(1, sc.NE, pid))
+    rule(sc.ERRNO(errno.EPERM), "prctl", sc.Arg(0, sc.EQ, _PR_SET_PDEATHSIG))
+    rule(sc.ERRNO(errno.EPERM), "rt_sigaction", sc.Arg(0, sc.EQ, _SIGXCPU))
     try:
         f.load()
     except OSError:

@@ -13,7 +13,7 @@ import time
 
 from jcsh.runtime.sandbox.protocol import Channel
 
-__all__ = ["WorkerProcess", "WORKER_PATH", "CHANNEL_FD"]
+__all__ = ["WorkerProcess", "WORKER_PATH", "CHANNEL_FD", "sweep_stale_folders"]
 
 WORKER_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
 CHANNEL_FD = 3  # where the worker finds its end of the socketpair
@@ -43,10 +43,19 @@ def _json(value: object) -> str:
     raise TypeError(f"cannot send {type(value).__name__} in the worker's config")
 
 
+_PREFIX = "jcsh-worker-"
+_STALE_AFTER = 30.0  # seconds: a worker moves into its folder long before this
+_swept = False
+
+
+def _base() -> str:
+    return os.environ.get("TMPDIR") or "/tmp"
+
+
 def _new_folder() -> str:
-    base = os.environ.get("TMPDIR") or "/tmp"
+    base = _base()
     for _ in range(100):
-        folder = os.path.join(base, "jcsh-worker-" + os.urandom(6).hex())
+        folder = os.path.join(base, _PREFIX + os.urandom(6).hex())
         try:
             os.mkdir(folder, 0o700)
         except FileExistsError:
@@ -91,6 +100,7 @@ class WorkerProcess:
             os.close(err_write)
         self._stderr = err_read
         self.channel = Channel(parent)
+        sweep_stale_folders()  # while the worker boots
 
     def sigint(self) -> None:
         """Ask the running statement to stop (the script sees KeyboardInterrupt)."""
@@ -150,9 +160,7 @@ class WorkerProcess:
         lines = [line for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
         if not lines:
             return ""
-        from jcsh.runtime.controls import strip_controls
-
-        return strip_controls(lines[-1])[:300]
+        return lines[-1][:300]  # shown through the shell's sanitizer
 
 
 _UNREAPED: list[int] = []
@@ -166,6 +174,54 @@ def _reap_stopped() -> None:
             done = pid
         if done:
             _UNREAPED.remove(pid)
+
+
+def sweep_stale_folders() -> None:
+    """Remove the folders of workers whose parent was killed (once per process).
+
+    A folder is stale when it is ours, empty, older than a worker's start-up, and no process has
+    it as its working folder: other jcsh processes share this folder, and theirs stay.
+    """
+    global _swept
+    if _swept:
+        return
+    _swept = True
+    uid, now, found = os.getuid(), time.time(), []
+    try:
+        with os.scandir(_base()) as entries:
+            for entry in entries:
+                if entry.name.startswith(_PREFIX) and entry.is_dir(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
+                    if st.st_uid == uid and now - st.st_mtime > _STALE_AFTER:
+                        found.append(os.path.realpath(entry.path))
+    except OSError:
+        return
+    if not found:
+        return
+    busy = _working_folders()
+    if busy is None:
+        return  # which folders are in use cannot be told: leave them all
+    for folder in found:
+        if folder not in busy:
+            try:
+                os.rmdir(folder)  # only an empty folder goes: a worker cannot create files
+            except OSError:
+                pass
+
+
+def _working_folders() -> set[str] | None:
+    """The working folder of every process we can see, or None without /proc."""
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return None
+    folders = set()
+    for pid in pids:
+        try:
+            folders.add(os.readlink(f"/proc/{pid}/cwd"))
+        except OSError:
+            continue  # gone, or another user's process (which cannot enter a 0700 folder of ours)
+    return folders
 
 
 def _remove(folder: str) -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "StoreFault",
     "Child",
     "Entry",
+    "Extent",
     "CredentialRow",
     "Identity",
     "parent_of",
@@ -57,6 +58,13 @@ class Child(NamedTuple):
     name: str
     value: str | None
     has_children: bool
+
+
+class Extent(NamedTuple):
+    """How much a subtree or a listing holds, counted without reading it into memory."""
+
+    entries: int
+    bytes: int  # UTF-8 bytes of the paths and values
 
 
 class Identity(NamedTuple):
@@ -133,6 +141,15 @@ class Store(Protocol):
         ...
 
     def count_below(self, path: str) -> int: ...
+
+    def extent(self, path: str, *, children: bool, most: int) -> Extent:
+        """The entries of path's subtree (path included), or of its children, and their bytes,
+        counting at most `most` + 1 of them."""
+        ...
+
+    def stored_bytes(self) -> int:
+        """The size of the whole store in bytes, changes not yet folded in included."""
+        ...
 
     def put_entries(self, rows: Iterable[tuple[str, str | None]]) -> None:
         """Add entries (path, value); an existing entry takes the new value unless it is None."""

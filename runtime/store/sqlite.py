@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from jcsh.runtime.errors import StoreError, UsageError
 from jcsh.runtime.home import DB_NAME, os_fault
-from jcsh.runtime.store import Child, CredentialRow, Entry, Identity, StoreFault
+from jcsh.runtime.store import Child, CredentialRow, Entry, Extent, Identity, StoreFault
 from jcsh.runtime.store.faults import damaged, filesystem_cause, sqlite_fault
 from jcsh.runtime.store.migrations import file_version, migrate
 
@@ -308,6 +308,23 @@ class SqliteStore:
         prefix = "/" if path == "/" else path + "/"
         sql = "SELECT COUNT(*) FROM entry WHERE path >= ? AND path < ?"
         return int(self._do(lambda: self._conn.execute(sql, (prefix, prefix[:-1] + "0")).fetchone()[0]))
+
+    def extent(self, path: str, *, children: bool, most: int) -> Extent:
+        prefix = "/" if path == "/" else path + "/"
+        where, params = "parent = ?", [path]
+        if not children:
+            where, params = "path = ? OR (path >= ? AND path < ?)", [path, prefix, prefix[:-1] + "0"]
+        sql = (
+            "SELECT COUNT(*), TOTAL(length(CAST(path AS BLOB)) + IFNULL(length(CAST(value AS BLOB)), 0)) "
+            f"FROM (SELECT path, value FROM entry WHERE {where} LIMIT ?)"
+        )
+        count, size = self._do(lambda: self._conn.execute(sql, (*params, most + 1)).fetchone())
+        return Extent(int(count), int(size))
+
+    def stored_bytes(self) -> int:
+        pages = self._one("PRAGMA page_count", ())[0]
+        page_size = self._one("PRAGMA page_size", ())[0]
+        return int(pages) * int(page_size)
 
     def put_entries(self, rows: Iterable[tuple[str, str | None]]) -> None:
         self._do(lambda: self._conn.executemany(_PUT_ENTRY, rows), writing=True)

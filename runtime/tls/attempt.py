@@ -12,6 +12,7 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from jcsh.runtime.greeting import not_smtp
 from jcsh.runtime.hosts import host_port
 
 __all__ = ["Attempt", "Fatal", "Run", "run_attempt", "DATA_OUTCOMES"]
@@ -152,7 +153,7 @@ def _starttls(run: Run, att: Attempt) -> None:
             first = ""
         code, msg = _call(run, conn, smtp.getreply, "the greeting")
         if not 200 <= code <= 599:  # smtplib reads a line without a reply code as -1
-            raise Fatal("not-smtp", f"{run.where} is not an SMTP server: it greeted with {first!r}")
+            raise Fatal("not-smtp", not_smtp(run.where, first).message)
         att.banner = _line(code, msg)
         if code != 220:
             att.replies.append(att.banner)

@@ -8,12 +8,14 @@ import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from jcsh.runtime.errors import ConfigError, ConnectFailed, LimitHit, UsageError
 from jcsh.runtime.hosts import bare_host
 from jcsh.runtime.tls.attempt import DATA_OUTCOMES, Attempt, Run, run_attempt
-from jcsh.runtime.tls.protocols import HAS_FLAG, supported_protocols
+from jcsh.runtime.tls.protocol_cache import cached_protocols
+from jcsh.runtime.tls.protocols import HAS_FLAG
 from jcsh.runtime.tls.trust import (
     TrustPolicy,
     client_context,
@@ -72,8 +74,12 @@ def probe(
     timeout: float = 10.0,
     policy: TrustPolicy | None = None,
     local_hostname: str | None = None,
+    home: Path | None = None,
 ) -> ProbeResult:
-    """Probe host:port; ConnectFailed/LimitHit when no connection got as far as SMTP or TLS."""
+    """Probe host:port; ConnectFailed/LimitHit when no connection got as far as SMTP or TLS.
+
+    With a home, what this machine supports is read from its cache (and written there once).
+    """
     started = time.monotonic()
     policy = policy or TrustPolicy()
     host = bare_host(host)
@@ -94,11 +100,14 @@ def probe(
     run = Run(host, port, mode, servername, timeout, local_hostname or socket.gethostname(), _pinned(None), started)
     strict = policy._replace(verify=True, trust_hosts=(), protocols=())
     try:
-        with ThreadPoolExecutor(max_workers=len(attempts) + 3, thread_name_prefix="jcsh-probe") as pool:
+        with ThreadPoolExecutor(max_workers=len(attempts) + 4, thread_name_prefix="jcsh-probe") as pool:
             # What this machine supports (first call in a process) and the system CAs (~30 ms)
             # are found while the connections wait for the network.
-            supported = pool.submit(supported_protocols)
+            supported = pool.submit(cached_protocols, home)
             trust_context = pool.submit(_trust_context, strict, servername)
+            # cryptography.x509 (~35-60 ms to import) is needed for the certificate summary only;
+            # importing it here overlaps the handshakes instead of following them.
+            pool.submit(_import_certinfo)
             attempts.append(Attempt("trust", trust_context))
             list(pool.map(lambda a: run_attempt(run, a), attempts))
         trust_context.result()  # a credential that holds no usable certificate is a ConfigError
@@ -148,6 +157,10 @@ def probe(
         policy=_policy_facts(policy, host, verdicts, here.default_enabled),
         elapsed_ms=round((time.monotonic() - started) * 1000),
     )
+
+
+def _import_certinfo() -> None:
+    import jcsh.runtime.tls.certinfo  # noqa: F401  (imported for its side effect: loaded in sys.modules)
 
 
 @functools.lru_cache(maxsize=8)

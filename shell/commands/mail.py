@@ -7,7 +7,7 @@ from typing import Any
 
 from jcsh.shell.commands import seconds, syntax
 from jcsh.shell.context import Context
-from jcsh.shell.render import paint, strip_controls, table
+from jcsh.shell.render import paint, table
 
 __all__ = ["cmd_configure", "cmd_settings", "cmd_doctor"]
 
@@ -48,10 +48,8 @@ def cmd_configure(ctx: Context, args: argparse.Namespace) -> int:
     if result.status == "Error" and ctx.interactive:
         # As the product does: status Error, then ask for the hostname the detection could not find.
         if not ctx.json:
-            ctx.out.write(strip_controls(result.summary()) + "\n")
-            ctx.out.flush()
-        ctx.err.write("Mail server hostname (empty to give up): ")
-        ctx.err.flush()
+            ctx.show(result.summary() + "\n")
+        ctx.show("Mail server hostname (empty to give up): ", err=True)
         host = ctx.stdin.readline().strip()
         if host:
             result = configure(ctx.registry, ctx.credentials, args.from_addr, host, lifetime=lifetime)
@@ -60,7 +58,7 @@ def cmd_configure(ctx: Context, args: argparse.Namespace) -> int:
     if not ctx.json:
         for warning in result.warnings:
             ctx.warn(warning)
-    ctx.emit(result.to_json(), strip_controls(result.summary()))
+    ctx.emit(result.to_json(), result.summary())
     return result.exit_code
 
 
@@ -100,7 +98,7 @@ def cmd_settings(ctx: Context, args: argparse.Namespace) -> int:
     if not ctx.json:
         for warning in s.warnings:
             ctx.warn(warning)
-    ctx.emit(s.to_json(), strip_controls(text))
+    ctx.emit(s.to_json(), text)
     return 0
 
 
@@ -109,20 +107,38 @@ def cmd_settings(ctx: Context, args: argparse.Namespace) -> int:
 _COLOR = {"error": "red", "warning": "yellow", "note": "blue"}
 
 
-@syntax("mail doctor", "traps in the mail configuration, with fixes (exit 1 when any is an error)")
+def _doctor_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dns",
+        action="store_true",
+        help="also check From's SPF (does it authorize the Server?) and DMARC records; DNS lookups only",
+    )
+    p.add_argument(
+        "--timeout",
+        dest="dns_timeout",
+        type=seconds(300),
+        default=None,
+        metavar="SECONDS",
+        help="time limit of each DNS lookup with --dns (default 5)",
+    )
+
+
+@syntax("mail doctor", "traps in the mail configuration, with fixes (exit 1 when any is an error)", _doctor_arguments)
 def cmd_doctor(ctx: Context, args: argparse.Namespace) -> int:
+    from jcsh.runtime.mail.detect import DEFAULT_LIFETIME
     from jcsh.runtime.mail.doctor import LEVELS, Finding, diagnose
 
     ctx.home_warnings_on_stderr = False  # the doctor lists them as findings instead
-    findings = diagnose(ctx.registry, ctx.credentials)
+    lifetime = (args.dns_timeout or DEFAULT_LIFETIME) if args.dns else None
+    findings = diagnose(ctx.registry, ctx.credentials, dns_lifetime=lifetime)
     home = [Finding("warning", (str(ctx.home),), w.message, w.fix) for w in ctx.home_problems]
     findings = sorted([*home, *findings], key=lambda f: LEVELS.index(f.level))
     counts = {level: sum(f.level == level for f in findings) for level in LEVELS}
     lines = []
     for f in findings:
-        lines.append(f"{paint(f.level, _COLOR[f.level], ctx.color)}: {strip_controls(f.message)}")
-        lines.append(f"    keys: {strip_controls(', '.join(f.keys))}")
-        lines.append(f"    fix:  {strip_controls(f.fix)}")
+        lines.append(f"{paint(f.level, _COLOR[f.level], ctx.color)}: {f.message}")
+        lines.append(f"    keys: {', '.join(f.keys)}")
+        lines.append(f"    fix:  {f.fix}")
     tally = ", ".join(f"{n} {level}{'s' if n != 1 else ''}" for level, n in counts.items())
     lines.append(tally if findings else "no problems found")
     data = {"ok": counts["error"] == 0, "counts": counts, "findings": [f.to_json() for f in findings]}

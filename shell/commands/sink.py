@@ -36,6 +36,18 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         metavar="USER:PASS",
         help="accept this login (PLAIN, LOGIN); repeatable. A test password: argv is visible to ps",
     )
+    p.add_argument(
+        "--auth-mechanisms",
+        metavar="LIST",
+        help="AUTH mechanisms to offer, comma-separated: PLAIN, LOGIN, CRAM-MD5 (with --auth), XOAUTH2, "
+        "OAUTHBEARER (with --oauth-token-file); default PLAIN,LOGIN with --auth, XOAUTH2,OAUTHBEARER with tokens",
+    )
+    p.add_argument(
+        "--oauth-token-file",
+        metavar="FILE",
+        help="accept XOAUTH2/OAUTHBEARER logins with the access tokens in FILE, one per line "
+        "(re-read at each login, so fresh tokens can be added while the sink runs)",
+    )
     p.add_argument("--require-auth", action="store_true", help="refuse MAIL before a successful AUTH (530)")
     p.add_argument("--maildir", metavar="DIR", help="also store every message in this Maildir")
     p.add_argument(
@@ -71,6 +83,25 @@ def parse_auth(specs: list[str]) -> dict[str, str]:
     return users
 
 
+def _mechanisms(text: str | None, users: bool, tokens: bool) -> tuple[str, ...]:
+    """--auth-mechanisms checked against what the sink can do with the logins it was given."""
+    from jcsh.runtime.sink import MECHANISMS, PASSWORD_MECHANISMS
+
+    if text is None:
+        return ()
+    names = tuple(dict.fromkeys(n.strip().upper() for n in text.replace(" ", ",").split(",") if n.strip()))
+    if not names:
+        raise UsageError("--auth-mechanisms names no mechanism")
+    for name in names:
+        if name not in MECHANISMS:
+            raise UsageError(f"--auth-mechanisms: {name!r} is not one of {', '.join(MECHANISMS)}")
+        if name in PASSWORD_MECHANISMS and not users:
+            raise UsageError(f"--auth-mechanisms {name} needs --auth USER:PASS")
+        if name not in PASSWORD_MECHANISMS and not tokens:
+            raise UsageError(f"--auth-mechanisms {name} needs --oauth-token-file FILE")
+    return names
+
+
 def _int(option: str, text: str, low: int, high: int) -> int:
     try:
         value = int(text)
@@ -100,8 +131,18 @@ def _config(ctx: Context, args: argparse.Namespace) -> SinkConfig:
     host = bare_host(args.host.strip())
     if not host or any(c.isspace() for c in host):
         raise UsageError(f"--host {args.host!r} is not an address")
-    if args.require_auth and not args.auth:
-        raise UsageError("--require-auth needs at least one --auth USER:PASS")
+    if args.require_auth and not args.auth and not args.oauth_token_file:
+        raise UsageError("--require-auth needs at least one --auth USER:PASS or --oauth-token-file FILE")
+    token_file = None
+    if args.oauth_token_file:
+        from jcsh.runtime.sink import read_token_file
+
+        token_file = Path(args.oauth_token_file).expanduser().absolute()
+        try:
+            read_token_file(token_file)
+        except ValueError as e:
+            raise UsageError(f"--oauth-token-file {e}") from None
+    mechanisms = _mechanisms(args.auth_mechanisms, bool(args.auth), token_file is not None)
     if args.require_starttls and args.implicit:
         raise UsageError("--require-starttls goes with --starttls, not --implicit")
     mode = "implicit" if args.implicit else "starttls" if (args.starttls or args.require_starttls) else "plain"
@@ -139,6 +180,8 @@ def _config(ctx: Context, args: argparse.Namespace) -> SinkConfig:
         mode=mode,
         require_starttls=args.require_starttls,
         auth=parse_auth(args.auth),
+        auth_mechanisms=mechanisms,
+        oauth_token_file=token_file,
         # A password in plain text is only acceptable on loopback; elsewhere AUTH waits for TLS.
         auth_require_tls=not _is_loopback(host),
         auth_required=args.require_auth,
@@ -174,8 +217,6 @@ def _trust_hint(ctx: Context, cert: Path, host: str) -> str:
 
 
 def _describe(received: Received) -> str:
-    from jcsh.shell.render import strip_controls
-
     extras = [f"{len(received.content)} bytes", received.tls_version or "no TLS"]
     if received.authenticated_as:
         extras.append(f"auth {received.authenticated_as}")
@@ -185,7 +226,7 @@ def _describe(received: Received) -> str:
         f"{received.mail_from or '<>'} -> {', '.join(received.rcpt_tos)}"
         f" | Subject: {subject if subject is not None else '(none)'} | {' | '.join(extras)}"
     )
-    return strip_controls(" ".join(line.split()))  # client text: one line, no terminal escapes
+    return " ".join(line.split())  # one line; Context.show escapes the client's controls
 
 
 def _wait_for_interrupt() -> None:
@@ -213,21 +254,17 @@ def cmd_sink(ctx: Context, args: argparse.Namespace) -> int:
 
     config = _config(ctx, args)
     lock = threading.Lock()
-    info = ctx.err if ctx.json else ctx.out  # with --json, stdout holds only the final document
 
-    def say(text: str, stream: Any = None) -> None:
-        with lock:
-            (stream or info).write(text + "\n")
-            (stream or info).flush()
+    def say(text: str, *, err: bool | None = None) -> None:
+        with lock:  # with --json, stdout holds only the final document
+            ctx.show(text + "\n", err=ctx.json if err is None else err)
 
     def on_message(received: Received) -> None:
         if not ctx.json:
-            say(f"[{time.strftime('%H:%M:%S')}] {_describe(received)}", ctx.out)
+            say(f"[{time.strftime('%H:%M:%S')}] {_describe(received)}", err=False)
 
     def on_event(text: str) -> None:
-        from jcsh.shell.render import strip_controls
-
-        say(f"[{time.strftime('%H:%M:%S')}] . {strip_controls(text)}", ctx.err)
+        say(f"[{time.strftime('%H:%M:%S')}] . {text}", err=True)
 
     sink = Sink(config, on_message=on_message, on_event=on_event if args.verbose else None)
     try:
@@ -241,9 +278,13 @@ def cmd_sink(ctx: Context, args: argparse.Namespace) -> int:
     if config.require_starttls:
         security = "STARTTLS required"
     lines = [f"jcsh sink listening on {host}:{sink.port} ({security})"]
-    if config.auth:
+    offered = config.offered_mechanisms()
+    if offered:
+        who = ", ".join(config.auth) if config.auth else ""
+        if config.oauth_token_file is not None:
+            who += ("; " if who else "") + f"tokens in {config.oauth_token_file}"
         lines.append(
-            f"logins accepted: {', '.join(config.auth)} (AUTH PLAIN, LOGIN"
+            f"logins accepted: {who} (AUTH {', '.join(offered)}"
             f"{'; required before MAIL' if config.auth_required else ''})"
         )
     if config.fail:

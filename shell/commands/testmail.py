@@ -10,7 +10,7 @@ from jcsh.runtime.errors import JcshError
 from jcsh.runtime.hosts import host_port
 from jcsh.shell.commands import read_text, seconds, syntax
 from jcsh.shell.context import Context
-from jcsh.shell.render import paint, strip_controls
+from jcsh.shell.render import paint
 
 if TYPE_CHECKING:
     from jcsh.runtime.mail.send import SendResult
@@ -83,13 +83,14 @@ def summary(result: SendResult, *, color: bool = False) -> str:
     if result.message_id:
         rows.append(("message-id", result.message_id, None))
     rows += [("warning", w, "yellow") for w in result.warnings]
+    explained = result.explanation()
+    if explained:
+        rows.append(("why", f"{explained['cause']} ({explained['provider']})", None))
+        rows.append(("fix", f"{explained['fix']} (see {explained['reference']})", None))
     rows.append(("elapsed", f"{result.elapsed_ms} ms", None))
     width = max(len(k) for k, _, _ in rows) + 1
-    # Server replies and certificate names are remote text: no terminal controls from them.
-    return "\n".join(
-        f"{(k + ':').ljust(width)} " + (paint(strip_controls(v), c, color) if c else strip_controls(v))
-        for k, v, c in rows
-    )
+    # Server replies and certificate names are remote text: Context.emit escapes them, then colours.
+    return "\n".join(f"{(k + ':').ljust(width)} " + (paint(v, c, color) if c else v) for k, v, c in rows)
 
 
 @syntax("testmail", "send a test mail with the configured mail module", _arguments)
@@ -143,7 +144,7 @@ def cmd_testmail(ctx: Context, args: argparse.Namespace) -> int:
         return e.exit_code
     text = summary(result, color=ctx.color)
     if args.transcript and result.transcript:
-        text = strip_controls("\n".join(result.transcript)) + "\n\n" + text
+        text = "\n".join(result.transcript) + "\n\n" + text
     ctx.emit(result.to_json(), text)
     if result.error and not ctx.json:
         ctx.warn(result.error["message"])

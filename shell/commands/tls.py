@@ -24,9 +24,11 @@ def _protocols_arguments(p: argparse.ArgumentParser) -> None:
 
 @syntax("tls protocols", "the TLS protocol versions this machine can negotiate, newest first", _protocols_arguments)
 def cmd_protocols(ctx: Context, args: argparse.Namespace) -> int:
+    from jcsh.runtime.tls.protocol_cache import remember
     from jcsh.runtime.tls.protocols import supported_protocols
 
-    report = supported_protocols()
+    report = supported_protocols()  # always checked afresh here, and the probes' cache refreshed
+    remember(ctx.home, report)
     ctx.emit(report.to_json(), report.line())
     return 0
 
@@ -85,6 +87,7 @@ def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
         timeout=args.timeout,
         policy=policy,
         local_hostname=ehlo_name,
+        home=ctx.home,
     )
     ctx.emit(result.to_json(), render_probe(result))
     return 0

@@ -11,6 +11,7 @@ from jcsh.runtime.credentials import CredentialStore
 from jcsh.runtime.errors import UsageError
 from jcsh.runtime.registry import Registry
 from jcsh.runtime.sandbox.client import Session
+from jcsh.runtime.sandbox.grants import Grants, Permissions
 from jcsh.runtime.sandbox.host import Host
 from jcsh.runtime.sink import Sink, SinkConfig
 from tests.sandbox.helpers import run
@@ -19,7 +20,10 @@ from tests.support.mailconf import PASSWORD, add_login, configure_mail
 
 @pytest.fixture
 def host(registry: Registry, credentials: CredentialStore, home: Path) -> Host:
-    return Host(registry, credentials, home, args=["one", "two"])
+    # Every permission (--allow-config --allow-net): these tests are about the objects; what a
+    # script may do without them is tested in tests/test_permissions.py.
+    everything = Permissions(Grants.of(allow_config=True, allow_net="*"))
+    return Host(registry, credentials, home, args=["one", "two"], permissions=everything)
 
 
 @pytest.fixture

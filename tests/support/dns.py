@@ -7,6 +7,7 @@
         dns_server.null_mx("nomail.test")        # MX 0 .
         dns_server.servfail("broken.test")
         dns_server.never_answer("slow.test")     # or never_answer() for every name
+        dns_server.authenticated("_25._tcp.mx1.example.test")  # AD bit, as a validating resolver sets it
         env = {"JCSH_NAMESERVERS": dns_server.address}
 
 Any other name gets NXDOMAIN. `queries` records (name, type) of every question received.
@@ -46,6 +47,7 @@ class DnsResponder:
         self._existing: set[dns.name.Name] = set()
         self._silent: set[dns.name.Name] = set()
         self._servfail: set[dns.name.Name] = set()
+        self._secure: set[dns.name.Name] = set()
         self.silent_all = False
         self.queries: list[tuple[str, str]] = []
         self._lock = threading.Lock()
@@ -71,6 +73,21 @@ class DnsResponder:
     def null_mx(self, name: str) -> DnsResponder:
         """RFC 7505: `MX 0 .`, the domain accepts no mail."""
         return self.add(name, "MX", "0 .")
+
+    def authenticated(self, name: str) -> DnsResponder:
+        """Answers for name carry the AD bit when the query asks for it (DO or AD), as a validating resolver's do."""
+        with self._lock:
+            self._secure.add(_name(name))
+        return self
+
+    def txt(self, name: str, *texts: str) -> DnsResponder:
+        """TXT records, each given as its text (quoted here; split in 255-byte strings when longer)."""
+        quoted = []
+        for text in texts:
+            data = text.encode()
+            chunks = [data[i : i + 255] for i in range(0, len(data), 255)] or [b""]
+            quoted.append(" ".join('"' + c.decode().replace("\\", "\\\\").replace('"', '\\"') + '"' for c in chunks))
+        return self.add(name, "TXT", *quoted)
 
     def servfail(self, name: str) -> DnsResponder:
         with self._lock:
@@ -123,6 +140,9 @@ class DnsResponder:
                 response.set_rcode(dns.rcode.NXDOMAIN)
                 return response.to_wire()
             rdatas = list(self._records.get((qname, rdtype), []))
+            asks_ad = bool(query.flags & dns.flags.AD or query.ednsflags & dns.flags.DO)
+            if qname in self._secure and asks_ad:
+                response.flags |= dns.flags.AD
         if rdatas:
             response.answer.append(dns.rrset.from_text_list(qname, 300, dns.rdataclass.IN, rdtype, rdatas))
         return response.to_wire()

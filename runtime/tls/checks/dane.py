@@ -1,0 +1,198 @@
+"""DANE for SMTP (RFC 7672): the TLSA records of `_PORT._tcp.HOST`, matched against the presented chain."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from jcsh.runtime.mail.detect import DEFAULT_LIFETIME, Lookup
+from jcsh.runtime.tls.checks.render import shown, table
+
+__all__ = ["DaneStatus", "TlsaRecord", "DaneResult", "tlsa_name", "check_dane", "match_records", "render_dane"]
+
+# RFC 6698 names, for the human table.
+USAGES = {0: "PKIX-TA", 1: "PKIX-EE", 2: "DANE-TA", 3: "DANE-EE"}
+SELECTORS = {0: "Cert", 1: "SPKI"}
+MATCHING = {0: "Full", 1: "SHA-256", 2: "SHA-512"}
+_SMTP_USAGES = (2, 3)  # RFC 7672 3.1.3: PKIX-TA/PKIX-EE records are unusable for SMTP
+
+
+class DaneStatus(StrEnum):
+    """What DANE means for a sender that validates DNSSEC."""
+
+    VERIFIED = "verified"  # authenticated, and a usable record matches the chain
+    MISMATCH = "mismatch"  # authenticated usable records, none matches: a DANE sender refuses this server
+    UNUSABLE = "unusable"  # authenticated, but no record a DANE sender can use: TLS without authentication
+    NOT_APPLICABLE = "does not apply"  # records, but not DNSSEC-authenticated
+    NO_RECORDS = "no records"
+    ERROR = "error"  # the lookup failed (timeout, SERVFAIL): a DANE sender defers
+
+
+@dataclass(frozen=True)
+class TlsaRecord:
+    """One TLSA record and whether it matches the chain (None: no chain to match, or nothing to say)."""
+
+    usage: int
+    selector: int
+    matching: int
+    data: str  # hex, lower case
+    matched: bool | None
+    note: str | None = None  # why a record cannot count
+
+    @property
+    def usable(self) -> bool:
+        return self.usage in _SMTP_USAGES and self.selector in SELECTORS and self.matching in MATCHING
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "usage": self.usage,
+            "selector": self.selector,
+            "matching": self.matching,
+            "data": self.data,
+            "matched": self.matched,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class DaneResult:
+    """The TLSA lookup of one MX host and port, and each record's verdict."""
+
+    name: str
+    authenticated: bool
+    records: tuple[TlsaRecord, ...]
+    status: DaneStatus
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "authenticated": self.authenticated,
+            "status": self.status.value,
+            "records": [r.to_json() for r in self.records],
+            "error": self.error,
+        }
+
+
+def tlsa_name(host: str, port: int) -> str:
+    return f"_{port}._tcp.{host.rstrip('.')}"
+
+
+def check_dane(host: str, port: int, chain: Sequence[bytes], *, lifetime: float = DEFAULT_LIFETIME) -> DaneResult:
+    """Fetch the TLSA records of host:port (through $JCSH_NAMESERVERS when set) and match them to chain.
+
+    chain is DER, leaf first, as the server presented it (empty when there was no handshake).
+    """
+    name = tlsa_name(host, port)
+    answer, kind, message = Lookup(lifetime, dnssec=True).answer(name, "TLSA")
+    if answer is None:
+        if kind in ("nxdomain", "no-answer"):
+            return DaneResult(name, False, (), DaneStatus.NO_RECORDS)
+        return DaneResult(name, False, (), DaneStatus.ERROR, message)
+    import dns.flags
+
+    authenticated = bool(answer.response.flags & dns.flags.AD)
+    raw = [(r.usage, r.selector, r.mtype, bytes(r.cert)) for r in answer]
+    records = match_records(raw, chain)
+    return DaneResult(name, authenticated, records, _status(authenticated, records))
+
+
+def _status(authenticated: bool, records: tuple[TlsaRecord, ...]) -> DaneStatus:
+    if not records:
+        return DaneStatus.NO_RECORDS
+    if not authenticated:
+        return DaneStatus.NOT_APPLICABLE
+    usable = [r for r in records if r.usable]
+    if not usable:
+        return DaneStatus.UNUSABLE
+    return DaneStatus.VERIFIED if any(r.matched for r in usable) else DaneStatus.MISMATCH
+
+
+def match_records(raw: Sequence[tuple[int, int, int, bytes]], chain: Sequence[bytes]) -> tuple[TlsaRecord, ...]:
+    """Each (usage, selector, matching type, data) judged against chain (DER, leaf first)."""
+    from cryptography import x509
+
+    certs: list[x509.Certificate | None] = []
+    for der in chain:
+        try:
+            certs.append(x509.load_der_x509_certificate(der))
+        except ValueError:
+            certs.append(None)  # an undecodable certificate matches nothing
+    return tuple(_judge(u, s, m, data, list(chain), certs) for u, s, m, data in raw)
+
+
+def _judge(usage: int, selector: int, mtype: int, data: bytes, chain: list[bytes], certs: list[Any]) -> TlsaRecord:
+    hexdata = data.hex()
+    if usage not in USAGES:
+        return TlsaRecord(usage, selector, mtype, hexdata, None, f"unknown usage {usage}")
+    if selector not in SELECTORS:
+        return TlsaRecord(usage, selector, mtype, hexdata, None, f"unknown selector {selector}")
+    if mtype not in MATCHING:
+        return TlsaRecord(usage, selector, mtype, hexdata, None, f"unknown matching type {mtype}")
+    note = None if usage in _SMTP_USAGES else f"usage {usage} ({USAGES[usage]}) does not count for SMTP (RFC 7672)"
+    if not chain:
+        return TlsaRecord(usage, selector, mtype, hexdata, None, note or "no certificate to match")
+    if usage in (1, 3):  # end entity: the leaf itself
+        matched = _matches(selector, mtype, data, chain[0], certs[0])
+    else:  # trust anchor: a certificate above the leaf that the chain really leads to
+        matched = any(
+            _matches(selector, mtype, data, chain[i], certs[i]) and _links(certs[: i + 1]) for i in range(1, len(chain))
+        )
+    return TlsaRecord(usage, selector, mtype, hexdata, matched, note)
+
+
+def _matches(selector: int, mtype: int, data: bytes, der: bytes, cert: Any) -> bool:
+    if cert is None:
+        return False
+    if selector == 0:
+        content = der
+    else:
+        from cryptography.hazmat.primitives import serialization
+
+        content = cert.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    if mtype == 1:
+        content = hashlib.sha256(content).digest()
+    elif mtype == 2:
+        content = hashlib.sha512(content).digest()
+    return content == data
+
+
+def _links(certs: list[Any]) -> bool:
+    """Whether each certificate is signed by the next one (the anchor last)."""
+    if any(c is None for c in certs):
+        return False
+    for child, parent in itertools.pairwise(certs):
+        try:
+            child.verify_directly_issued_by(parent)
+        except Exception:  # InvalidSignature, a name mismatch and unsupported key types alike
+            return False
+    return True
+
+
+def render_dane(result: DaneResult) -> list[str]:
+    """The human lines: a verdict, then one aligned row per record."""
+    verdicts = {
+        DaneStatus.VERIFIED: "verified: a TLSA record matches the certificate",
+        DaneStatus.MISMATCH: "MISMATCH: no TLSA record matches; a DANE sender will not deliver here",
+        DaneStatus.UNUSABLE: "no usable TLSA record (usages 2 and 3 count for SMTP): TLS without authentication",
+        DaneStatus.NOT_APPLICABLE: "does not apply: the TLSA answer is not DNSSEC-authenticated (no AD bit)",
+        DaneStatus.NO_RECORDS: f"no TLSA records at {result.name}",
+        DaneStatus.ERROR: f"lookup failed: {shown(result.error or '')}",
+    }
+    lines = [f"dane       {verdicts[result.status]}"]
+    rows = []
+    for r in result.records:
+        data = r.data if len(r.data) <= 24 else r.data[:20] + "..."
+        verdict = {True: "matches", False: "no match", None: "-"}[r.matched]
+        names = (USAGES.get(r.usage), SELECTORS.get(r.selector), MATCHING.get(r.matching))
+        kind = " ".join(n or "?" for n in names)
+        rows.append(["", f"{r.usage} {r.selector} {r.matching}", kind, data, verdict, shown(r.note or "")])
+    if rows:
+        lines += table(rows).splitlines()
+    return lines
