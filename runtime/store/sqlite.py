@@ -7,7 +7,6 @@ refused, not written to a deleted file). A read-only home is opened read-only an
 
 from __future__ import annotations
 
-import heapq
 import os
 import sqlite3
 import time
@@ -20,7 +19,9 @@ from jcsh.runtime.errors import StoreError, UsageError
 from jcsh.runtime.home import DB_NAME, os_fault
 from jcsh.runtime.store import Child, CredentialRow, Entry, Extent, Identity, StoreFault
 from jcsh.runtime.store.faults import damaged, filesystem_cause, sqlite_fault
+from jcsh.runtime.store.health import full_check
 from jcsh.runtime.store.migrations import file_version, migrate
+from jcsh.runtime.store.order import export_order
 
 __all__ = ["SqliteStore", "open_sqlite", "store_timeout", "TIMEOUT_ENV"]
 
@@ -188,41 +189,9 @@ class SqliteStore:
         self._fit_to_write = True
 
     def check(self) -> list[str]:
-        conn = self._conn
-        try:
-            problems = _header_problems(self.location)
-            problems += [str(r[0]) for r in conn.execute("PRAGMA integrity_check(100)") if r != ("ok",)]
-            problems += self._undecodable()
-            if not problems:
-                self._sound = True
-            for table, _, parent, _ in conn.execute("PRAGMA foreign_key_check"):
-                problems.append(f"a row of {table} names a {parent} that does not exist")
-            orphans = conn.execute(
-                "SELECT path FROM entry e WHERE parent != '/' AND NOT EXISTS "
-                "(SELECT 1 FROM entry p WHERE p.path = e.parent) ORDER BY path LIMIT 20"
-            ).fetchall()
-            problems += [f"registry entry {p} has no parent entry" for (p,) in orphans]
-        except sqlite3.Error as e:
-            problems = [str(e)]
+        problems = full_check(self._conn, self.location)
+        self._sound = not problems
         return problems
-
-    def _undecodable(self) -> list[str]:
-        """Texts that are not UTF-8 (SQLite's checks do not look inside values)."""
-        found = []
-        self._conn.text_factory = bytes
-        try:
-            for table, key, columns in _TEXT_COLUMNS:
-                for row in self._conn.execute(f"SELECT {key}, {columns} FROM {table}"):
-                    for column, text in zip([key, *columns.split(", ")], row, strict=True):
-                        if isinstance(text, bytes) and not _is_utf8(text):
-                            where = row[0].decode("utf-8", "replace")[:80]
-                            found.append(f"{table} {where!r}: {column} is not valid UTF-8")
-                            break
-                if len(found) >= 20:
-                    break
-        finally:
-            self._conn.text_factory = str
-        return found
 
     def schema_version(self) -> int:
         return self._do(lambda: file_version(self._conn)[0])
@@ -268,41 +237,9 @@ class SqliteStore:
     def subtree(self, path: str) -> Iterator[tuple[str, str | None]]:
         prefix = "/" if path == "/" else path + "/"
         try:
-            yield from self._ordered(prefix, prefix[:-1] + "0")  # "0" follows "/": the end of the prefix range
+            yield from export_order(self._conn, prefix, prefix[:-1] + "0")  # "0" follows "/": the end of the range
         except sqlite3.Error as e:
             raise self._fault(e) from None
-
-    def _ordered(self, lo: str, hi: str) -> Iterator[tuple[str, str | None]]:
-        """The rows in [lo, hi) in export order, from the primary key's plain string order.
-
-        The two orders differ only where a name continues with a character below "/" (" !#$%&'()*+,-."):
-        plain order puts "a-b" between "a" and "a/x". When that happens, a's subtree is read with
-        its own cursor first, and the main cursor jumps over it when it gets there. Memory stays
-        bounded by the depth of the tree, not its size.
-        """
-        skips: list[tuple[str, str]] = []  # ranges already given, as a heap
-        open_: list[str] = []  # the chain of entries being walked, each with its "/"
-        start = lo
-        sql = "SELECT path, value FROM entry WHERE path >= ? AND path < ? ORDER BY path"
-        while True:
-            resume = None
-            for path, value in self._conn.execute(sql, (start, hi)):
-                while skips and path >= skips[0][1]:
-                    heapq.heappop(skips)
-                if skips and path >= skips[0][0]:
-                    resume = heapq.heappop(skips)[1]
-                    break
-                while open_ and not path.startswith(open_[-1]):
-                    done = open_.pop()[:-1]
-                    if path.startswith(done) and path[len(done)] < "/":  # done's subtree sorts after path
-                        below = (done + "/", done + "0")
-                        yield from self._ordered(*below)
-                        heapq.heappush(skips, below)
-                yield path, value
-                open_.append(path + "/")
-            if resume is None:
-                return
-            start = resume
 
     def count_below(self, path: str) -> int:
         prefix = "/" if path == "/" else path + "/"
@@ -399,33 +336,6 @@ _PUT_ENTRY = (
     f"INSERT INTO entry(path, parent, value) VALUES (?1, {_PARENT}, ?2) "
     "ON CONFLICT(path) DO UPDATE SET value = COALESCE(excluded.value, entry.value)"
 )
-_TEXT_COLUMNS = (
-    ("entry", "path", "parent, value"),
-    ("credential", "protocol", "endpoint, virtual_user, real_user, certificate"),
-    ("protocol", "name", "name"),
-)
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _header_problems(db: Path) -> list[str]:
-    """What SQLite's integrity check does not look at: the file header's format bytes."""
-    try:
-        with open(db, "rb") as f:
-            header = f.read(100)
-    except OSError as e:
-        return [f"cannot read the header: {e.strerror}"]
-    if len(header) < 100 or not header.startswith(b"SQLite format 3\0"):
-        return ["the file does not start with an SQLite header"]
-    if header[18] not in (1, 2) or header[19] not in (1, 2):
-        return [f"the header's format bytes are {header[18]} and {header[19]} (1 or 2 expected)"]
-    return []
 
 
 def _identity(db: Path, *, strict: bool = False) -> tuple[int, int] | None:
