@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jcsh.runtime.errors import NotFound, StoreError, UsageError
-from jcsh.runtime.home import KEY_NAME, os_fault
+from jcsh.runtime.home import KEY_NAME, os_fault, rekey_leftovers
 from jcsh.runtime.keyfile import (
     CHECK,
     fernet_of,
@@ -21,7 +21,6 @@ from jcsh.runtime.keyfile import (
     pending_key,
     previous_key,
     recover_rekey,
-    rekey_leftovers,
     sync_folder,
     write_key,
 )

@@ -13,6 +13,7 @@ __all__ = [
     "resolve_home",
     "ensure_home",
     "home_warnings",
+    "rekey_leftovers",
     "HomeWarning",
     "os_fault",
     "APP_NAME",
@@ -46,6 +47,11 @@ def ensure_home(home: Path) -> Path:
     except OSError as e:
         raise os_fault(e, home, writing=True) from None
     return home
+
+
+def rekey_leftovers(home: Path) -> bool:
+    """Did a `credential rekey` stop part-way here (`secret.key.new` or `.old` beside the key)?"""
+    return (home / (KEY_NAME + ".new")).exists() or (home / (KEY_NAME + ".old")).exists()
 
 
 def os_fault(e: OSError, path: Path, *, writing: bool) -> StoreError:

@@ -22,7 +22,6 @@ __all__ = [
     "opens",
     "pending_key",
     "previous_key",
-    "rekey_leftovers",
     "recover_rekey",
     "check_key",
     "sync_folder",
@@ -100,11 +99,6 @@ def opens(fernet: FernetKey, token: bytes) -> bool:
     except InvalidToken:
         return False
     return True
-
-
-def rekey_leftovers(home: Path) -> bool:
-    """Did a `credential rekey` stop part-way here? (Two stat calls: cheap on every open.)"""
-    return pending_key(home).exists() or previous_key(home).exists()
 
 
 def _matches(path: Path, check: bytes | None) -> bool:

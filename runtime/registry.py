@@ -8,6 +8,7 @@ export -> import -> export is byte-identical.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -38,8 +39,17 @@ MAX_JSON_DEPTH = 256  # an import document nested deeper is refused (a registry 
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # exactly Unicode's category Cc
 _VALUE_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # Cc but tab, LF, CR
-_VALUE_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")  # one search for the common case
-_NAME_BAD = re.compile("[\x00-\x1f\x7f-\x9f/\ud800-\udfff]")
+
+
+@functools.cache
+def _value_bad() -> re.Pattern[str]:
+    """Anything validate_value refuses but the size, in one search (compiled on first use: not at start-up)."""
+    return re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+@functools.cache
+def _name_bad() -> re.Pattern[str]:
+    return re.compile("[\x00-\x1f\x7f-\x9f/\ud800-\udfff]")
 
 
 def validate_path(path: object, *, allow_root: bool = False) -> str:
@@ -73,7 +83,7 @@ def validate_value(value: object) -> str:
     """Return the value if it can be stored, else raise UsageError saying why."""
     if not isinstance(value, str):
         raise UsageError(f"registry value must be a string, not {type(value).__name__}")
-    if len(value) > MAX_VALUE // 4 or _VALUE_BAD.search(value):  # else it fits and is clean: the usual case
+    if len(value) > MAX_VALUE // 4 or _value_bad().search(value):  # else it fits and is clean: the usual case
         try:
             size = len(value.encode("utf-8"))
         except UnicodeEncodeError:
@@ -275,6 +285,7 @@ def _entries(document: object) -> tuple[str, Iterator[tuple[str, str | None]], l
     path = validate_path(document["path"], allow_root=True)
     root_value = _node_value(document, path)
     count = [0]
+    name_bad, value_bad = _name_bad(), _value_bad()
 
     def entries() -> Iterator[tuple[str, str | None]]:
         # The checks of _node_value/_node_children are inlined for the usual entry: this loop runs
@@ -287,13 +298,13 @@ def _entries(document: object) -> tuple[str, Iterator[tuple[str, str | None]], l
             items, base, depth = stack[-1]
             for name, node in items:
                 at = base + "/" + name
-                if not name or name in (".", "..") or _NAME_BAD.search(name) or len(at) > MAX_PATH:
+                if not name or name in (".", "..") or name_bad.search(name) or len(at) > MAX_PATH:
                     _bad_name(name, base or "/", at)
                 if type(node) is not dict or not node.keys() <= _NODE_KEYS:
                     _node_value(node, at)  # raises, saying what is wrong
                 value = node.get("value")
                 if value is not None and (
-                    type(value) is not str or len(value) > _SHORT_VALUE or _VALUE_BAD.search(value)
+                    type(value) is not str or len(value) > _SHORT_VALUE or value_bad.search(value)
                 ):
                     _node_value(node, at)
                 count[0] += 1

@@ -101,7 +101,7 @@ class Context:
     @property
     def registry(self) -> Registry:
         if self._registry is None:
-            from jcsh.runtime.keyfile import rekey_leftovers
+            from jcsh.runtime.home import rekey_leftovers
             from jcsh.runtime.registry import open_registry
 
             home = self.home

@@ -189,6 +189,7 @@ class SqliteStore:
         self._fit_to_write = True
 
     def check(self) -> list[str]:
+
         problems = full_check(self._conn, self.location)
         self._sound = not problems
         return problems
@@ -235,6 +236,7 @@ class SqliteStore:
             raise self._fault(e) from None
 
     def subtree(self, path: str) -> Iterator[tuple[str, str | None]]:
+
         prefix = "/" if path == "/" else path + "/"
         try:
             yield from export_order(self._conn, prefix, prefix[:-1] + "0")  # "0" follows "/": the end of the range
