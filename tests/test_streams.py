@@ -61,6 +61,45 @@ def test_a_closed_stdout_is_one_line_and_exit_1(filled: Path, args: tuple[str, .
     assert "standard output is closed" in line or "the output was closed" in line, line
 
 
+@pytest.mark.timeout(60)
+def test_a_closed_stdout_for_testmail_backup_and_run(filled: Path, tmp_path: Path) -> None:
+    from jcsh.runtime.sink import Sink, SinkConfig
+
+    script = tmp_path / "s.jcs"
+    script.write_text("print(registry.get('/u/grüße'))\n")
+    with Sink(SinkConfig(port=0)) as sink:
+        home = tmp_path / "mail-home"
+        for key, value in (("Server", "127.0.0.1"), ("Port", str(sink.port)), ("Transport", "smtp")):
+            assert jcsh(home, "registry", "set", f"/configuration/mail/{key}", value).code == 0
+        sent = _run(home, "testmail", "--to", "a@example.test", "--from", "b@example.test", close=1)
+        assert len(sink.wait_for(1)) == 1  # the mail went; only the report could not be written
+    for ran in (sent, _run(filled, "backup", str(tmp_path / "b"), close=1), _run(filled, "run", str(script), close=1)):
+        clean(ran)
+        assert ran.code == 1, ran
+        assert ran.err.strip().splitlines()[-1] in (
+            "jcsh: standard output is closed",
+            "the output was closed (broken pipe), so the script was stopped",
+        ), ran.err
+
+
+@pytest.mark.timeout(30)
+def test_an_attachment_over_its_limit(home: Path, tmp_path: Path) -> None:
+    from jcsh.runtime.sink import Sink, SinkConfig
+
+    files = tmp_path / "files"
+    files.mkdir()
+    big = files / "big.bin"
+    with open(big, "wb") as f:
+        f.truncate((25 << 20) + 1)  # sparse: no disk, but 25 MiB and a byte to read
+    with Sink(SinkConfig(port=0)) as sink:
+        for key, value in (("Server", "127.0.0.1"), ("Port", str(sink.port)), ("Transport", "smtp")):
+            assert jcsh(home, "registry", "set", f"/configuration/mail/{key}", value).code == 0
+        assert jcsh(home, "registry", "set", "/configuration/mail/AccessiblePath", str(files)).code == 0
+        ran = jcsh(home, "testmail", "--to", "a@example.test", "--from", "b@example.test", "--attach", str(big))
+        assert sink.messages == []  # nothing was sent
+    assert ran.code == 2 and f"attachment {big} is larger than 25 MiB, the limit for an attachment" in ran.err
+
+
 @pytest.mark.parametrize("args", [("registry", "ls", "/"), ("registry", "get", "/nope"), ("-c", "x = 1")])
 def test_a_closed_stderr_does_not_crash(filled: Path, args: tuple[str, ...]) -> None:
     ran = _run(filled, *args, close=2)
