@@ -251,6 +251,19 @@ def test_backup_refuses_a_terminal_and_a_missing_folder(tmp_path: Path) -> None:
         os.close(main)
         os.close(secondary)
     assert proc.returncode == 2 and b"standard output is a terminal" in proc.stderr
+    main, secondary = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "jcsh", "--home", str(tmp_path / "new"), "restore", "-"],
+            stdin=secondary,
+            capture_output=True,
+            timeout=60,
+            cwd=ROOT,
+        )
+    finally:
+        os.close(main)
+        os.close(secondary)
+    assert proc.returncode == 2 and b"standard input is a terminal" in proc.stderr
 
 
 def test_a_second_backup_replaces_the_first_whole(tmp_path: Path) -> None:

@@ -135,6 +135,8 @@ def cmd_restore(ctx: Context, args: argparse.Namespace) -> int:
 
 def _source(ctx: Context, name: str) -> AbstractContextManager[IO[bytes]]:
     if name == "-":
+        if ctx.interactive:
+            raise UsageError("standard input is a terminal: give a FILE, or redirect it (`jcsh restore - < FILE`)")
         raw = getattr(ctx.stdin, "buffer", None)
         if raw is None:
             raise UsageError("standard input gives no bytes to restore from; give a FILE")
