@@ -7,6 +7,7 @@ from typing import Any
 
 __all__ = [
     "ExitStatus",
+    "EXIT_MEANING",
     "ErrorKind",
     "EXIT_STATUS",
     "exit_status",
@@ -35,6 +36,23 @@ class ExitStatus(IntEnum):
     TEMPORARY = 75  # temporary failure: the server answered 4xx
     PERMISSION = 77  # not permitted: a script asked for what its permissions do not grant
     INTERRUPTED = 130  # Ctrl-C
+
+
+# What each exit code means, as `--help` and the README say it (a test compares the README's table).
+EXIT_MEANING: dict[ExitStatus, str] = {
+    ExitStatus.OK: "done",
+    ExitStatus.FAILED: (
+        "the job failed: the script raised, the server refused the mail or the login (5xx), "
+        "delivery was partial, detection failed, the doctor found an error, an entry was not found"
+    ),
+    ExitStatus.USAGE: "usage or bad input: unknown option, malformed address, path or value",
+    ExitStatus.CONNECT: "connection, TLS or trust failure: unreachable, handshake failed, certificate not trusted",
+    ExitStatus.LIMIT: "a limit was hit: timeout, memory, output size, a script's budget",
+    ExitStatus.STORE: "the home or its store cannot be read or written: disk full, read-only, damaged, missing",
+    ExitStatus.TEMPORARY: "temporary failure: the server answered 4xx",
+    ExitStatus.PERMISSION: "not permitted: a script asked for what its permissions do not grant",
+    ExitStatus.INTERRUPTED: "interrupted (Ctrl-C)",
+}
 
 
 class ErrorKind(StrEnum):

@@ -11,14 +11,10 @@ import hmac
 import json
 import secrets
 import time
-from typing import TYPE_CHECKING
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult
 
-from jcsh.runtime.sink import read_token_file
-
-if TYPE_CHECKING:
-    from jcsh.runtime.sink import Sink
+from jcsh.runtime.sink_config import SinkState, read_token_file
 
 __all__ = ["SinkAuth"]
 
@@ -28,7 +24,7 @@ REFUSED = "535 5.7.8 Authentication credentials invalid"
 class SinkAuth:
     """Mixin for the sink's handler: needs `self.sink` and `self.config`."""
 
-    sink: Sink
+    sink: SinkState
 
     def token_accepted(self, token: str) -> bool:
         cfg = self.sink.config

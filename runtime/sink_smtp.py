@@ -12,17 +12,14 @@ import hmac
 import logging
 import threading
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from jcsh.runtime.hosts import host_port
-from jcsh.runtime.sink import DROP, STALL, Received
 from jcsh.runtime.sink_auth import SinkAuth
-
-if TYPE_CHECKING:
-    from jcsh.runtime.sink import Sink
+from jcsh.runtime.sink_config import DROP, STALL, Received, SinkState
 
 __all__ = ["SinkHandler", "SinkController"]
 
@@ -46,7 +43,7 @@ def _tls_version(server: SMTP) -> str | None:
 class SinkHandler(SinkAuth):
     """aiosmtpd hooks: faults by stage, AUTH against the table or the tokens, storage of accepted mail."""
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: SinkState) -> None:
         self.sink = sink
         self.config = sink.config
 

@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from jcsh.runtime.errors import JcshError
+from jcsh.shell.argv import command_word
 from jcsh.shell.commands import COMMAND_AREAS, JcshArgumentParser, ParserExit, add_arguments, add_common, seconds, specs
 from jcsh.shell.context import Context
-from jcsh.shell.entry import command_word
 from jcsh.shell.render import report_error
 from jcsh.shell.streams import StreamClosed, std_streams
 
@@ -25,6 +25,7 @@ def build_parser(only: str | None = None) -> JcshArgumentParser:
         prog="jcsh",
         description="A sandboxed Python scripting shell for outgoing mail: configure, probe, test.",
     )
+    parser.help_name = ""
     add_common(parser, suppress=False)
     parser.add_argument(
         "--timeout",
@@ -56,11 +57,12 @@ def build_parser(only: str | None = None) -> JcshArgumentParser:
         if len(words) == 2:
             if words[0] not in groups:
                 group = sub.add_parser(words[0], help=f"{words[0]} commands")
+                group.help_name = words[0]
                 add_common(group, suppress=True)
                 groups[words[0]] = group.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
             target = groups[words[0]]  # type: ignore[assignment]
         command = target.add_parser(words[-1], help=spec.summary, description=spec.summary)
-        add_arguments(command, spec.arguments)
+        add_arguments(command, spec.arguments, spec.name)
         command.set_defaults(spec=spec)
     return parser
 

@@ -7,26 +7,10 @@ parent's own imports and parsing. This module imports nothing heavy on purpose.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 
-__all__ = ["main", "command_word"]
+from jcsh.shell.argv import command_word
 
-_GLOBAL_WITH_VALUE = {"--home", "--timeout", "-c"}
-
-
-def command_word(argv: Sequence[str]) -> str | None:
-    """The subcommand's name in argv, without parsing: "" when there is none, None when unsure."""
-    skip = False
-    for token in argv:
-        if skip:
-            skip = False
-        elif token in ("-h", "--help", "--"):
-            return None
-        elif token in _GLOBAL_WITH_VALUE:
-            skip = True
-        elif not token.startswith("-"):
-            return token
-    return ""
+__all__ = ["main"]
 
 
 def main() -> int:

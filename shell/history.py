@@ -18,7 +18,9 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["keep_in_history", "append_history", "open_history_file", "SECRET_WORDS"]
+__all__ = ["HISTORY_NAME", "keep_in_history", "append_history", "open_history_file", "read_history", "SECRET_WORDS"]
+
+HISTORY_NAME = "history"  # the file in the home folder
 
 SECRET_WORDS = ("password", "passwd", "pwd", "secret", "token", "apikey", "api_key")
 _WORD = "(?:" + "|".join(SECRET_WORDS) + ")"
@@ -94,3 +96,23 @@ def append_history(path: Path, text: str) -> None:
             f.write(entry.encode("utf-8"))
     except OSError:
         pass
+
+
+def read_history(path: Path) -> list[str]:
+    """Every entry of the history file, oldest first (multi-line entries joined by newlines)."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    entries: list[str] = []
+    lines: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("+"):
+            lines.append(line[1:])
+        elif lines:
+            entries.append("\n".join(lines))
+            lines = []
+    if lines:
+        entries.append("\n".join(lines))
+    return entries

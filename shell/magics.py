@@ -29,7 +29,7 @@ __all__ = ["Magic", "Magics", "Shell", "ExitRepl", "magic", "mirror", "abandoned
 # Subcommands that wait on the network: a spinner shows, Ctrl-C cancels.
 _SLOW = frozenset({"tls probe", "tls protocols", "testmail", "configure", "mail send"})
 # Specs the REPL does not offer under their own name: `%run` runs in this session instead.
-_HIDDEN = frozenset({"run"})
+_HIDDEN = frozenset({"run", "completion"})  # completion: a script for the login shell, not for the REPL
 _UNLISTED = frozenset({"credentials"})  # an alias of %credential
 
 
@@ -92,6 +92,21 @@ def _sandbox_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
 
+def _history_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("count", nargs="?", type=_positive, default=20, metavar="N", help="how many (default 20)")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"N must be a whole number of lines, not {text!r}") from None
+    if value < 1:
+        raise UsageError(f"N must be 1 or more, not {value}")
+    return value
+
+
 def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="a saved .jcs script")
     p.add_argument("args", metavar="ARG", nargs=argparse.REMAINDER, help="passed to the script as jcsArgs")
@@ -124,7 +139,13 @@ class Magics:
             name = " ".join(args.name).lstrip("%")
             found = self.resolve(name.split())
             if found is None or found[1]:
-                raise UsageError(self._unknown(name))
+                from jcsh.stdlib.describe import document
+
+                text = document(name)
+                if text is None:
+                    raise UsageError(self._unknown(name))
+                ctx.show(text + "\n")  # %help mail.send: the preloaded API, as help(mail.send)
+                return 0
             ctx.show(self.parser(found[0]).format_help())
             return 0
         rows = [("%" + m.name, m.summary) for m in self.table().values() if self._listed(m)]
@@ -163,6 +184,25 @@ class Magics:
 
         source = read_text(self.shell.ctx, args.file)
         return self.shell.run_source(source, args.file, interactive=False, args=list(args.args))
+
+    @magic("the last N inputs from the history (default 20), oldest first", _history_arguments)
+    def cmd_history(self, args: argparse.Namespace) -> int:
+        from jcsh.shell.history import HISTORY_NAME, read_history
+        from jcsh.shell.prompt_text import CONTINUATION
+
+        ctx = self._context(args)
+        entries = read_history(self.shell.ctx.home / HISTORY_NAME)
+        first = max(len(entries) - args.count, 0)
+        shown = list(enumerate(entries, 1))[first:]
+        width = len(str(len(entries)))
+        lines = []
+        for number, entry in shown:
+            head, *rest = entry.split("\n")  # emit() escapes what a terminal must not see
+            lines.append(f"{number:>{width}}  {head}")
+            lines += [f"{'':>{width}}  {CONTINUATION}{line}" for line in rest]
+        data = {"history": [{"number": n, "text": e} for n, e in shown], "total": len(entries)}
+        ctx.emit(data, "\n".join(lines) or "the history is empty")
+        return 0
 
     @magic("leave jcsh (also Ctrl-D)")
     def cmd_exit(self, args: argparse.Namespace) -> int:
@@ -218,7 +258,7 @@ class Magics:
         """The same parser as the command line's, with `%name` as its program name."""
         p = JcshArgumentParser(prog="%" + m.name, description=m.summary)
         if m.spec is not None:  # the subcommand's own options, global ones included
-            add_arguments(p, m.arguments)
+            add_arguments(p, m.arguments, m.spec, "%" + m.name)
         else:
             m.arguments(p)
         return p

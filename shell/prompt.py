@@ -21,7 +21,7 @@ from prompt_toolkit.shortcuts import PromptSession
 from prompt_toolkit.styles import Style
 
 from jcsh.shell.history import keep_in_history, open_history_file
-from jcsh.shell.repl import CONTINUATION, PROMPT
+from jcsh.shell.prompt_text import CONTINUATION, PROMPT
 from jcsh.shell.statement import INDENT, is_complete, next_indent
 
 __all__ = ["build_prompt", "JcshLexer", "RedactingHistory"]

@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jcsh.shell.history import HISTORY_NAME
+from jcsh.shell.prompt_text import CONTINUATION, PROMPT
 from jcsh.shell.render import one_line, paint
-from jcsh.shell.statement import is_complete
+from jcsh.shell.statement import help_request, is_complete
 
 if TYPE_CHECKING:
     from jcsh.shell.context import Context
@@ -30,9 +32,6 @@ __all__ = [
     "ECHO_LIMIT",
 ]
 
-PROMPT = "jcsh> "
-CONTINUATION = "...> "
-HISTORY_NAME = "history"
 ECHO_LIMIT = 4000  # characters of an echoed value: a huge repr is cut, not scrolled past
 _DEFAULT_TIMEOUT = 30.0
 
@@ -82,7 +81,7 @@ def open_session(ctx: Context) -> Any:
 def statement_timeout(ctx: Context) -> float:
     """The scripts' rule (--timeout, the registry, 30 s); a bad stored value warns instead of stopping."""
     from jcsh.runtime.errors import ConfigError
-    from jcsh.shell.commands.script import script_timeout
+    from jcsh.shell.timeout import script_timeout
 
     try:
         return script_timeout(ctx)
@@ -190,6 +189,9 @@ class Repl:
         if not text.strip():
             return 0
         try:
+            asked = help_request(text)
+            if asked is not None:
+                return self.show_help(asked)
             if text.lstrip().startswith("%"):
                 started = time.monotonic()
                 code = self.magics.run(text)
@@ -246,6 +248,7 @@ class Repl:
         if result.error:
             self._newline()
             self._write(paint(result.error.rstrip("\n"), "red", self.color) + "\n", stream="err")
+            self._java_hint(source, result.error)
         if result.namespace_lost:
             self._newline()
             self._write(
@@ -257,6 +260,40 @@ class Repl:
         if result.exited and interactive:
             raise ExitRepl(result.exit_code)  # exit() at the prompt leaves, as in python
         return code
+
+    def _java_hint(self, source: str, error: str) -> None:
+        from jcsh.shell.java import java_hint
+
+        hint = java_hint(source, error)
+        if hint is not None:
+            self._write(paint(hint.message, "yellow", self.color) + "\n", stream="err")
+            if hint.python is not None:
+                self._write(hint.python)
+
+    def show_help(self, name: str) -> int:
+        """`help(NAME)`, `NAME?`: the preloaded API's documentation, read from the classes (never run)."""
+        from jcsh.stdlib.describe import document
+
+        if not name:
+            rows = ", ".join(described())
+            self._write(
+                f"help(NAME) or NAME? documents the preloaded names and their members: {rows}.\n"
+                "For example help(mail.send), registry.get?. %help lists the % commands.\n"
+            )
+            self._record(0, 0.0)
+            return 0
+        text = document(name)
+        if text is None:
+            known = ", ".join(described())
+            self._write(
+                f"jcsh: no documentation for {name}: help() knows the preloaded names ({known}) and their members\n",
+                stream="err",
+            )
+            self._record(1, 0.0)
+            return 1
+        self._write(text + "\n")
+        self._record(0, 0.0)
+        return 0
 
     def _can_ask(self) -> bool:
         return all(bool(getattr(s, "isatty", lambda: False)()) for s in (self.ctx.stdin, self.ctx.err))

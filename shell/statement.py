@@ -13,7 +13,7 @@ import warnings
 from dataclasses import dataclass, field
 from types import CodeType
 
-__all__ = ["is_complete", "next_indent", "scan", "Scan", "INDENT"]
+__all__ = ["is_complete", "next_indent", "scan", "Scan", "INDENT", "help_request"]
 
 INDENT = "    "
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
@@ -79,6 +79,24 @@ def scan(text: str) -> Scan:
         i += 1
         col += 1
     return state
+
+
+_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
+_HELP_FORMS = (
+    re.compile(rf"help\(\s*(?P<name>{_DOTTED})?\s*\)"),  # help(mail.send), help()
+    re.compile(rf"(?P<name>{_DOTTED})\?\??"),  # mail.send? (IPython's form), mail.send??
+    re.compile(rf"\?\??(?P<name>{_DOTTED})"),  # ?mail.send
+)
+
+
+def help_request(text: str) -> str | None:
+    """The name asked about by `help(NAME)`, `NAME?` or `?NAME` ("" for `help()`); None for other input."""
+    stripped = text.strip()
+    for form in _HELP_FORMS:
+        found = form.fullmatch(stripped)
+        if found:
+            return found.group("name") or ""
+    return None
 
 
 def _compile(text: str, mode: str) -> CodeType | None:

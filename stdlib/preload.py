@@ -5,17 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from jcsh.stdlib.credentials import CredentialsStub
-from jcsh.stdlib.errors import JcshError, name_for_scripts, request
+from jcsh.stdlib.errors import JcshError, name_for_scripts
 from jcsh.stdlib.javax.net import ssl as javax_ssl
 from jcsh.stdlib.mail import MailStub
 from jcsh.stdlib.out import PrintWriter
 from jcsh.stdlib.registry import RegistryStub
 from jcsh.stdlib.tls import TlsStub
 
-__all__ = ["build", "ALIASES", "PRELOADED"]
+__all__ = ["build", "ALIASES", "EXPORTS", "PRELOADED"]
 
 # Modules a script may import that live here: importable name -> real module.
 ALIASES = {"javax.net.ssl": "jcsh.stdlib.javax.net.ssl"}
+# Importable module -> the preloaded names it hands out, so that `from javax.net.ssl import
+# SSLContext` is the very object preloaded as SSLContext (the one on this worker's link).
+EXPORTS = {"javax.net.ssl": ("SSLContext",)}
 
 # Preloaded name -> the class of its object (describe() reads the docs from these).
 PRELOADED: dict[str, type] = {
@@ -25,7 +28,7 @@ PRELOADED: dict[str, type] = {
     "credentials": CredentialsStub,
     "mail": MailStub,
     "tls": TlsStub,
-    "SSLContext": javax_ssl.SSLContext,
+    "SSLContext": javax_ssl.SSLContextStub,
     "JcshError": JcshError,
 }
 
@@ -33,8 +36,6 @@ PRELOADED: dict[str, type] = {
 def build(link: Any, args: list[str]) -> dict[str, Any]:
     """The preloaded objects, each talking to the parent over link."""
     name_for_scripts()
-    # In the worker the protocol list can only come from the parent.
-    javax_ssl.set_protocols_source(lambda: request(link, "tls.protocols"))
     return {
         "jcsOut": PrintWriter(link, "out"),
         "jcsErr": PrintWriter(link, "err"),
@@ -42,7 +43,7 @@ def build(link: Any, args: list[str]) -> dict[str, Any]:
         "credentials": CredentialsStub(link),
         "mail": MailStub(link),
         "tls": TlsStub(link),
-        "SSLContext": javax_ssl.SSLContext,
+        "SSLContext": javax_ssl.SSLContextStub(link),
         "JcshError": JcshError,
         "jcsArgs": list(args),
     }

@@ -4,6 +4,7 @@ pipe input. The terminal answers cursor-position requests, as a real one does.""
 from __future__ import annotations
 
 import io
+import json
 import re
 import socket
 import threading
@@ -431,3 +432,105 @@ def test_values_are_echoed_cut_and_exit_leaves(home: Path) -> None:
         assert left.value.status == 3
     finally:
         session.close()
+
+
+# --- help(obj), obj? and %history ----------------------------------------------------------------
+
+
+class _NoWorker:
+    """A session that fails the test if the REPL asks the worker anything: help is static."""
+
+    layers = ()
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("help asked the worker")
+
+    def names(self) -> list[str]:
+        raise AssertionError("help asked the worker")
+
+
+def test_help_and_question_mark_show_the_preloaded_api_without_running_anything(home: Path) -> None:
+    from jcsh.shell.repl import Repl
+
+    out, err = io.StringIO(), io.StringIO()
+    repl = Repl(Context(home_arg=str(home), out=out, err=err), _NoWorker())
+    assert repl.execute("help(mail.send)") == 0
+    shown = out.getvalue()
+    assert shown.startswith("mail.send(to, subject=None, body=None, *, cc=None, bcc=None, from_addr=None, ")
+    assert "Send one message; the result record, or a JcshError" in shown
+    for asked in ("mail.send?", "  mail.send??  ", "?mail.send"):
+        out.truncate(0)
+        out.seek(0)
+        assert repl.execute(asked) == 0
+        assert out.getvalue() == shown, asked
+    out.truncate(0)
+    out.seek(0)
+    assert repl.execute("registry?") == 0
+    assert out.getvalue().startswith("registry: ") and "\n  registry.get(path, default=...)\n" in out.getvalue()
+    assert repl.execute("jcsArgs?") == 0 and "a list of strings" in out.getvalue()
+    assert repl.execute("help()") == 0 and "help(mail.send)" in out.getvalue()
+    assert repl.execute("nosuch?") == 1
+    assert err.getvalue().startswith("jcsh: no documentation for nosuch: help() knows the preloaded names (jcsOut")
+    assert repl.execute("help(mail._link)") == 1  # private members are not documented
+    assert repl.last is not None and repl.last[0] == "failed"
+
+
+def test_help_request_forms() -> None:
+    from jcsh.shell.statement import help_request
+
+    assert help_request("help(mail.send)") == "mail.send"
+    assert help_request(" help( tls ) ") == "tls"
+    assert help_request("help()") == ""
+    assert help_request("mail.send?") == help_request("?mail.send") == "mail.send"
+    for code in ("help(1)", "help(mail.send, 2)", "x = help(mail)", "mail.send?.x", "a?b", "print('?')", "%help"):
+        assert help_request(code) is None, code
+
+
+def test_percent_help_documents_api_names_too(home: Path) -> None:
+    magics, out, err = _magics(home)
+    assert magics.run("%help tls.probe") == 0
+    assert out.getvalue().startswith("tls.probe(host=None, port=None, *, mode=None")
+    assert magics.run("%help nosuch.thing") == 2 and "unknown command %nosuch.thing" in err.getvalue()
+
+
+def test_percent_history_lists_recent_lines(home: Path) -> None:
+    magics, out, err = _magics(home)
+    assert magics.run("%history") == 0 and out.getvalue() == "the history is empty\n"
+    for n in range(1, 26):
+        append_history(home / "history", f"line_{n} = {n}")
+    append_history(home / "history", "for i in range(2):\n    print(i)")
+    out.truncate(0)
+    out.seek(0)
+    assert magics.run("%history 3") == 0
+    assert out.getvalue() == "24  line_24 = 24\n25  line_25 = 25\n26  for i in range(2):\n    ...>     print(i)\n"
+    out.truncate(0)
+    out.seek(0)
+    assert magics.run("%history") == 0
+    assert len(out.getvalue().splitlines()) == 21 and out.getvalue().startswith(" 7  line_7 = 7\n")
+    out.truncate(0)
+    out.seek(0)
+    assert magics.run("%history 1 --json") == 0
+    assert json.loads(out.getvalue()) == {
+        "history": [{"number": 26, "text": "for i in range(2):\n    print(i)"}],
+        "total": 26,
+    }
+    for bad, message in (("0", "N must be 1 or more, not 0"), ("x", "N must be a whole number of lines, not 'x'")):
+        assert magics.run(f"%history {bad}") == 2
+        assert message in err.getvalue()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.slow
+def test_question_mark_and_history_at_a_real_prompt(terminal) -> None:
+    t = terminal()
+    t.prompt()
+    t.run("mail.send?")
+    t.expect(r"mail\.send\(to, subject=None")
+    t.expect(r"Send one message")
+    t.prompt()
+    t.run("marker_value = 7")
+    t.prompt()
+    t.run("%history 2")
+    t.expect(r"\d+  marker_value = 7\s+\d+  %history 2")
+    t.prompt()
+    assert t.finish() == 0

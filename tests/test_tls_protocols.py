@@ -125,22 +125,22 @@ def test_shim_ports_the_product_snippet() -> None:
     assert defaults == supported_protocols().default_enabled
 
 
-def test_shim_asks_the_source_it_is_given() -> None:
-    import jcsh.stdlib.javax.net.ssl as shim
+def test_shim_asks_over_the_link_it_is_given() -> None:
+    from jcsh.stdlib.javax.net.ssl import SSLContext, SSLContextStub
 
-    calls = []
+    calls: list[tuple[str, object]] = []
 
-    def source() -> dict:
-        calls.append(1)
-        return {"protocols": ["TLSv1.3"], "default_enabled": ["TLSv1.3"]}
+    class Parent:  # what the worker's link does: one request, one JSON answer
+        def call(self, method: str, params: object = None) -> dict:
+            calls.append((method, params))
+            return {"protocols": ["TLSv1.3"], "default_enabled": ["TLSv1.3"]}
 
-    shim.set_protocols_source(source)
-    try:
-        assert shim.SSLContext.getDefault().getSupportedSSLParameters().getProtocols() == ["TLSv1.3"]
-        assert calls
-    finally:
-        shim.set_protocols_source(None)
-    assert shim.SSLContext.getDefault().getSupportedSSLParameters().getProtocols() == supported_protocols().names
+    linked = SSLContextStub(Parent())
+    assert linked.getDefault().getSupportedSSLParameters().getProtocols() == ["TLSv1.3"]
+    assert linked.getInstance("TLSv1.2").getProtocol() == "TLSv1.2"
+    assert calls == [("tls.protocols", None)]
+    # The shim outside the sandbox is untouched by that one.
+    assert SSLContext.getDefault().getSupportedSSLParameters().getProtocols() == supported_protocols().names
 
 
 def test_example_script_prints_the_line(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,7 @@ import pytest
 from jcsh.runtime.credentials import X509, CredentialStore
 from jcsh.runtime.errors import ConfigError
 from jcsh.runtime.mail.settings import load_settings
+from jcsh.runtime.mail.trust import trust_policy
 from jcsh.runtime.registry import Registry
 from jcsh.runtime.sink import Sink, SinkConfig
 from jcsh.runtime.tls.certinfo import hostname_matches, summarize
@@ -141,7 +142,7 @@ def test_skips_verification() -> None:
     assert TrustPolicy(trust_hosts=("[::1]",)).skips_verification("::1") == "ssl.trust lists ::1"
 
 
-def test_from_settings_reads_the_registry_and_credentials(
+def test_trust_policy_reads_the_registry_and_credentials(
     registry: Registry, credentials: CredentialStore, pki: TestCA
 ) -> None:
     for path, value in (
@@ -156,7 +157,7 @@ def test_from_settings_reads_the_registry_and_credentials(
     if X509 not in credentials.protocols():
         credentials.add_protocol(X509)
     credentials.add(X509, "test-root", "default", certificate=pki.root_pem.decode())
-    policy = TrustPolicy.from_settings(load_settings(registry, credentials), credentials)
+    policy = trust_policy(load_settings(registry, credentials), credentials)
     assert policy == TrustPolicy(
         verify=False,
         check_hostname=False,
@@ -167,7 +168,7 @@ def test_from_settings_reads_the_registry_and_credentials(
 
 
 def test_defaults_from_empty_settings(registry: Registry, credentials: CredentialStore) -> None:
-    policy = TrustPolicy.from_settings(load_settings(registry, credentials), credentials)
+    policy = trust_policy(load_settings(registry, credentials), credentials)
     assert policy == TrustPolicy()
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from jcsh.runtime.mail.detect import DEFAULT_LIFETIME, Lookup, resolve_host
+from jcsh.runtime.resolver import DEFAULT_LIFETIME, Lookup, resolve_host
 
 __all__ = ["SpfVerdict", "SpfCheck", "DmarcPolicy", "DnsAuth", "check_dns_auth", "find_dmarc"]
 

@@ -224,9 +224,10 @@ class MailSession:
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._context is None:
-            from jcsh.runtime.tls.trust import TrustPolicy, client_context
+            from jcsh.runtime.mail.trust import trust_policy
+            from jcsh.runtime.tls.trust import client_context
 
-            self._policy = TrustPolicy.from_settings(self.settings, self.credentials)
+            self._policy = trust_policy(self.settings, self.credentials)
             self._context = client_context(self._policy, self._bare_host)
         return self._context
 

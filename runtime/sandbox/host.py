@@ -470,8 +470,8 @@ class Host:
         protocols: list[str],
         timeout: float | None,
     ) -> dict[str, Any]:
+        from jcsh.runtime.mail.trust import trust_policy
         from jcsh.runtime.tls.probe import probe
-        from jcsh.runtime.tls.trust import TrustPolicy
 
         host, port, mode, settings = self._probe_target(host, port, mode)
         result = probe(
@@ -481,7 +481,7 @@ class Host:
             servername=servername,
             protocols=tuple(protocols) or None,
             timeout=timeout or 10.0,
-            policy=TrustPolicy.from_settings(settings, self.credentials),
+            policy=trust_policy(settings, self.credentials),
             local_hostname=settings.localhost.value,
         )
         return result.to_json()

@@ -12,7 +12,7 @@ import importlib
 import types
 from typing import Any
 
-__all__ = ["ALLOWED", "REFUSED", "ModuleTable", "RefusedImport", "refusal_reason"]
+__all__ = ["ALLOWED", "LAZY", "REFUSED", "ModuleTable", "RefusedImport", "refusal_reason"]
 
 
 class RefusedImport(ImportError):
@@ -117,9 +117,21 @@ ALLOWED: dict[str, tuple[str, frozenset[str], frozenset[str] | None]] = {
         None,
     ),
     "javax.net.ssl": (
-        "the SSLContext shim; its protocol list comes from the parent",
+        "the SSLContext shim; its protocol list comes from the parent over the worker's link",
         frozenset(),
         frozenset({"SSLContext", "SSLParameters"}),
+    ),
+}
+
+# Private modules that allowed modules import on first use from C (time.strptime and
+# datetime.strptime import `_strptime` through the running frame's `__import__`, which in a
+# script is the guarded one). Scripts cannot name them (the compiler refuses names starting with
+# "_"); the importer hands out a copy holding only the entry points the C code calls.
+# name -> (why, the entry points; a name this Python lacks is skipped)
+LAZY: dict[str, tuple[str, frozenset[str]]] = {
+    "_strptime": (
+        "time.strptime and datetime.strptime parse with it; pure computation on the script's strings",
+        frozenset({"_strptime_time", "_strptime_datetime", "_strptime_datetime_date", "_strptime_datetime_time"}),
     ),
 }
 
@@ -208,6 +220,14 @@ class ModuleTable:
             except ImportError:
                 continue
             self.modules[name] = _copy(real, name, out, only)
+        self.lazy: dict[str, types.ModuleType] = {}
+        for name, (_why, entry_points) in LAZY.items() if load else ():
+            real = importlib.import_module(name)
+            proxy = _module(name)
+            for attr in entry_points:
+                if hasattr(real, attr):
+                    setattr(proxy, attr, getattr(real, attr))
+            self.lazy[name] = proxy
         for name, _proxy in self.modules.items():
             parts = name.split(".")
             for i in range(1, len(parts)):
@@ -218,12 +238,19 @@ class ModuleTable:
                 child = ".".join(parts[: i + 1])
                 setattr(parent, parts[i], self.modules.get(child) or self.packages[child])
 
+    def provide(self, name: str, values: dict[str, Any]) -> None:
+        """Hand out `values` from module `name` (the namespace module's objects bound to this worker)."""
+        module = self.modules.get(name)
+        if module is not None:
+            for attr, value in values.items():
+                setattr(module, attr, value)
+
     def names(self) -> list[str]:
         return sorted(self.modules)
 
     def importer(self) -> Any:
         """The `__import__` scripts get."""
-        modules, packages = self.modules, self.packages
+        modules, packages, lazy = self.modules, self.packages, self.lazy
 
         def guarded_import(
             name: Any, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
@@ -235,6 +262,8 @@ class ModuleTable:
             wanted = [f for f in (fromlist or ()) if type(f) is str]
             if wanted and name in packages and all(f"{name}.{f}" in modules for f in wanted):
                 return packages[name]  # from email import utils
+            if name in lazy:
+                return lazy[name]  # time.strptime's own `import _strptime` (C code reads sys.modules after)
             if name not in modules:
                 if not self.loaded and name in ALLOWED:
                     raise RefusedImport(f"import of {name!r} was not expected in this script", name=name)

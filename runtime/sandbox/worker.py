@@ -64,6 +64,7 @@ def touch_lazy_data() -> None:
     datetime.datetime.strptime("2024-01-02 03:04", "%Y-%m-%d %H:%M")
     time.strptime("2024", "%Y")
     email.utils.formatdate(localtime=True)
+    email.utils.make_msgid(domain="localhost")  # imports socket and random on first use from 3.13
     unicodedata.name("a")
     random.SystemRandom().random()
     # Text encodings a script may name in str.encode/bytes.decode (codecs itself is not importable).
@@ -97,6 +98,8 @@ def _prepare(config: dict[str, Any], link: Link) -> Engine:
     modules = ModuleTable(getattr(namespace_module, "ALIASES", {}), load=bool(config.get("modules", True)))
     restricted = bool(config.get("restricted", True))
     preloaded = namespace_module.build(link, list(config.get("args") or []))
+    for module, exported in getattr(namespace_module, "EXPORTS", {}).items():
+        modules.provide(module, {name: preloaded[name] for name in exported})
 
     def make_namespace(display: Any) -> dict[str, Any]:
         return make_globals(

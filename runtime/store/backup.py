@@ -26,8 +26,8 @@ from typing import IO, Any, NamedTuple
 from jcsh.runtime.errors import StoreError, UsageError
 from jcsh.runtime.home import DB_NAME, KEY_NAME, os_fault
 from jcsh.runtime.keyfile import read_key, sync_folder
-from jcsh.runtime.store import Store, StoreFault
 from jcsh.runtime.store.faults import damaged
+from jcsh.runtime.store.interface import Store, StoreFault
 from jcsh.runtime.store.sqlite import SqliteStore, open_sqlite
 
 __all__ = [

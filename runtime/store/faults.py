@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from jcsh.runtime.errors import StoreError
-from jcsh.runtime.store import StoreFault
+from jcsh.runtime.store.interface import StoreFault
 
 __all__ = ["sqlite_fault", "damaged", "filesystem_cause"]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from jcsh.runtime.errors import StoreError
-from jcsh.runtime.store import StoreFault
+from jcsh.runtime.store.interface import StoreFault
 
 __all__ = ["Migration", "MIGRATIONS", "latest_version", "migrate", "file_version"]
 

@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 
 from jcsh.runtime.errors import StoreError, UsageError
 from jcsh.runtime.home import DB_NAME, os_fault
-from jcsh.runtime.store import Child, CredentialRow, Entry, Extent, Identity, StoreFault
 from jcsh.runtime.store.faults import damaged, filesystem_cause, sqlite_fault
 from jcsh.runtime.store.health import full_check
+from jcsh.runtime.store.interface import Child, CredentialRow, Entry, Extent, Identity, StoreFault
 from jcsh.runtime.store.migrations import file_version, migrate
 from jcsh.runtime.store.order import export_order
 

@@ -6,14 +6,10 @@ import os
 import re
 import ssl
 import warnings
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from jcsh.runtime.errors import ConfigError
 from jcsh.runtime.hosts import bare_host
-
-if TYPE_CHECKING:
-    from jcsh.runtime.credentials import CredentialStore
-    from jcsh.runtime.mail.settings import MailSettings
 
 __all__ = [
     "TrustPolicy",
@@ -21,6 +17,7 @@ __all__ = [
     "explain_verify_error",
     "PROTOCOL_NAMES",
     "protocol_version",
+    "canonical_protocol",
     "restrict_versions",
     "LOW_SECURITY_CIPHERS",
 ]
@@ -47,30 +44,24 @@ def protocol_version(name: str) -> ssl.TLSVersion:
     return ssl.TLSVersion[canonical.replace(".", "_")]
 
 
-def _canonical(name: str) -> str:
+def canonical_protocol(name: str) -> str:
+    """The product name for an alias such as "TLS1.2" (ConfigError if unknown)."""
     protocol_version(name)
     return _ALIASES.get(name, name)
 
 
 class TrustPolicy(NamedTuple):
-    """What a client trusts and allows: verification, host names, versions, extra CAs."""
+    """What a client trusts and allows: verification, host names, versions, extra CAs.
+
+    Built by whoever knows the configuration (the mail module: runtime/mail/trust.py); this
+    module knows nothing of mail settings.
+    """
 
     verify: bool = True
     check_hostname: bool = True
     trust_hosts: tuple[str, ...] = ()
     protocols: tuple[str, ...] = ()  # product names; () = OpenSSL default
     extra_cas: tuple[str, ...] = ()  # PEM texts
-
-    @classmethod
-    def from_settings(cls, settings: MailSettings, credentials: CredentialStore) -> TrustPolicy:
-        """The policy the configured mail module applies (settings + X509_TrustedCertificate)."""
-        return cls(
-            verify=str(settings.verify.value).lower() != "dontverify",
-            check_hostname=bool(settings.check_server_identity.value),
-            trust_hosts=tuple(settings.trust_hosts.value),
-            protocols=tuple(_canonical(p) for p in settings.protocols.value),
-            extra_cas=tuple(c.certificate for c in credentials.trusted_certificates() if c.certificate),
-        )
 
     def skips_verification(self, host: str) -> str | None:
         """Why certificates of `host` are not verified at all, or None when they are."""

@@ -43,6 +43,8 @@ COMMAND_AREAS = {
     "tls": "tls",
     "sink": "sink",
     "run": "script",
+    "examples": "examples",
+    "completion": "completion",
     "backup": "backup",
     "restore": "backup",
 }
@@ -116,13 +118,32 @@ class _HelpFormatter(argparse.HelpFormatter):
     ) -> None:
         super().__init__(prog, indent_increment, max_help_position, width or _help_width())
 
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:  # the epilog's sections are laid out already
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
 
 class JcshArgumentParser(argparse.ArgumentParser):
-    """A parser that raises instead of exiting, so that the REPL survives a bad option."""
+    """A parser that raises instead of exiting, so that the REPL survives a bad option.
+
+    `help_name` (a command's name, "" for jcsh itself) ends its --help with examples, exit codes
+    and environment, built only when the help is printed.
+    """
+
+    help_name: str | None = None
+    help_magic: str | None = None  # "%probe" for `tls probe` in the REPL
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def format_help(self) -> str:
+        if self.help_name is not None and self.epilog is None:
+            from jcsh.shell.epilog import epilog
+
+            self.epilog = epilog(self.help_name, self.help_magic, _help_width())
+        return super().format_help()
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message, usage=self.format_usage())
@@ -145,19 +166,27 @@ def add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
-def add_arguments(parser: argparse.ArgumentParser, arguments: Builder) -> None:
-    """A command's options plus the global ones, on it and on each of its actions (`registry get`)."""
+def add_arguments(
+    parser: argparse.ArgumentParser, arguments: Builder, name: str | None = None, magic: str | None = None
+) -> None:
+    """A command's options plus the global ones, on it and on each of its actions (`registry get`).
+
+    With `name`, its --help (and each action's) ends with the command's examples and exit codes
+    (`magic`: the REPL's name for it, e.g. "%probe").
+    """
     add_common(parser, suppress=True)
     arguments(parser)
-    _add_common_below(parser)
+    _add_common_below(parser, name, magic)
 
 
-def _add_common_below(parser: argparse.ArgumentParser) -> None:
+def _add_common_below(parser: argparse.ArgumentParser, name: str | None = None, magic: str | None = None) -> None:
+    if name is not None and isinstance(parser, JcshArgumentParser):
+        parser.help_name, parser.help_magic = name, magic
     for action in parser._actions:  # argparse exposes sub-parsers only through its private list
         if isinstance(action, argparse._SubParsersAction):
             for sub in dict.fromkeys(action.choices.values()):
                 add_common(sub, suppress=True)
-                _add_common_below(sub)
+                _add_common_below(sub, name, magic)
 
 
 def seconds(maximum: float) -> Callable[[str], float]:

@@ -41,7 +41,7 @@ def _configure_arguments(p: argparse.ArgumentParser) -> None:
 )
 def cmd_configure(ctx: Context, args: argparse.Namespace) -> int:
     from jcsh.runtime.mail.configure import configure
-    from jcsh.runtime.mail.detect import DEFAULT_LIFETIME
+    from jcsh.runtime.resolver import DEFAULT_LIFETIME
 
     lifetime = args.dns_timeout or DEFAULT_LIFETIME
     result = configure(ctx.registry, ctx.credentials, args.from_addr, args.server, lifetime=lifetime)
@@ -125,8 +125,8 @@ def _doctor_arguments(p: argparse.ArgumentParser) -> None:
 
 @syntax("mail doctor", "traps in the mail configuration, with fixes (exit 1 when any is an error)", _doctor_arguments)
 def cmd_doctor(ctx: Context, args: argparse.Namespace) -> int:
-    from jcsh.runtime.mail.detect import DEFAULT_LIFETIME
     from jcsh.runtime.mail.doctor import LEVELS, Finding, diagnose
+    from jcsh.runtime.resolver import DEFAULT_LIFETIME
 
     ctx.home_warnings_on_stderr = False  # the doctor lists them as findings instead
     lifetime = (args.dns_timeout or DEFAULT_LIFETIME) if args.dns else None

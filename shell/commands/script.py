@@ -5,32 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from jcsh.runtime.errors import ConfigError
 from jcsh.shell.commands import read_text, syntax
 from jcsh.shell.context import Context
+from jcsh.shell.timeout import TIMEOUT_KEY, script_timeout
 
 if TYPE_CHECKING:
     from jcsh.runtime.sandbox.client import RunResult, Session
 
 __all__ = ["run_code", "run_default", "cmd_run", "script_timeout", "TIMEOUT_KEY"]
-
-TIMEOUT_KEY = "/configuration/shell/Timeout"
-
-
-def script_timeout(ctx: Context) -> float:
-    """--timeout, else the registry's /configuration/shell/Timeout, else 30 seconds."""
-    if ctx.timeout is not None:
-        return ctx.timeout
-    text = ctx.registry.value(TIMEOUT_KEY)
-    if text is None or not text.strip():
-        return 30.0
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 86_400:
-        raise ConfigError(f"{TIMEOUT_KEY} is {text!r}: it must be a number of seconds from 0 to 86400")
-    return value
 
 
 def _new_session(*, modules: bool) -> Session:
@@ -80,10 +62,15 @@ def _run(ctx: Context, session: Session | None, source: str, filename: str, args
     finally:
         if own:
             session.close(wait=False)  # this process is about to exit: no need to reap the worker
-    return _report(ctx, result, collected)
+    return _report(ctx, result, collected, source)
 
 
-def _report(ctx: Context, result: RunResult, collected: dict[str, list[str]]) -> int:
+def _report(ctx: Context, result: RunResult, collected: dict[str, list[str]], source: str) -> int:
+    hint = None
+    if not result.ok and result.error:
+        from jcsh.shell.java import java_hint  # only a failed script pays for looking
+
+        hint = java_hint(source, result.error)
     if ctx.json:
         data: dict[str, Any] = {
             "ok": result.ok,
@@ -93,9 +80,19 @@ def _report(ctx: Context, result: RunResult, collected: dict[str, list[str]]) ->
             "error": result.error,
             "limit": result.limit,
         }
+        if hint is not None:
+            data["hint"] = hint.message
+            if hint.python is not None:
+                data["python"] = hint.python
         ctx.emit(data, None)
+    elif hint is not None and hint.python is not None:
+        # The documented snippet: say what it is and print its Python form (stdout: `> tls.jcs` keeps it).
+        ctx.show(f"jcsh: {hint.message}\n", err=True)
+        ctx.show(hint.python)
     elif result.error:
         ctx.show(result.error if result.error.endswith("\n") else result.error + "\n", err=True)
+        if hint is not None:
+            ctx.show(hint.message + "\n", err=True)
     return result.exit_code
 
 

@@ -96,7 +96,7 @@ def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
 def _target(ctx: Context, args: argparse.Namespace) -> tuple[str, int, str | None, TrustPolicy, str | None]:
     """Host, port, mode, trust policy and EHLO name: from the command line, else the mail settings."""
     from jcsh.runtime.mail.settings import load_settings
-    from jcsh.runtime.tls.trust import TrustPolicy
+    from jcsh.runtime.mail.trust import trust_policy
 
     if args.target is not None:
         from jcsh.runtime.tls.target import parse_target
@@ -110,7 +110,7 @@ def _target(ctx: Context, args: argparse.Namespace) -> tuple[str, int, str | Non
         settings = load_settings(ctx.registry, ctx.credentials)
         host, port = settings.require_server(), settings.port.value  # ConfigError, as for testmail
         mode = args.mode or ("implicit" if settings.security.value == "TLS" else "starttls")
-    return host, port, mode, TrustPolicy.from_settings(settings, ctx.credentials), settings.localhost.value
+    return host, port, mode, trust_policy(settings, ctx.credentials), settings.localhost.value
 
 
 def render_probe(r: ProbeResult) -> str:

@@ -144,6 +144,25 @@ pprint.pprint({'z': 1})
     assert lines[6] == "['x', 'y'] True default True" and lines[7] == "{'z': 1}"
 
 
+def test_lazily_loaded_helpers_work_and_stay_private(restricted_session: Session) -> None:
+    # time.strptime and datetime.strptime import _strptime on first use (through the script's
+    # __import__), make_msgid imports socket on first use from 3.13: both after seccomp is on.
+    code = (
+        "import time, datetime, email.utils\n"
+        "print(time.strptime('2024-05-06', '%Y-%m-%d').tm_yday)\n"
+        "print(datetime.datetime.strptime('06/05/2024 10:30', '%d/%m/%Y %H:%M').isoformat())\n"
+        "print(datetime.date.today() == datetime.datetime.strptime(str(datetime.date.today()), '%Y-%m-%d').date())\n"
+        "m = email.utils.make_msgid(domain='example.test')\n"
+        "print(m.startswith('<') and m.endswith('@example.test>'), email.utils.make_msgid().count('@'))"
+    )
+    ran = run(restricted_session, code)
+    assert ran.result.ok, ran.text
+    assert ran.out.splitlines() == ["127", "2024-05-06T10:30:00", "True", "True 1"]
+    # The module the C code imports is not something a script can name.
+    refused = run(restricted_session, "import _strptime").result
+    assert not refused.ok and "_strptime" in refused.error
+
+
 def test_every_allowed_module_imports(restricted_session: Session) -> None:
     code = "\n".join(f"import {name}" for name in ALLOWED)
     assert run(restricted_session, code).result.ok

@@ -352,8 +352,9 @@ PAYLOADS: list[tuple[str, str, str, bool]] = [
     ),
     (
         "module-attribute-module",
-        "import email.utils\nattempt(vars(email.utils.socket)['__builtins__'])",
-        "has no attribute 'socket'",
+        # os is a module attribute of email.utils on every Python (socket is not, from 3.13)
+        "import email.utils\nattempt(vars(email.utils.os)['__builtins__'])",
+        "has no attribute 'os'",
         True,
     ),
     (
@@ -363,9 +364,10 @@ PAYLOADS: list[tuple[str, str, str, bool]] = [
         False,
     ),
     (
-        "javax-hook",
-        "from javax.net.ssl import set_protocols_source\nset_protocols_source(None)",
-        "cannot import name 'set_protocols_source'",
+        # A stub of the script's own making has no link to the parent, nor a way to runtime.
+        "javax-unlinked",
+        "type(SSLContext)(None).getSupportedSSLParameters()",
+        "'NoneType' object has no attribute 'call'",
         False,
     ),
     ("relative-import", "from . import x", "relative imports are not allowed", False),

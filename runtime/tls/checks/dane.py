@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from jcsh.runtime.mail.detect import DEFAULT_LIFETIME, Lookup
+from jcsh.runtime.resolver import DEFAULT_LIFETIME, Lookup
 from jcsh.runtime.tls.checks.render import shown, table
 
 __all__ = ["DaneStatus", "TlsaRecord", "DaneResult", "tlsa_name", "check_dane", "match_records", "render_dane"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from jcsh.runtime.mail.detect import DEFAULT_LIFETIME, Lookup, resolve_host
+from jcsh.runtime.resolver import DEFAULT_LIFETIME, Lookup, resolve_host
 from jcsh.runtime.tls.checks.render import shown, table
 
 __all__ = [

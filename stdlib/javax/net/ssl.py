@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-__all__ = ["SSLContext", "SSLParameters", "set_protocols_source"]
+from jcsh.stdlib.errors import request
 
-# Where the protocol facts come from: a callable returning the `jcsh tls protocols --json`
-# document ({"protocols": [...], "default_enabled": [...], ...}). In the sandbox the worker
-# cannot open files or sockets, so the sandbox wires this to a request to the parent;
-# None means "ask runtime directly" (outside the sandbox).
-_protocols_source: Callable[[], dict[str, Any]] | None = None
-
-
-def set_protocols_source(source: Callable[[], dict[str, Any]] | None) -> None:
-    """Route protocol questions through `source` (the sandbox's request to its parent)."""
-    global _protocols_source
-    _protocols_source = source
-
-
-def _report() -> dict[str, Any]:
-    if _protocols_source is not None:
-        return _protocols_source()
-    from jcsh.runtime.tls.protocols import supported_protocols
-
-    return supported_protocols().to_json()
+__all__ = ["SSLContext", "SSLContextStub", "SSLParameters", "LocalLink"]
 
 
 class SSLParameters:
@@ -42,21 +23,26 @@ class SSLParameters:
         return f"SSLParameters(protocols={self._protocols!r})"
 
 
-class SSLContext:
-    """The default TLS context of this machine, Java-style."""
+class SSLContextStub:
+    """The default TLS context of this machine, Java-style (`SSLContext.getDefault()` and its parameters).
 
-    def __init__(self, protocol: str = "Default") -> None:
+    Like the other stubs it asks over its link: in the sandbox the parent (`tls.protocols`),
+    outside it runtime directly (`LocalLink`).
+    """
+
+    __slots__ = ("_link", "_protocol")
+
+    def __init__(self, link: Any, protocol: str = "Default") -> None:
+        self._link = link
         self._protocol = protocol
 
-    @staticmethod
-    def getDefault() -> SSLContext:
+    def getDefault(self) -> SSLContextStub:
         """The default context."""
-        return SSLContext()
+        return SSLContextStub(self._link)
 
-    @staticmethod
-    def getInstance(protocol: str) -> SSLContext:
+    def getInstance(self, protocol: str) -> SSLContextStub:
         """A context for `protocol` ("TLS", "TLSv1.2", ...); it reports the same machine facts."""
-        return SSLContext(str(protocol))
+        return SSLContextStub(self._link, str(protocol))
 
     def getProtocol(self) -> str:
         """The name this context was asked for."""
@@ -64,11 +50,30 @@ class SSLContext:
 
     def getSupportedSSLParameters(self) -> SSLParameters:
         """Every version a handshake succeeds at on this machine, newest first."""
-        return SSLParameters(_report()["protocols"])
+        return SSLParameters(self._report()["protocols"])
 
     def getDefaultSSLParameters(self) -> SSLParameters:
         """The versions a verifying client enables by default, newest first."""
-        return SSLParameters(_report()["default_enabled"])
+        return SSLParameters(self._report()["default_enabled"])
+
+    def _report(self) -> dict[str, Any]:
+        return dict(request(self._link, "tls.protocols"))
 
     def __repr__(self) -> str:
         return f"SSLContext({self._protocol!r})"
+
+
+class LocalLink:
+    """The link outside the sandbox: answers `tls.protocols` from runtime itself."""
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        if method != "tls.protocols":
+            raise ValueError(f"the local link answers tls.protocols only, not {method}")
+        from jcsh.runtime.tls.protocols import supported_protocols
+
+        return supported_protocols().to_json()
+
+
+# Outside the sandbox (tests, Python code using the shim); a script gets the one its preload built
+# on the worker's link, under this same name (stdlib.preload.EXPORTS).
+SSLContext = SSLContextStub(LocalLink())
