@@ -142,7 +142,7 @@ def _section(o: Outcome) -> str:
 
 
 def _probe_mx(ctx: Context, args: argparse.Namespace, protocols: tuple[str, ...] | None, extras: Extras) -> int:
-    from jcsh.runtime.tls.mx import probe_mx, render_mx
+    from jcsh.runtime.mail.mx_probe import probe_mx, render_mx
 
     base = _job(ctx, args, None, protocols, mx=True)
 

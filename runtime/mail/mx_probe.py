@@ -1,4 +1,4 @@
-"""`tls probe --mx DOMAIN`: every MX host of a domain probed at once, DANE per host, MTA-STS per domain."""
+"""`tls probe --mx DOMAIN`: every MX host at once, DANE per host, MTA-STS per domain (MX found as configure does)."""
 
 from __future__ import annotations
 
