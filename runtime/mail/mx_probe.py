@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jcsh.runtime.errors import ConnectFailed, JcshError, LimitHit, TempFailure, UsageError
+from jcsh.runtime.later import Later, run_all
 from jcsh.runtime.tls.checks.render import shown
 from jcsh.runtime.tls.scan import Extras, Job, Outcome, first_failure, run_job
 
@@ -82,20 +83,26 @@ def probe_mx(
     if not 0 < port < 65536:
         raise UsageError(f"port {port} is not 1-65535")
     lifetime = extras.lifetime
-    with ThreadPoolExecutor(max_workers=12, thread_name_prefix="jcsh-mx") as pool:
-        # MTA-STS and TLS-RPT need no MX answer: they start with it.
-        sts_context = client_context(policy._replace(verify=True, trust_hosts=()), "mta-sts." + domain)
-        sts = pool.submit(check_mta_sts, domain, sts_context, timeout=timeout, lifetime=lifetime)
-        rpt = pool.submit(check_tls_rpt, domain, lifetime=lifetime)
-        found = detect(domain, lifetime=lifetime)
-        if found.kind is not None and not any(c.addresses for c in found.candidates):
-            sts.cancel(), rpt.cancel()
-            raise _dns_error(found.kind, found.message or f"no mail server found for {domain}")
-        hosts = [c for c in found.candidates if c.host != "."]
-        dane = extras._replace(dane=True)
-        futures = [pool.submit(_one, c.host, c.addresses, c.error, port, make_job, dane) for c in hosts]
-        outcomes = [f.result() for f in futures]
-        sts_result, rpt_result = sts.result(), rpt.result()
+    # The certificate module (cryptography, ~70 ms to import), the MTA-STS policy and the TLS-RPT
+    # record need no MX answer: they start with the MX lookup.
+    imported = Later(_import_certinfo, "jcsh-mx")
+    strict = policy._replace(verify=True, trust_hosts=())
+    sts = Later(
+        lambda: check_mta_sts(domain, client_context(strict, "mta-sts." + domain), timeout=timeout, lifetime=lifetime),
+        "jcsh-mx",
+    )
+    rpt = Later(lambda: check_tls_rpt(domain, lifetime=lifetime), "jcsh-mx")
+    found = detect(domain, lifetime=lifetime)
+    if found.kind is not None and not any(c.addresses for c in found.candidates):
+        imported.result()  # no import left running into the interpreter's exit
+        raise _dns_error(found.kind, found.message or f"no mail server found for {domain}")
+    hosts = [c for c in found.candidates if c.host != "."]
+    dane = extras._replace(dane=True)
+    outcomes = run_all(
+        [functools.partial(_one, c.host, c.addresses, c.error, port, make_job, dane) for c in hosts], "jcsh-mx"
+    )
+    sts_result, rpt_result = sts.result(), rpt.result()
+    imported.result()
     return MxReport(
         found.domain,
         tuple(
@@ -105,6 +112,10 @@ def probe_mx(
         sts_result,
         rpt_result,
     )
+
+
+def _import_certinfo() -> None:
+    import jcsh.runtime.tls.certinfo  # noqa: F401  (loaded into sys.modules for the probes)
 
 
 def _one(
