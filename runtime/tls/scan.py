@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jcsh.runtime.errors import ExitStatus, JcshError
 from jcsh.runtime.hosts import host_port
-from jcsh.runtime.later import run_all
+from jcsh.runtime.later import Later, run_all
 from jcsh.runtime.tls.probe import ProbeResult, probe
 
 if TYPE_CHECKING:
     from jcsh.runtime.smtp.wire import Timeouts
+    from jcsh.runtime.tls.checks.dane import TlsaAnswer
     from jcsh.runtime.tls.checks.truststore import TrustStore
     from jcsh.runtime.tls.trust import TrustPolicy
 
@@ -87,6 +88,13 @@ def first_failure(codes: Sequence[int]) -> int:
 
 def run_job(job: Job, extras: Extras = NO_EXTRAS) -> Outcome:
     """Probe one target, then its further checks side by side; never raises a JcshError."""
+    tlsa = None
+    if extras.dane:
+        from jcsh.runtime.tls.checks.dane import fetch_tlsa
+
+        # the TLSA lookup needs no handshake: it runs while the probe's connections do
+        name = job.label or job.host
+        tlsa = Later(lambda: fetch_tlsa(name, job.port, lifetime=extras.lifetime), "jcsh-dane")
     try:
         result = probe(
             job.host,
@@ -102,7 +110,7 @@ def run_job(job: Job, extras: Extras = NO_EXTRAS) -> Outcome:
         )
     except JcshError as e:
         return Outcome(job, None, e)
-    checks = _checks(job, result, extras)
+    checks = _checks(job, result, extras, tlsa)
     if checks:
         try:
             found = run_all([fn for _, fn in checks], "jcsh-check")
@@ -113,18 +121,20 @@ def run_job(job: Job, extras: Extras = NO_EXTRAS) -> Outcome:
     return Outcome(job, result, None)
 
 
-def _checks(job: Job, result: ProbeResult, extras: Extras) -> list[tuple[str, Callable[[], Any]]]:
+def _checks(
+    job: Job, result: ProbeResult, extras: Extras, tlsa: Later[TlsaAnswer] | None
+) -> list[tuple[str, Callable[[], Any]]]:
     checks: list[tuple[str, Callable[[], Any]]] = []
     if extras.truststore is not None:
         from jcsh.runtime.tls.checks.truststore import verify_chain
 
         store = extras.truststore
         checks.append(("truststore", lambda: verify_chain(store, result.chain)))
-    if extras.dane:
-        from jcsh.runtime.tls.checks.dane import check_dane
+    if tlsa is not None:
+        from jcsh.runtime.tls.checks.dane import judge_tlsa
 
-        name = job.label or job.host
-        checks.append(("dane", lambda: check_dane(name, job.port, result.chain, lifetime=extras.lifetime)))
+        fetched = tlsa
+        checks.append(("dane", lambda: judge_tlsa(fetched.result(), result.chain)))
     if extras.ciphers:
         from jcsh.runtime.tls.checks.ciphers import scan_ciphers
 
