@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jcsh.runtime.errors import ConfigError, ConnectFailed, LimitHit, UsageError
+from jcsh.runtime.errors import ConfigError, ConnectFailed, ErrorKind, LimitHit, UsageError
 from jcsh.runtime.hosts import bare_host
 from jcsh.runtime.tls.attempt import DATA_OUTCOMES, Attempt, Run, run_attempt
 from jcsh.runtime.tls.protocol_cache import cached_protocols
@@ -204,7 +204,9 @@ def _failure(attempts: list[Attempt]) -> ConnectFailed | LimitHit:
     for outcome in ("tls-first", "not-tls", "not-smtp", "connect", "timeout"):
         for att in attempts:
             if att.outcome == outcome:
-                return LimitHit(att.reason) if outcome == "timeout" else ConnectFailed(att.reason)
+                return (
+                    LimitHit(att.reason, kind=ErrorKind.TIMEOUT) if outcome == "timeout" else ConnectFailed(att.reason)
+                )
     return ConnectFailed(attempts[0].reason or "the probe got no answer")
 
 

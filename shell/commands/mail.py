@@ -125,7 +125,7 @@ def _doctor_arguments(p: argparse.ArgumentParser) -> None:
 
 @syntax("mail doctor", "traps in the mail configuration, with fixes (exit 1 when any is an error)", _doctor_arguments)
 def cmd_doctor(ctx: Context, args: argparse.Namespace) -> int:
-    from jcsh.runtime.mail.doctor import LEVELS, diagnose
+    from jcsh.runtime.mail.doctor import LEVELS, Level, diagnose
     from jcsh.runtime.resolver import DEFAULT_LIFETIME
 
     lifetime = (args.dns_timeout or DEFAULT_LIFETIME) if args.dns else None
@@ -138,6 +138,6 @@ def cmd_doctor(ctx: Context, args: argparse.Namespace) -> int:
         lines.append(f"    fix:  {f.fix}")
     tally = ", ".join(f"{n} {level}{'s' if n != 1 else ''}" for level, n in counts.items())
     lines.append(tally if findings else "no problems found")
-    data = {"ok": counts["error"] == 0, "counts": counts, "findings": [f.to_json() for f in findings]}
+    data = {"ok": counts[Level.ERROR] == 0, "counts": counts, "findings": [f.to_json() for f in findings]}
     ctx.emit(data, "\n".join(lines))
-    return 1 if counts["error"] else 0
+    return 1 if counts[Level.ERROR] else 0
