@@ -18,6 +18,8 @@ from jcsh.runtime.mail.result import SendResult, certificate_fields, refusal, re
 from jcsh.runtime.mail.transcript import ReadTimeout, RecordingSMTP, RecordingSMTP_SSL, Transcript
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from jcsh.runtime.credentials import CredentialStore
     from jcsh.runtime.mail.settings import MailSettings
     from jcsh.runtime.tls.trust import TrustPolicy
@@ -57,13 +59,20 @@ class _Link:
 class MailSession:
     """One SMTP connection reused for many messages; reconnects when the server closed it."""
 
-    def __init__(self, settings: MailSettings, credentials: CredentialStore, *, transcript: bool = False) -> None:
+    def __init__(
+        self,
+        settings: MailSettings,
+        credentials: CredentialStore,
+        *,
+        transcript: bool = False,
+        on_line: Callable[[str], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.credentials = credentials
         self.host = (settings.server.value or "").strip()
         self.port = int(settings.port.value)
         self.security = str(settings.security.value)
-        self._transcript = Transcript(transcript)
+        self._transcript = Transcript(transcript, on_line)
         self._client: RecordingSMTP | None = None
         self._link = _Link()
         self._policy: TrustPolicy | None = None
@@ -422,10 +431,15 @@ class MailSession:
 
 
 def send_mail(
-    settings: MailSettings, credentials: CredentialStore, request: MailRequest, *, transcript: bool = False
+    settings: MailSettings,
+    credentials: CredentialStore,
+    request: MailRequest,
+    *,
+    transcript: bool = False,
+    on_line: Callable[[str], None] | None = None,
 ) -> SendResult:
     """Send one message over a fresh connection (UsageError for bad input, else a result)."""
-    session = MailSession(settings, credentials, transcript=transcript)
+    session = MailSession(settings, credentials, transcript=transcript, on_line=on_line)
     try:
         result = session.send(request)
     finally:

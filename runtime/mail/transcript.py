@@ -5,6 +5,7 @@ from __future__ import annotations
 import smtplib
 import socket
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["Transcript", "RecordingSMTP", "RecordingSMTP_SSL", "ReadTimeout"]
@@ -19,9 +20,10 @@ class ReadTimeout(smtplib.SMTPServerDisconnected):
 class Transcript:
     """Lines of one dialogue; redacts everything the client says during AUTH."""
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
+    def __init__(self, enabled: bool, on_line: Callable[[str], None] | None = None) -> None:
+        self.enabled = enabled or on_line is not None
         self.lines: list[str] = []
+        self.on_line = on_line  # `-v`: told each line as it is recorded (redacted like the rest)
         self._in_auth = False
         self._last_code: int | None = None
 
@@ -29,8 +31,8 @@ class Transcript:
         if self._last_code == 354:  # the message itself: its size, not its text
             self._last_code = None
             size = len(data)
-            self.lines.append(f"-> [message: {size} bytes]")
-            self.lines.append("-> .")
+            self._add(f"-> [message: {size} bytes]")
+            self._add("-> .")
             return
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
         text = text.rstrip("\r\n")
@@ -40,7 +42,7 @@ class Transcript:
             text = " ".join(words[:2] + ([_REDACTED] if len(words) > 2 else []))
         elif self._in_auth:
             text = _REDACTED
-        self.lines.append(f"-> {text}")
+        self._add(f"-> {text}")
 
     def received(self, code: int, message: bytes) -> None:
         self._last_code = code
@@ -49,11 +51,16 @@ class Transcript:
         lines = message.decode("utf-8", "replace").split("\n") or [""]
         for i, line in enumerate(lines):
             sep = " " if i == len(lines) - 1 else "-"
-            self.lines.append(f"<- {code}{sep}{line}".rstrip())
+            self._add(f"<- {code}{sep}{line}".rstrip())
 
     def event(self, text: str) -> None:
         if self.enabled:
-            self.lines.append(f"-- {text}")
+            self._add(f"-- {text}")
+
+    def _add(self, line: str) -> None:
+        self.lines.append(line)
+        if self.on_line is not None:
+            self.on_line(line)
 
     def take(self) -> list[str]:
         """The lines recorded since the last take."""

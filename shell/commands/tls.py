@@ -64,6 +64,7 @@ def _probe_arguments(p: argparse.ArgumentParser) -> None:
         metavar="S",
         help="network timeout of each connection, seconds (default 10)",
     )
+    p.add_argument("-v", "--verbose", action="store_true", help="print each connection's outcome on stderr as it ends")
 
 
 @syntax(
@@ -73,6 +74,7 @@ def _probe_arguments(p: argparse.ArgumentParser) -> None:
 )
 def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
     from jcsh.runtime.tls.probe import probe
+    from jcsh.shell.spinner import live_lines
 
     host, port, mode, policy, ehlo_name = _target(ctx, args)
     protocols = tuple(p for p in re.split(r"[\s,]+", args.protocols or "") if p) or None
@@ -88,6 +90,7 @@ def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
         policy=policy,
         local_hostname=ehlo_name,
         home=ctx.home,
+        on_step=live_lines(ctx) if args.verbose else None,
     )
     ctx.emit(result.to_json(), render_probe(result))
     return 0
