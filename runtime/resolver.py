@@ -96,9 +96,10 @@ class Lookup:
     """Queries through one resolver ($JCSH_NAMESERVERS or the system's), each outcome turned into
     (records, kind, message); with dnssec, the queries ask for the AD bit."""
 
-    def __init__(self, lifetime: float, *, dnssec: bool = False) -> None:
+    def __init__(self, lifetime: float, *, dnssec: bool = False, deadline: float | None = None) -> None:
         self.resolver, self.shown = _resolver(lifetime, dnssec)
         self.lifetime = lifetime
+        self.deadline = deadline  # time.monotonic() no query may outlast (a script's time limit)
 
     def query(self, name: str, rdtype: str) -> tuple[list[Any], str | None, str | None]:
         answer, kind, message = self.answer(name, rdtype)
@@ -109,8 +110,16 @@ class Lookup:
         import dns.exception
         import dns.resolver
 
+        lifetime = self.lifetime
+        if self.deadline is not None:
+            import time
+
+            lifetime = min(lifetime, self.deadline - time.monotonic())
+            if lifetime <= 0:
+                late = f"the script's time limit ran out before the {rdtype} record of {name} was asked"
+                return None, "timeout", late
         try:
-            return self.resolver.resolve(name, rdtype, search=False), None, None
+            return self.resolver.resolve(name, rdtype, search=False, lifetime=lifetime), None, None
         except dns.resolver.NXDOMAIN:
             return None, "nxdomain", f"{name} does not exist (NXDOMAIN)"
         except dns.resolver.NoAnswer:
@@ -155,7 +164,7 @@ def _failures(err: Exception) -> str:
     return "; ".join(parts) or "every name server failed"
 
 
-def resolve_host(host: str, *, lifetime: float = DEFAULT_LIFETIME) -> HostLookup:
+def resolve_host(host: str, *, lifetime: float = DEFAULT_LIFETIME, deadline: float | None = None) -> HostLookup:
     """The addresses of a server jcsh will connect to (an IP literal is its own).
 
     Through `$JCSH_NAMESERVERS` when set (split DNS, tests); otherwise through the system
@@ -167,7 +176,7 @@ def resolve_host(host: str, *, lifetime: float = DEFAULT_LIFETIME) -> HostLookup
     except ValueError:
         pass
     if os.environ.get(NAMESERVERS_ENV, "").strip():
-        return Lookup(lifetime).addresses(host.rstrip("."))
+        return Lookup(lifetime, deadline=deadline).addresses(host.rstrip("."))
     import socket
 
     try:

@@ -11,6 +11,8 @@ from typing import Any
 from jcsh.runtime.errors import (
     ConfigError,
     ConnectFailed,
+    ErrorKind,
+    ExitStatus,
     JcshError,
     JobFailed,
     LimitHit,
@@ -19,6 +21,7 @@ from jcsh.runtime.errors import (
     StoreError,
     TempFailure,
     UsageError,
+    exit_status,
 )
 from jcsh.runtime.sandbox.link import RemoteError
 
@@ -51,6 +54,17 @@ _CLASSES: tuple[type[JcshError], ...] = (
     PermissionDenied,
 )
 _BY_KIND: dict[str, type[JcshError]] = {str(cls.kind): cls for cls in _CLASSES[1:]}
+# Any other kind: the class of its exit code, as the command line maps it (a refused TLS is a
+# ConnectFailed, a timed-out step a LimitHit, a 5xx refusal a JobFailed).
+_BY_STATUS: dict[int, type[JcshError]] = {
+    int(ExitStatus.FAILED): JobFailed,
+    int(ExitStatus.USAGE): UsageError,
+    int(ExitStatus.CONNECT): ConnectFailed,
+    int(ExitStatus.LIMIT): LimitHit,
+    int(ExitStatus.STORE): StoreError,
+    int(ExitStatus.TEMPORARY): TempFailure,
+    int(ExitStatus.PERMISSION): PermissionDenied,
+}
 
 
 def name_for_scripts() -> None:
@@ -60,8 +74,11 @@ def name_for_scripts() -> None:
 
 
 def error_for(kind: str, message: str) -> JcshError:
-    """The error class a script catches for a failure of this kind ("connect", "temporary" ...)."""
-    return _BY_KIND.get(kind, JcshError)(message, kind=kind)
+    """The error class a script catches for a failure of this kind ("connect", "tls", "temporary" ...)."""
+    cls = _BY_KIND.get(kind)
+    if cls is None:
+        cls = _BY_STATUS.get(exit_status(kind, -1), JcshError) if kind != ErrorKind.ERROR else JcshError
+    return cls(message, kind=kind)
 
 
 def request(link: Any, method: str, params: dict[str, Any] | None = None) -> Any:

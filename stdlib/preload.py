@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from jcsh.stdlib.credentials import CredentialsStub
-from jcsh.stdlib.errors import JcshError, name_for_scripts
+from jcsh.stdlib.errors import ConnectFailed, JcshError, JobFailed, LimitHit, TempFailure, name_for_scripts
 from jcsh.stdlib.javax.net import ssl as javax_ssl
 from jcsh.stdlib.mail import MailStub
 from jcsh.stdlib.out import PrintWriter
@@ -30,6 +30,11 @@ PRELOADED: dict[str, type] = {
     "tls": TlsStub,
     "SSLContext": javax_ssl.SSLContextStub,
     "JcshError": JcshError,
+    # The errors a network call raises, caught as the command line's exit codes name them.
+    "ConnectFailed": ConnectFailed,  # connection, TLS, trust, protocol (3)
+    "LimitHit": LimitHit,  # a step's deadline or the script's own time limit (4)
+    "TempFailure": TempFailure,  # the server answered 4xx (75)
+    "JobFailed": JobFailed,  # refused (5xx), partial delivery (1)
 }
 
 
@@ -45,5 +50,9 @@ def build(link: Any, args: list[str]) -> dict[str, Any]:
         "tls": TlsStub(link),
         "SSLContext": javax_ssl.SSLContextStub(link),
         "JcshError": JcshError,
+        "ConnectFailed": ConnectFailed,
+        "LimitHit": LimitHit,
+        "TempFailure": TempFailure,
+        "JobFailed": JobFailed,
         "jcsArgs": list(args),
     }

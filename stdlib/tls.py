@@ -34,9 +34,13 @@ class TlsStub:
         mode: str | None = None,
         servername: str | None = None,
         protocols: Any = None,
-        timeout: float = 10.0,
+        timeout: float | None = None,
     ) -> Any:
-        """Which TLS versions a server accepts, its certificate and trust (as `jcsh tls probe --json`)."""
+        """Which TLS versions a server accepts, its certificate and trust (as `jcsh tls probe --json`).
+
+        `timeout` is the time each step may take (default: the mail.smtp.*timeout settings); the
+        script's own time limit bounds the whole call.
+        """
         if port is not None and type(port) is not int:
             raise TypeError("port must be an int")
         return to_records(
@@ -49,7 +53,7 @@ class TlsStub:
                     "mode": check_text(mode, "mode", optional=True),
                     "servername": check_text(servername, "servername", optional=True),
                     "protocols": check_texts(protocols, "protocols") if protocols is not None else None,
-                    "timeout": check_number(timeout, "timeout"),
+                    "timeout": check_number(timeout, "timeout", optional=True),
                 },
             )
         )

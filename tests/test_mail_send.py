@@ -72,7 +72,7 @@ def test_starttls_offered_upgrades_and_verifies(registry, credentials, pki) -> N
     assert result.certificate["issuer"] == "CN=jcsh Test Root CA,O=jcsh tests"
     lines = result.transcript or []
     assert lines.index("-> STARTTLS") < next(i for i, line in enumerate(lines) if line.startswith("-- TLS "))
-    assert sum(1 for line in lines if line.startswith("-> ehlo")) == 2  # EHLO again after the upgrade
+    assert sum(1 for line in lines if line.startswith("-> EHLO")) == 2  # EHLO again after the upgrade
 
 
 @pytest.mark.timeout(20)
@@ -91,7 +91,7 @@ def test_starttls_required_but_not_offered_sends_nothing(registry, credentials, 
         configure_mail(registry, sink.port, **REQUIRED)
         result = send(registry, credentials)
         assert nothing_received(sink, result)
-    assert (result.status, result.exit_code, result.error["kind"]) == ("failed", 3, "tls")
+    assert (result.status, result.exit_code, result.error["kind"]) == ("failed", 3, "tls"), result.error
     assert "does not offer STARTTLS" in result.error["message"]
 
 
@@ -236,7 +236,9 @@ def test_login_with_auth_login_only(registry, credentials, pki) -> None:
         conn.sendall(b"220 raw ESMTP\r\n")
         server.read_line(conn)
         conn.sendall(b"250-raw\r\n250 AUTH LOGIN\r\n")
-        server.read_line(conn)  # AUTH LOGIN <user>
+        server.read_line(conn)  # AUTH LOGIN (no initial response, as JavaMail)
+        conn.sendall(b"334 VXNlcm5hbWU6\r\n")
+        server.read_line(conn)  # <user>
         conn.sendall(b"334 UGFzc3dvcmQ6\r\n")
         server.read_line(conn)  # <password>
         conn.sendall(b"235 ok\r\n")
@@ -254,7 +256,7 @@ def test_login_with_auth_login_only(registry, credentials, pki) -> None:
         result = send(registry, credentials, transcript=True)
     assert result.status == "sent" and result.authenticated_as == "bob"
     assert b64encode(PASSWORD.encode()) in server.received  # the server did get it...
-    assert "-> AUTH LOGIN <redacted>" in result.transcript and "-> <redacted>" in result.transcript
+    assert "-> AUTH LOGIN" in result.transcript and result.transcript.count("-> <redacted>") == 2
     assert b64encode(PASSWORD.encode()).decode() not in json.dumps(result.to_json())  # ...the transcript did not
     assert any("unencrypted connection (loopback peer)" in w for w in result.warnings)
 
@@ -312,7 +314,7 @@ def test_refusal_resets_and_the_session_carries_the_next_message(registry, crede
             first = session.send(MailRequest(to=[TO, BAD]))
             second = session.send(MailRequest(to=[TO]))
         [got] = sink.wait_for(1)
-    assert first.status == "failed" and "-> rset" in (first.transcript or [])
+    assert first.status == "failed" and "-> RSET" in (first.transcript or [])
     assert second.status == "sent" and got.rcpt_tos == [TO]
     assert not any(line.startswith("-- connecting") for line in second.transcript or [])
 
@@ -359,7 +361,7 @@ def test_connection_dropped_during_data(registry, credentials) -> None:
         configure_mail(registry, server.port, **FAST)
         result = send(registry, credentials)
     assert (result.status, result.exit_code, result.error["kind"]) == ("failed", 3, "connect")
-    assert "during DATA" in result.error["message"]
+    assert "without a final reply" in result.error["message"]
 
 
 @pytest.mark.timeout(20)
@@ -369,7 +371,7 @@ def test_server_that_never_greets_is_bounded_by_the_timeout(registry, credential
         started = time.monotonic()
         result = send(registry, credentials)
         elapsed = time.monotonic() - started
-    assert (result.status, result.exit_code, result.error["kind"]) == ("failed", 4, "timeout")
+    assert (result.status, result.exit_code, result.error["kind"]) == ("failed", 4, "timeout"), result.error
     assert 0.35 < elapsed < 2.0
     assert "implicit-TLS port" in result.error["message"]
 
@@ -535,7 +537,7 @@ def test_failed_handshake_never_downgrades_even_when_opportunistic(registry, cre
         configure_mail(registry, sink.port, **STARTTLS, **{"mail.smtp.ssl.protocols": "TLSv1.2"})
         result = send(registry, credentials)
         assert nothing_received(sink, result)
-    assert (result.status, result.exit_code, result.error["kind"]) == ("failed", 3, "tls")
+    assert (result.status, result.exit_code, result.error["kind"]) == ("failed", 3, "tls"), result.error
     assert "handshake" in result.error["message"]
 
 

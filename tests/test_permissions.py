@@ -147,7 +147,8 @@ def test_with_allow_config_a_plain_text_listener_gets_no_password(
 def test_a_port_scan_stops_at_the_first_port_outside_the_grant(
     home: Path, registry: Registry, listener: Listener
 ) -> None:
-    with Sink(SinkConfig(port=0)) as configured:
+    # A STARTTLS sink: a probe that completes no handshake is a failure (issue 12), not a result.
+    with Sink(SinkConfig(port=0, mode="starttls")) as configured:
         configure_mail(registry, configured.port)
         ports = [configured.port, listener.port, *(p for p in range(40000, 40200) if p != listener.port)][:140]
         scan = f"for port in {ports}:\n    r = tls.probe('127.0.0.1', port, timeout=3)\n"
@@ -163,7 +164,7 @@ def test_a_port_scan_stops_at_the_first_port_outside_the_grant(
 
 @pytest.mark.timeout(60)
 def test_allow_net_lets_one_target_through(home: Path, registry: Registry, listener: Listener) -> None:
-    with Sink(SinkConfig(port=0)) as granted:
+    with Sink(SinkConfig(port=0, mode="starttls")) as granted:
         configure_mail(registry, 2525, server="smtp.example.test")
         probe = (
             f"print(tls.probe('127.0.0.1:{granted.port}', timeout=3).smtp.banner)\n"
@@ -188,7 +189,7 @@ def test_allow_net_lets_one_target_through(home: Path, registry: Registry, liste
 
 @pytest.mark.timeout(60)
 def test_the_configured_server_is_allowed_as_it_is_at_each_call(home: Path, registry: Registry) -> None:
-    with Sink(SinkConfig(port=0)) as first, Sink(SinkConfig(port=0)) as second:
+    with Sink(SinkConfig(port=0, mode="starttls")) as first, Sink(SinkConfig(port=0, mode="starttls")) as second:
         configure_mail(registry, first.port, server="localhost")
         script = (
             "print(mail.send('a@example.test', 'one', 'x').status)\n"

@@ -30,6 +30,8 @@ RESULT_KEYS = {
     "warnings",
     "transcript",
     "elapsed_ms",
+    "step",
+    "tls_failure",
     "explanation",
     "error",
 }
@@ -168,6 +170,8 @@ def test_usage_errors_exit_2(home) -> None:
     injected = jcsh(home, "testmail", "--to", TO, "--subject", "x\nBcc: evil@example.test")
     assert injected.code == 2 and "line break" in injected.err
     assert jcsh(home, "testmail", "--to", TO, "--html", str(home / "missing.html")).code == 2
+    for limit in ("0", "-1", "soon"):  # each step's limit: a number of seconds above 0
+        assert jcsh(home, "testmail", "--to", TO, "--timeout", limit).code == 2
 
 
 def test_no_server_configured(home) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from jcsh.runtime.errors import ConnectFailed, LimitHit, UsageError
+from jcsh.runtime.errors import ConnectFailed, LimitHit, TempFailure, UsageError
 from jcsh.runtime.sink import Sink, SinkConfig
 from jcsh.runtime.tls.probe import VERSIONS, probe
 from jcsh.runtime.tls.target import parse_target
@@ -109,24 +109,24 @@ def test_smtp_facts_on_the_way() -> None:
 
 
 @pytest.mark.timeout(30)
-def test_no_starttls_offered_is_data_not_failure(home: Path) -> None:
+def test_no_starttls_offered_is_a_tls_failure(home: Path) -> None:
     with _sink("plain") as sink:
-        result = probe(sink.host, sink.port, timeout=5)
+        with pytest.raises(ConnectFailed) as info:
+            probe(sink.host, sink.port, timeout=5)
         ran = jcsh(home, "tls", "probe", f"{sink.host}:{sink.port}", "--json", "--timeout", "5")
-    assert result.protocols == dict.fromkeys(VERSIONS, False)
-    assert set(result.reasons.values()) == {"no STARTTLS offered"}
-    assert result.smtp["starttls_offered"] is False
-    assert result.certificate is None
-    assert ran.code == 0 and ran.json["protocols"] == result.protocols
+    assert info.value.kind == "tls" and "does not offer STARTTLS" in info.value.message
+    assert ran.code == 3 and ran.json["error"]["kind"] == "tls"
 
 
 @pytest.mark.timeout(30)
-def test_server_refusing_starttls_is_reported_with_its_reply() -> None:
-    with _sink("starttls", fail={"connect": 554}) as sink:
-        result = probe(sink.host, sink.port, timeout=5)
-    assert not any(result.protocols.values())
-    assert "554" in result.reasons["TLSv1.3"]
-    assert any(r.startswith("554") for r in result.smtp["replies"])
+@pytest.mark.parametrize(("code", "exit_code"), [(421, 75), (554, 3)])
+def test_server_refusing_the_session_is_never_exit_0(home: Path, code: int, exit_code: int) -> None:
+    with _sink("starttls", fail={"connect": code}) as sink:
+        with pytest.raises((ConnectFailed, TempFailure)) as info:
+            probe(sink.host, sink.port, timeout=5)
+        ran = jcsh(home, "tls", "probe", f"{sink.host}:{sink.port}", "--timeout", "5")
+    assert info.value.exit_code == exit_code and f"refused the session: {code} " in info.value.message
+    assert ran.code == exit_code and f"refused the session: {code}" in ran.err
 
 
 @pytest.mark.timeout(30)

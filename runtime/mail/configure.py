@@ -84,8 +84,12 @@ def configure(
     server: str | None = None,
     *,
     lifetime: float = DEFAULT_LIFETIME,
+    deadline: float | None = None,
 ) -> ConfigureResult:
-    """Validate From (UsageError, exit 2), find the server, and on success write From, Server, Transport."""
+    """Validate From (UsageError, exit 2), find the server, and on success write From, Server, Transport.
+
+    `lifetime` bounds each DNS query; `deadline` (time.monotonic()) every query together.
+    """
     try:
         address = values.parse_address(from_addr)
     except ValueError as e:
@@ -99,12 +103,12 @@ def configure(
             values.parse_host(given)
         except ValueError as e:
             raise UsageError(f"Server {given!r} {e}") from None
-        found = resolve_host(given, lifetime=lifetime)
+        found = resolve_host(given, lifetime=lifetime, deadline=deadline)
         if not found.addresses:
             warnings.append(f"{given} does not resolve ({found.message}); it is stored as given")
         chosen, via, candidates = given, "given", ()
     else:
-        detection = detect(address.domain, lifetime=lifetime)
+        detection = detect(address.domain, lifetime=lifetime, deadline=deadline)
         candidates = detection.candidates
         if not detection.ok:
             hint = f"jcsh configure --from {shlex.quote(from_addr)} --server HOST"

@@ -81,7 +81,7 @@ class Detection:
         return data
 
 
-def detect(domain: str, *, lifetime: float = DEFAULT_LIFETIME) -> Detection:
+def detect(domain: str, *, lifetime: float = DEFAULT_LIFETIME, deadline: float | None = None) -> Detection:
     """Find the mail server of domain (RFC 5321 5.1); never raises for DNS outcomes."""
     import dns.name
 
@@ -99,7 +99,7 @@ def detect(domain: str, *, lifetime: float = DEFAULT_LIFETIME) -> Detection:
         dns.name.from_text(domain)
     except Exception as e:  # dnspython raises several label errors; all mean the same here
         return Detection(domain, None, None, (), "bad-domain", f"{domain!r} is not a valid domain name ({e})")
-    lookup = Lookup(lifetime)
+    lookup = Lookup(lifetime, deadline=deadline)
 
     def fail(kind: str, message: str, candidates: tuple[Candidate, ...] = ()) -> Detection:
         return Detection(domain, None, None, candidates, kind, message, lookup.shown)

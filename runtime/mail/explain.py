@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import smtplib
 import ssl
 from collections.abc import Callable
 
-from jcsh.runtime.errors import ConnectFailed, JcshError, LimitHit
-from jcsh.runtime.mail.result import refusal
-from jcsh.runtime.mail.transcript import ReadTimeout, RecordingSMTP, RecordingSMTP_SSL, Transcript
+from jcsh.runtime.errors import ConnectFailed, JcshError
+from jcsh.runtime.smtp.dial import connect
+from jcsh.runtime.smtp.wire import Timeouts, Wire
 
 __all__ = ["explain_failure", "peer_certificate"]
 
@@ -21,54 +20,43 @@ _TLS_HINTS = {
 }
 
 
-def explain_failure(
-    e: Exception, *, stage: str, where: str, security: str, peer_der: Callable[[], bytes | None]
-) -> JcshError:
-    """The error for a network or TLS exception at `stage` (trust, TLS, connection: 3; timeout: 4)."""
+def explain_failure(e: Exception, *, stage: str, where: str, peer_der: Callable[[], bytes | None]) -> JcshError:
+    """The error for an ssl or socket exception at `stage` (trust, TLS, connection: all exit 3)."""
     if isinstance(e, ssl.SSLCertVerificationError):
         from jcsh.runtime.tls.trust import explain_verify_error
 
         why = explain_verify_error(e, peer_der())
         return ConnectFailed(f"the certificate of {where} is not trusted: {why}; nothing was sent", kind="trust")
-    if isinstance(e, ReadTimeout | TimeoutError):
-        hint, what = "", f"during {stage}"
-        if stage == "connecting":
-            what = "waiting for the greeting" if isinstance(e, ReadTimeout) else "connecting"
-            if isinstance(e, ReadTimeout) and security != "TLS":
-                hint = " (is this an implicit-TLS port such as 465? then set ConnectionSecurity TLS)"
-        return LimitHit(f"timed out {what} with {where}: {e}{hint}", kind="timeout")
     if isinstance(e, ssl.SSLError):
         reason = str(e.reason or e)
         hint = next((h for key, h in _TLS_HINTS.items() if key in reason.upper()), "")
         return ConnectFailed(f"TLS handshake with {where} failed: {reason}{hint}; nothing was sent", kind="tls")
-    if isinstance(e, smtplib.SMTPServerDisconnected):
-        tail = "; the message was probably not delivered" if stage == "DATA" else ""
-        return ConnectFailed(f"{where} closed the connection during {stage}{tail}")
-    if isinstance(e, smtplib.SMTPResponseException):
-        return refusal(stage, e.smtp_code, e.smtp_error)
-    if isinstance(e, OSError):
+    if isinstance(e, OSError) and stage == "connect":
         return ConnectFailed(f"cannot connect to {where}: {e.strerror or e}")
-    return ConnectFailed(f"SMTP with {where} failed during {stage}: {e}")
+    if isinstance(e, OSError):
+        return ConnectFailed(f"the connection with {where} failed during {stage}: {e.strerror or e}")
+    return ConnectFailed(f"SMTP with {where} failed during {stage}: {type(e).__name__}: {e}")
 
 
-def peer_certificate(host: str, port: int, security: str, timeouts: dict[str, float]) -> bytes | None:
+def peer_certificate(host: str, port: int, security: str, timeouts: Timeouts) -> bytes | None:
     """The server's certificate over a second, unverified connection (to describe a refused one)."""
-    ctx = ssl.create_default_context()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    quiet = Transcript(False)
-    client: RecordingSMTP
-    if security == "TLS":
-        client = RecordingSMTP_SSL(quiet, context=ctx, local_hostname="localhost", **timeouts)
-    else:
-        client = RecordingSMTP(quiet, local_hostname="localhost", **timeouts)
-    client._host = host  # smtplib's TLS server_hostname (SNI)
     try:
-        client.connect(host, port)
-        if security != "TLS":
-            client.ehlo()
-            client.starttls(context=ctx)
-        return client.sock.getpeercert(binary_form=True) if isinstance(client.sock, ssl.SSLSocket) else None
+        wire = connect(host, port, timeouts, timeouts.deadline("connect", max(timeouts.read, timeouts.connect)))
     except Exception:  # only a description is at stake
         return None
+    try:
+        if security != "TLS" and not _starttls_agreed(wire):
+            return None
+        wire.start_tls(ctx, host, timeouts.deadline("the TLS handshake", timeouts.read))
+        return wire.tls.getpeercert(binary_form=True) if wire.tls is not None else None
+    except Exception:
+        return None
     finally:
-        client.close()
+        wire.close()
+
+
+def _starttls_agreed(wire: Wire) -> bool:
+    greeting = wire.read_reply(wire.deadline("the greeting"), greeting=True)
+    return greeting.code == 220 and wire.command("EHLO localhost").code == 250 and wire.command("STARTTLS").code == 220

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jcsh.runtime.errors import JcshError, JobFailed, TempFailure
 
-__all__ = ["SendResult", "reply_text", "refusal", "certificate_fields"]
+if TYPE_CHECKING:
+    from jcsh.runtime.smtp.wire import Reply
+
+__all__ = ["SendResult", "refusal", "certificate_fields"]
 
 
 class SendResult:
@@ -30,6 +33,8 @@ class SendResult:
         self.warnings: list[str] = []
         self.transcript: list[str] | None = None
         self.elapsed_ms = 0
+        self.step: str | None = None  # the step of the dialogue that failed
+        self.tls_failure: str | None = None  # why TLS was not established, when that is what failed
         self.error: dict[str, str] | None = None
         self.exit_code = 0
         self._explanation: dict[str, str] | None = None
@@ -60,6 +65,8 @@ class SendResult:
             "warnings": list(self.warnings),
             "transcript": self.transcript,
             "elapsed_ms": self.elapsed_ms,
+            "step": self.step,
+            "tls_failure": self.tls_failure,
             "error": self.error,
             "explanation": self.explanation(),
         }
@@ -75,20 +82,10 @@ class SendResult:
         return self._explanation
 
 
-def _text(message: bytes | str) -> str:
-    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
-    return " ".join(line.strip() for line in text.splitlines()) if text else ""
-
-
-def reply_text(code: int, message: bytes | str) -> str:
-    """A server reply as one line: "550 5.1.1 no such user" (continuation lines joined)."""
-    return f"{code} {_text(message)}".rstrip()
-
-
-def refusal(what: str, code: int, message: bytes | str) -> JcshError:
+def refusal(what: str, reply: Reply) -> JcshError:
     """The error for a refused step: 4xx is temporary (exit 75), anything else permanent (exit 1)."""
-    text = f"the server refused {what}: {reply_text(code, message)}"
-    return TempFailure(text) if 400 <= code < 500 else JobFailed(text, kind="refused")
+    text = f"the server refused {what}: {reply}"
+    return TempFailure(text) if 400 <= reply.code < 500 else JobFailed(text, kind="refused")
 
 
 # ssl's names for the attributes cryptography's rfc4514_string() abbreviates; anything else falls back.

@@ -34,6 +34,7 @@ from jcsh.runtime.mail.keys import KEYS, MAIL, VERIFY_KEY, Level, Problem, child
 if TYPE_CHECKING:
     from jcsh.runtime.credentials import CredentialStore
     from jcsh.runtime.registry import Registry
+    from jcsh.runtime.smtp.wire import Timeouts
 
 __all__ = [
     "Setting",
@@ -132,6 +133,13 @@ class MailSettings(NamedTuple):
     def host(self) -> str | None:
         """The server to connect to (an IPv6 address without brackets)."""
         return None if self.server.value is None else bare_host(self.server.value)
+
+    def timeouts(self, cap: float | None = None) -> Timeouts:
+        """The connect, read and write timeouts in seconds, for runtime.smtp.wire."""
+        from jcsh.runtime.smtp.wire import Timeouts
+
+        ms = self.connect_timeout_ms.value, self.read_timeout_ms.value, self.write_timeout_ms.value
+        return Timeouts(ms[0] / 1000, ms[1] / 1000, ms[2] / 1000, cap)
 
     def require_server(self) -> str:
         """The effective server, or ConfigError when none is configured."""

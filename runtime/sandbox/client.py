@@ -30,6 +30,8 @@ __all__ = ["Session", "RunResult", "GRACE_SECONDS", "DEFAULT_TIMEOUT", "prestart
 
 DEFAULT_TIMEOUT = 30.0
 GRACE_SECONDS = 2.0  # after SIGINT, how long a script gets to stop before its worker is killed
+# After its time limit, a script gets less: it must end within its limit plus 1 s, whatever it does.
+TIMEOUT_GRACE_SECONDS = 0.8  # counted from the time limit itself
 _START_TIMEOUT = 20.0
 _BROKEN = "the output was closed (broken pipe), so the script was stopped"
 _POLL = 0.25
@@ -257,6 +259,8 @@ class Session:
 
     def _wait_done(self, emit: Callable[[str, str], None]) -> RunResult:
         deadline = time.monotonic() + self.timeout
+        if self.host is not None:
+            self.host.deadline = deadline  # a host call (mail, probe) ends by then: it cannot hold the script up
         stop: StopReason | None = None
         kill_at: float | None = None
         seen_interrupts = 0
@@ -272,7 +276,7 @@ class Session:
                     else:
                         kill_at = now  # already stopping: another Ctrl-C does not wait
                 if stop is None and now >= deadline:
-                    stop, kill_at = StopReason.TIMEOUT, now + GRACE_SECONDS
+                    stop, kill_at = StopReason.TIMEOUT, deadline + TIMEOUT_GRACE_SECONDS
                     self._sigint()
                 if kill_at is not None and now >= kill_at:
                     return self._stopped_by_kill(stop or StopReason.INTERRUPTED)

@@ -194,6 +194,9 @@ class Host:
         self._next_session = 0
         self._settings_seen: dict[str | None, MailSettings] = {}
         self._paused = 0.0
+        # time.monotonic() at which the running script or statement must end (set by the client,
+        # moved on by the time a prompt waits for the user): every network call ends by then.
+        self.deadline: float | None = None
 
     @property
     def registry(self) -> Registry:
@@ -269,7 +272,10 @@ class Host:
         try:
             self.permissions.require(need)
         finally:
-            self._paused += time.monotonic() - started
+            waited = time.monotonic() - started
+            self._paused += waited
+            if self.deadline is not None:  # the client moves the script's limit by as much
+                self.deadline += waited
 
     def _effective(self) -> Effective | None:
         """Where the configured mail goes now; None when the configuration cannot be read."""
@@ -364,7 +370,7 @@ class Host:
     def _mail_configure(self, server: str | None, **params: Any) -> dict[str, Any]:
         from jcsh.runtime.mail.configure import configure
 
-        return configure(self.registry, self.credentials, params["from"], server).to_json()
+        return configure(self.registry, self.credentials, params["from"], server, deadline=self.deadline).to_json()
 
     @staticmethod
     def _request(
@@ -406,7 +412,10 @@ class Host:
         settings.require_server()
         # Issue 14: the OAuth token endpoint of the credential this send logs in with is part of it
         # (grants.Connection.TOKEN): no check of its own; its connection counts against the budget.
-        return send_mail(settings, self.credentials, self._request(**message), transcript=bool(transcript)).to_json()
+        request = self._request(**message)
+        return send_mail(
+            settings, self.credentials, request, transcript=bool(transcript), deadline=self.deadline
+        ).to_json()
 
     def _mail_test(self, server: str | None, transcript: bool | None, **message: Any) -> dict[str, Any]:
         import socket
@@ -426,7 +435,10 @@ class Host:
             )
         from jcsh.runtime.mail.send import send_mail
 
-        return send_mail(settings, self.credentials, self._request(**message), transcript=bool(transcript)).to_json()
+        request = self._request(**message)
+        return send_mail(
+            settings, self.credentials, request, transcript=bool(transcript), deadline=self.deadline
+        ).to_json()
 
     def _mail_session_open(self, server: str | None, transcript: bool | None) -> dict[str, int]:
         from jcsh.runtime.mail.send import MailSession
@@ -448,10 +460,10 @@ class Host:
         return session
 
     def _mail_session_send(self, id: int, **message: Any) -> dict[str, Any]:
-        return self._session(id).send(self._request(**message)).to_json()
+        return self._session(id).send(self._request(**message), deadline=self.deadline).to_json()
 
     def _mail_session_close(self, id: int) -> None:
-        self._session(id).close()
+        self._session(id).close(deadline=self.deadline)
         del self._sessions[id]
 
     # -- tls ----------------------------------------------------------------------------------
@@ -480,7 +492,9 @@ class Host:
             mode=mode,
             servername=servername,
             protocols=tuple(protocols) or None,
-            timeout=timeout or 10.0,
+            timeout=timeout,
+            timeouts=settings.timeouts(),
+            deadline=self.deadline,
             policy=trust_policy(settings, self.credentials),
             local_hostname=settings.localhost.value,
         )

@@ -4,22 +4,36 @@ from __future__ import annotations
 
 import os
 import select
-import smtplib
-import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from jcsh.runtime.greeting import not_smtp
 from jcsh.runtime.hosts import host_port
+from jcsh.runtime.smtp.dial import connect
+from jcsh.runtime.smtp.wire import (
+    Deadline,
+    NotTls,
+    ProtocolError,
+    Reply,
+    ServerClosed,
+    StepTimeout,
+    Timeouts,
+    Wire,
+    Woken,
+    shown,
+)
 
 __all__ = ["Attempt", "Fatal", "Run", "run_attempt", "DATA_OUTCOMES"]
 
 # Outcomes that say something about the server; the others ("connect", "timeout", "not-tls",
-# "tls-first") mean it was never reached as an SMTP/TLS peer on this connection.
+# "tls-first", "protocol") mean it was never reached as an SMTP/TLS peer on this connection.
 DATA_OUTCOMES = frozenset({"accepted", "refused", "unverified", "no-starttls", "starttls-refused", "session-refused"})
+
+T = TypeVar("T")
 
 
 class Fatal(Exception):
@@ -44,6 +58,8 @@ class Attempt:
     starttls_reply: str | None = None
     ehlo_tls: dict[str, str] | None = None  # extensions over TLS
     replies: list[str] = field(default_factory=list)  # the server's refusals, verbatim
+    refusal: Reply | None = None  # the reply that refused the session, EHLO or STARTTLS
+    refused_step: str = ""  # "the session", "EHLO" or "STARTTLS"
     version: str | None = None
     cipher: tuple[str, str, int] | None = None
     chain: list[bytes] = field(default_factory=list)  # DER, leaf first, as the server sent it
@@ -55,9 +71,18 @@ class Attempt:
     def done(self, outcome: str, reason: str = "") -> None:
         self.outcome, self.reason = outcome, reason
 
+    def refused(self, step: str, reply: Reply) -> None:
+        self.refusal, self.refused_step = reply, step
+        self.replies.append(_line(reply))
+
+    @property
+    def session_refused(self) -> bool:
+        """The server refused the session (greeting or EHLO), before or after a handshake."""
+        return self.refusal is not None and self.refused_step != "STARTTLS"
+
 
 class Run:
-    """What the attempts of one probe share: the target, one deadline, and a way to stop them all."""
+    """What the attempts of one probe share: the target, the step timeouts, and a way to stop them all."""
 
     GRACE = 1.5  # seconds without a greeting before checking whether the port speaks TLS first
 
@@ -67,44 +92,70 @@ class Run:
         port: int,
         mode: str,
         servername: str,
-        timeout: float,
+        timeouts: Timeouts,
         local_hostname: str,
         tls_check: ssl.SSLContext,
-        started: float | None = None,
     ) -> None:
         self.host, self.port, self.mode, self.servername = host, port, mode, servername
-        self.timeout = timeout
+        self.timeouts = timeouts
         self.local_hostname = local_hostname
         self.tls_check = tls_check
-        self.deadline = (started if started is not None else time.monotonic()) + timeout
         self.where = host_port(host, port)
         self.fatal: Fatal | None = None
         self.tls_check_once = threading.Lock()
         # A pipe every waiting attempt selects on: one byte wakes them all when the probe is decided.
         self._wake_r, self._wake_w = os.pipe()
 
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
-
-    def arm(self, sock: socket.socket) -> None:
-        """Give the next socket operation the time left, or time out now."""
-        left = self.remaining()
-        if left <= 0:
-            raise TimeoutError("deadline passed")
-        sock.settimeout(left)
+    def in_time(self) -> bool:
+        """Whether a further connection fits (before the caller's overall deadline, if any)."""
+        return self.timeouts.cap is None or time.monotonic() < self.timeouts.cap
 
     def abort(self, fatal: Fatal) -> None:
         self.fatal = fatal
         os.write(self._wake_w, b"!")
 
-    def wait_readable(self, sock: socket.socket, until: float) -> bool:
-        """Whether sock has something to read (or hit EOF) before `until`; raises when the probe is decided."""
-        left = max(0.0, min(until, self.deadline) - time.monotonic())
-        waited: list[socket.socket | int] = [sock, self._wake_r]
-        readable, _, _ = select.select(waited, [], [], left)
+    def open(self, within: Deadline | None = None) -> tuple[Wire, Deadline]:
+        """A connection, and the deadline of its first step (connect and greeting, or connect)."""
+        t = self.timeouts
+        deadline = t.deadline("connect", max(t.read, t.connect))
+        if within is not None and within.at < deadline.at:
+            deadline = within
+        try:
+            return connect(self.host, self.port, t, deadline, wake=self._wake_r), deadline
+        except StepTimeout as e:
+            raise Fatal("timeout", f"no connection to {self.where}: {e.message}") from None
+        except OSError as e:
+            import socket
+
+            if isinstance(e, socket.gaierror):
+                raise Fatal("connect", f"cannot resolve {self.host}: {e.strerror}") from None
+            if isinstance(e, ConnectionRefusedError):
+                raise Fatal("connect", f"connection refused by {self.where} (nothing listens there)") from None
+            raise Fatal("connect", f"cannot connect to {self.where}: {e.strerror or e}") from None
+
+    def wait_readable(self, wire: Wire, until: float) -> bool:
+        """Whether the server said something (or hung up) before `until`; raises when the probe is decided."""
+        left = max(0.0, until - time.monotonic())
+        fd = wire.sock.fileno()
+        readable, _, _ = select.select([fd, self._wake_r], [], [], left)
         if self._wake_r in readable and self.fatal is not None:
             raise self.fatal
-        return sock in readable
+        return fd in readable
+
+    def call(self, what: str, step: Callable[[], T]) -> T:
+        """One exchange; Fatal when the server hangs up, breaks the protocol or runs out of time."""
+        try:
+            return step()
+        except Woken:
+            raise self.fatal or Fatal("connect", "the probe was called off") from None
+        except StepTimeout as e:
+            raise Fatal("timeout", e.message) from None
+        except ProtocolError as e:
+            raise Fatal("protocol", e.message) from None
+        except ServerClosed:
+            raise Fatal("connect", f"{self.where} closed the connection instead of answering {what}") from None
+        except OSError as e:
+            raise Fatal("connect", f"{self.where} failed during {what}: {e.strerror or e}") from None
 
     def close(self) -> None:
         os.close(self._wake_r)
@@ -120,105 +171,76 @@ def run_attempt(run: Run, att: Attempt) -> Attempt:
             _starttls(run, att)
     except Fatal as f:
         att.done(f.outcome, f.message)
-    except (ConnectionError, smtplib.SMTPServerDisconnected) as e:  # reset or closed before the handshake ended
-        att.done(
-            "refused", f"the server closed the connection during the handshake ({getattr(e, 'strerror', None) or e})"
-        )
     except Exception as e:  # a surprise on one connection must not take the others down
         att.done("connect", f"{type(e).__name__}: {e}")
     return att
 
 
-def _connect(run: Run) -> socket.socket:
-    try:
-        return socket.create_connection((run.host, run.port), timeout=max(run.remaining(), 0.001))
-    except socket.gaierror as e:
-        raise Fatal("connect", f"cannot resolve {run.host}: {e.strerror}") from None
-    except TimeoutError:
-        raise Fatal("timeout", f"no connection to {run.where} within {run.timeout:g} s") from None
-    except ConnectionRefusedError:
-        raise Fatal("connect", f"connection refused by {run.where} (nothing listens there)") from None
-    except OSError as e:
-        raise Fatal("connect", f"cannot connect to {run.where}: {e.strerror or e}") from None
-
-
 def _starttls(run: Run, att: Attempt) -> None:
-    conn: socket.socket = _connect(run)
+    wire, deadline = run.open()
     try:
-        _await_greeting(run, conn)
-        smtp = _smtp(run, conn)
-        try:  # the greeting's first line as sent, for when it is not SMTP (smtplib drops 4 bytes)
-            first = conn.recv(120, socket.MSG_PEEK).split(b"\r\n")[0].decode("ascii", "replace")
-        except OSError:
-            first = ""
-        code, msg = _call(run, conn, smtp.getreply, "the greeting")
-        if not 200 <= code <= 599:  # smtplib reads a line without a reply code as -1
-            raise Fatal("not-smtp", not_smtp(run.where, first).message)
-        att.banner = _line(code, msg)
-        if code != 220:
-            att.replies.append(att.banner)
+        _await_greeting(run, wire, deadline)
+        deadline.step = "the greeting"
+        greeting = run.call("the greeting", lambda: wire.read_reply(deadline, greeting=True))
+        att.banner = _line(greeting)
+        if greeting.code != 220:
+            att.refused("the session", greeting)
             return att.done("session-refused", f"the server refused the session: {att.banner}")
-        code, msg = _call(run, conn, smtp.ehlo, "EHLO")
-        if code != 250:
-            att.replies.append(_line(code, msg))
-            return att.done("no-starttls", f"the server refused EHLO: {_line(code, msg)}")
-        att.ehlo = _features(smtp)
-        if not smtp.has_extn("starttls"):
+        ehlo = run.call("EHLO", lambda: wire.command(f"EHLO {run.local_hostname}"))
+        if ehlo.code != 250:
+            att.refused("EHLO", ehlo)
+            return att.done("session-refused", f"the server refused EHLO: {_line(ehlo)}")
+        att.ehlo = _features(ehlo)
+        if "STARTTLS" not in att.ehlo:
             return att.done("no-starttls", "no STARTTLS offered")
-        code, msg = _call(run, conn, lambda: smtp.docmd("STARTTLS"), "STARTTLS")
-        att.starttls_reply = _line(code, msg)
-        if code != 220:
-            att.replies.append(att.starttls_reply)
-            return att.done("starttls-refused", f"the server refused STARTTLS: {att.starttls_reply}")
-        smtp.file = None  # anything the server sent before the upgrade is dropped, never read as a reply
-        conn = att.ssl_context().wrap_socket(conn, server_hostname=run.servername, do_handshake_on_connect=False)
-        if not _handshake(run, att, conn, implicit=False):
-            return None
-        # Start over on the TLS channel, as smtplib.starttls does, and ask EHLO again.
-        smtp.sock, smtp.helo_resp, smtp.ehlo_resp, smtp.esmtp_features, smtp.does_esmtp = conn, None, None, {}, False
-        _after_tls(run, att, smtp, conn, greet=False)
+        agreed = run.call("STARTTLS", lambda: wire.command("STARTTLS"))
+        att.starttls_reply = _line(agreed)
+        if agreed.code != 220:
+            att.refused("STARTTLS", agreed)
+            return att.done("starttls-refused", f"the server refused STARTTLS ({att.starttls_reply})")
+        if _handshake(run, att, wire, agreed):
+            _after_tls(run, att, wire, greet=False)
     finally:
-        conn.close()
+        wire.close()
     return None
 
 
 def _implicit(run: Run, att: Attempt) -> None:
-    conn: socket.socket = _connect(run)
+    wire, _ = run.open()
     try:
-        conn = att.ssl_context().wrap_socket(conn, server_hostname=run.servername, do_handshake_on_connect=False)
-        if _handshake(run, att, conn, implicit=True):
-            _after_tls(run, att, _smtp(run, conn), conn, greet=True)
+        if _handshake(run, att, wire, None):
+            _after_tls(run, att, wire, greet=True)
     finally:
-        conn.close()
+        wire.close()
 
 
-def _after_tls(run: Run, att: Attempt, smtp: smtplib.SMTP, conn: socket.socket, *, greet: bool) -> None:
+def _after_tls(run: Run, att: Attempt, wire: Wire, *, greet: bool) -> None:
     """The SMTP facts over TLS; trouble here is reported, the handshake still counts."""
     try:
         if greet:
-            code, msg = _call(run, conn, smtp.getreply, "the greeting")
-            att.banner = _line(code, msg)
-            if code != 220:
-                att.replies.append(att.banner)
+            greeting = run.call("the greeting", lambda: wire.read_reply(wire.deadline("the greeting"), greeting=True))
+            att.banner = _line(greeting)
+            if greeting.code != 220:
+                att.refused("the session", greeting)
                 return
-        code, msg = _call(run, conn, smtp.ehlo, "EHLO")
-        if code == 250:
-            att.ehlo_tls = _features(smtp)
+        ehlo = run.call("EHLO", lambda: wire.command(f"EHLO {run.local_hostname}"))
+        if ehlo.code == 250:
+            att.ehlo_tls = _features(ehlo)
         else:
-            att.replies.append(_line(code, msg))
-        smtp.send("QUIT\r\n")  # a courtesy; the reply is not worth a round trip
+            att.replies.append(_line(ehlo))
+        wire.send_lines(["QUIT"], wire.deadline("QUIT", 0.5))  # a courtesy; the reply is not worth a round trip
     except Fatal as f:
         att.replies.append(f"after the handshake: {f.message}")
-    except (OSError, smtplib.SMTPException):
+    except Exception:
         pass
 
 
-def _await_greeting(run: Run, conn: socket.socket) -> None:
-    if run.wait_readable(conn, time.monotonic() + min(run.GRACE, run.timeout / 3)):
+def _await_greeting(run: Run, wire: Wire, deadline: Deadline) -> None:
+    if run.wait_readable(wire, min(deadline.at, time.monotonic() + min(run.GRACE, run.timeouts.read / 3))):
         return
     # Silence so far: a port that speaks TLS from the first byte waits for our ClientHello.
     # One attempt finds out on a connection of its own; the others keep waiting meanwhile.
-    if run.tls_check_once.acquire(blocking=False) and _speaks_tls(run):
+    if run.tls_check_once.acquire(blocking=False) and _speaks_tls(run, deadline):
         run.abort(
             Fatal(
                 "tls-first",
@@ -226,95 +248,90 @@ def _await_greeting(run: Run, conn: socket.socket) -> None:
                 "TLS from the first byte (implicit TLS, like port 465); probe it with --implicit",
             )
         )
-    if run.wait_readable(conn, run.deadline):
+    if run.wait_readable(wire, deadline.at):
         return
-    raise Fatal("timeout", f"{run.where} accepted the connection but sent no SMTP greeting within {run.timeout:g} s")
+    if deadline.by_cap:
+        raise Fatal("timeout", deadline.expired(run.where).message)
+    spent = time.monotonic() - deadline.started
+    raise Fatal("timeout", f"{run.where} accepted the connection but sent no SMTP greeting within {spent:.1f} s")
 
 
-def _speaks_tls(run: Run) -> bool:
+def _speaks_tls(run: Run, within: Deadline) -> bool:
+    """Whether the port answers a TLS handshake, found out before `within` ends."""
+    check = Deadline("the TLS check", max(0.0, within.left()))
     try:
-        raw = _connect(run)
+        wire, _ = run.open(check)
     except Fatal:
         return False
     try:
-        with run.tls_check.wrap_socket(raw, server_hostname=run.servername, do_handshake_on_connect=False) as conn:
-            run.arm(conn)
-            conn.do_handshake()
-            return True
-    except (OSError, ssl.SSLError):
+        wire.start_tls(run.tls_check, run.servername, check)
+        return True
+    except Exception:
         return False
+    finally:
+        wire.close()
 
 
-def _handshake(run: Run, att: Attempt, conn: ssl.SSLSocket, *, implicit: bool) -> bool:
-    """One TLS handshake; records version, cipher and chain, or why it failed."""
+def _handshake(run: Run, att: Attempt, wire: Wire, agreed: Reply | None) -> bool:
+    """One TLS handshake (after `agreed`, the 220 to STARTTLS); records version, cipher and chain, or why it failed."""
     try:
-        run.arm(conn)
-        conn.do_handshake()
+        wire.start_tls(att.ssl_context(), run.servername, wire.deadline("the TLS handshake", run.timeouts.read))
     except ssl.SSLCertVerificationError as e:
         att.verify_error = e
         att.done("unverified", str(e.verify_message))
         return False
-    except ssl.SSLError as e:
-        if implicit and e.reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "HTTP_REQUEST"):
+    except NotTls as e:
+        if agreed is None:
             raise Fatal(
                 "not-tls",
                 f"{run.where} answered in plain text, not TLS: it is not an implicit-TLS port "
                 "(25 and 587 speak STARTTLS); probe it with --starttls",
             ) from None
+        raise Fatal(
+            "not-tls",
+            f"{run.where} agreed to STARTTLS ({_line(agreed)}) and then spoke plain text: {shown(e.first, 40)}",
+        ) from None
+    except ssl.SSLError as e:
         if isinstance(e, ssl.SSLEOFError) or e.reason == "UNEXPECTED_EOF_WHILE_READING":
             att.done("refused", "refused by the server (it closed the connection during the handshake)")
         else:
             att.done("refused", f"refused by the server ({e.reason or e})")
         return False
-    except TimeoutError:
-        raise Fatal("timeout", f"no TLS handshake with {run.where} within {run.timeout:g} s") from None
-    except OSError as e:
-        att.done("refused", f"the server closed the connection during the handshake ({e.strerror or e})")
+    except Woken:
+        raise run.fatal or Fatal("connect", "the probe was called off") from None
+    except StepTimeout as e:
+        raise Fatal("timeout", e.message) from None
+    except (ServerClosed, OSError) as e:
+        att.done(
+            "refused", f"the server closed the connection during the handshake ({getattr(e, 'strerror', None) or e})"
+        )
         return False
-    att.version = conn.version()
-    att.cipher = conn.cipher()
-    att.chain = _chain(conn)
+    tls = wire.tls
+    assert tls is not None
+    att.version = tls.version()
+    att.cipher = tls.cipher()
+    att.chain = _chain(tls)
     att.done("accepted")
     return True
 
 
-def _chain(conn: ssl.SSLSocket) -> list[bytes]:
+def _chain(tls: ssl.SSLObject) -> list[bytes]:
     """The certificates the server sent, leaf first (Python 3.13 has it public, 3.10-3.12 privately)."""
-    getter = getattr(conn, "get_unverified_chain", None) or getattr(
-        getattr(conn, "_sslobj", None), "get_unverified_chain", None
+    getter = getattr(tls, "get_unverified_chain", None) or getattr(
+        getattr(tls, "_sslobj", None), "get_unverified_chain", None
     )
     if getter is not None:
         der = getattr(ssl._ssl, "ENCODING_DER", 2)  # type: ignore[attr-defined]
         return [c if isinstance(c, bytes) else c.public_bytes(der) for c in getter() or []]
-    leaf = conn.getpeercert(binary_form=True)
+    leaf = tls.getpeercert(binary_form=True)
     return [leaf] if leaf else []
 
 
-def _smtp(run: Run, conn: socket.socket) -> smtplib.SMTP:
-    smtp = smtplib.SMTP(local_hostname=run.local_hostname, timeout=run.timeout)
-    smtp.sock = conn  # smtplib reads replies whole (multi-line) once it holds the connected socket
-    return smtp
+def _line(reply: Reply) -> str:
+    return f"{reply.code} " + " / ".join(reply.lines)
 
 
-def _call(run: Run, conn: socket.socket, step: object, what: str) -> tuple[int, str]:
-    """One SMTP exchange within the deadline; Fatal when the server hangs up or goes quiet."""
-    try:
-        run.arm(conn)
-        code, msg = step()  # type: ignore[operator]
-    except TimeoutError:
-        raise Fatal("timeout", f"{run.where} sent no reply to {what} within {run.timeout:g} s") from None
-    except smtplib.SMTPServerDisconnected as e:
-        if isinstance(e.__context__, TimeoutError):
-            raise Fatal("timeout", f"{run.where} sent no reply to {what} within {run.timeout:g} s") from None
-        raise Fatal("connect", f"{run.where} closed the connection instead of {what}") from None
-    except OSError as e:
-        raise Fatal("connect", f"{run.where} failed during {what}: {e.strerror or e}") from None
-    return code, msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
+def _features(ehlo: Reply) -> dict[str, str]:
+    from jcsh.runtime.smtp.wire import features
 
-
-def _line(code: int, msg: str) -> str:
-    return f"{code} " + " / ".join(msg.splitlines())
-
-
-def _features(smtp: smtplib.SMTP) -> dict[str, str]:
-    return {name.upper(): value.strip() for name, value in smtp.esmtp_features.items()}
+    return {name.upper(): value for name, value in features(ehlo).items()}

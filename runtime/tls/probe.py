@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jcsh.runtime.errors import ConfigError, ConnectFailed, ErrorKind, LimitHit, UsageError
+from jcsh.runtime.errors import ConfigError, ConnectFailed, JcshError, LimitHit, TempFailure, UsageError
 from jcsh.runtime.hosts import bare_host
+from jcsh.runtime.smtp.wire import Reply, Timeouts
 from jcsh.runtime.tls.attempt import DATA_OUTCOMES, Attempt, Run, run_attempt
 from jcsh.runtime.tls.protocol_cache import cached_protocols
 from jcsh.runtime.tls.protocols import HAS_FLAG
@@ -72,15 +73,21 @@ def probe(
     mode: str | None = None,
     servername: str | None = None,
     protocols: tuple[str, ...] | None = None,
-    timeout: float = 10.0,
+    timeout: float | None = None,
     policy: TrustPolicy | None = None,
     local_hostname: str | None = None,
+    timeouts: Timeouts | None = None,
+    deadline: float | None = None,
     home: Path | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> ProbeResult:
-    """Probe host:port; ConnectFailed/LimitHit when no connection got as far as SMTP or TLS.
+    """Probe host:port; an error when no TLS handshake completed or the server refused the session.
 
-    With a home, what this machine supports is read from its cache (and written there once).
+    `timeout` bounds each step (connect and greeting, each command and its reply, the handshake);
+    `timeouts` gives connect, read and write apart instead; `deadline` (time.monotonic()) bounds
+    the whole probe on top. TempFailure (75) for a 4xx greeting, ConnectFailed (3) for the other
+    refusals and failures, LimitHit (4) when a step ran out of time. With a home, what this
+    machine supports is read from its cache (and written there once).
     on_step is told each connection's outcome as it ends (from the probe's threads).
     """
     started = time.monotonic()
@@ -93,14 +100,17 @@ def probe(
     mode = mode or ("implicit" if port == 465 else "starttls")
     if mode not in ("starttls", "implicit"):
         raise UsageError(f"mode {mode!r} is not starttls or implicit")
-    if not timeout > 0:
-        raise UsageError("the timeout must be more than 0 seconds")
+    if timeout is not None:
+        if not timeout > 0:
+            raise UsageError("the timeout must be more than 0 seconds")
+        timeouts = Timeouts(timeout, timeout, timeout)
+    timeouts = (timeouts or Timeouts(10.0, 10.0, 10.0))._replace(cap=deadline)
     wanted = _wanted(protocols)
     servername = servername or host
 
     # Contexts are built here, before the threads: setting old versions touches warning filters.
     attempts = [Attempt(name, _pinned(name)) for name in wanted if getattr(ssl, HAS_FLAG[name], False)]
-    run = Run(host, port, mode, servername, timeout, local_hostname or socket.gethostname(), _pinned(None), started)
+    run = Run(host, port, mode, servername, timeouts, local_hostname or socket.gethostname(), _pinned(None))
     strict = policy._replace(verify=True, trust_hosts=(), protocols=())
     try:
         with ThreadPoolExecutor(max_workers=len(attempts) + 4, thread_name_prefix="jcsh-probe") as pool:
@@ -118,22 +128,21 @@ def probe(
         trust_context.result()  # a credential that holds no usable certificate is a ConfigError
         here = supported.result()
         if not any(a.outcome in DATA_OUTCOMES for a in attempts):
-            raise _failure(attempts)
+            raise _failure(attempts, run.where)
         # A server that limits parallel connections per client drops some: ask those again, one by one.
         for i, att in enumerate(attempts):
-            if att.outcome == "connect" and run.remaining() > 0:
+            if att.outcome == "connect" and run.in_time():
                 attempts[i] = _told(run_attempt(run, Attempt(att.label, att.context)), on_step)
         # A verifying client offers TLS 1.2+ by default; judge an older server's certificate anyway.
         old = [a.label for a in attempts[:-1] if a.outcome == "accepted" and a.label in here.names]
-        if attempts[-1].outcome == "refused" and old and run.remaining() > 0:
+        if attempts[-1].outcome == "refused" and old and run.in_time():
             retry = Attempt("trust", client_context(strict._replace(protocols=tuple(old)), servername))
             attempts[-1] = _told(run_attempt(run, retry), on_step)
     finally:
         run.close()
-    if not any(a.outcome in ("accepted", "unverified") for a in attempts):
-        refused = [a for a in attempts if a.outcome == "refused"]
-        if refused:  # TLS was tried and no version got through: nothing to report on
-            raise ConnectFailed(f"no TLS handshake succeeded with {run.where} at any version: {refused[0].reason}")
+    refused = any(a.session_refused for a in attempts)
+    if refused or not any(a.outcome in ("accepted", "unverified") for a in attempts):
+        raise _failure(attempts, run.where)
 
     by_name = {a.label: a for a in attempts if a.label != "trust"}
     verdicts: dict[str, bool] = {}
@@ -214,15 +223,38 @@ def _pinned(name: str | None) -> ssl.SSLContext:
     return ctx
 
 
-def _failure(attempts: list[Attempt]) -> ConnectFailed | LimitHit:
-    """The error to raise when no attempt got through, the most telling first."""
-    for outcome in ("tls-first", "not-tls", "not-smtp", "connect", "timeout"):
+def _failure(attempts: list[Attempt], where: str) -> JcshError:
+    """The error when the probe completed no handshake or the server refused the session, the most telling first."""
+    for att in attempts:
+        if att.session_refused:
+            assert att.refusal is not None
+            after = " after the TLS handshake" if att.outcome == "accepted" else ""
+            text = f"{where} refused {att.refused_step}{after}: {_reply(att.refusal)}"
+            if 400 <= att.refusal.code < 500:
+                return TempFailure(text + " (a temporary refusal: try again later)")
+            return ConnectFailed(text)
+    for outcome in ("tls-first", "not-tls", "protocol", "starttls-refused", "no-starttls", "refused", "connect"):
         for att in attempts:
-            if att.outcome == outcome:
-                return (
-                    LimitHit(att.reason, kind=ErrorKind.TIMEOUT) if outcome == "timeout" else ConnectFailed(att.reason)
+            if att.outcome != outcome:
+                continue
+            if outcome == "starttls-refused":
+                return ConnectFailed(f"{where} refused STARTTLS ({att.starttls_reply}): no TLS to probe", kind="tls")
+            if outcome == "no-starttls":
+                return ConnectFailed(f"{where} does not offer STARTTLS: no TLS to probe", kind="tls")
+            if outcome == "refused":
+                return ConnectFailed(
+                    f"no TLS handshake succeeded with {where} at any version: {att.reason}", kind="tls"
                 )
+            kind = "protocol" if outcome == "protocol" else None
+            return ConnectFailed(att.reason, kind=kind)
+    for att in attempts:
+        if att.outcome == "timeout":
+            return LimitHit(att.reason, kind="timeout")
     return ConnectFailed(attempts[0].reason or "the probe got no answer")
+
+
+def _reply(reply: Reply) -> str:
+    return f"{reply.code} " + " / ".join(reply.lines)
 
 
 def _negotiated(best: Attempt | None) -> dict[str, Any] | None:

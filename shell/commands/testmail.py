@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from jcsh.runtime.bounded import HTML
 from jcsh.runtime.errors import JcshError
 from jcsh.runtime.hosts import host_port
 from jcsh.shell.commands import read_text, seconds, syntax
@@ -44,7 +45,8 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         dest="net_timeout",
         type=seconds(3600),
         metavar="SECONDS",
-        help="connect, read and write timeout (default: the mail.smtp.*timeout settings)",
+        help="the time each step may take: connect and greeting, TLS handshake, each command and its "
+        "reply, the message and its final reply (default: the mail.smtp.*timeout settings)",
     )
     p.add_argument("--transcript", action="store_true", help="print the SMTP dialogue (AUTH redacted)")
     p.add_argument(
@@ -65,9 +67,8 @@ def summary(result: SendResult, *, color: bool = False) -> str:
         who = f"{cert['subject']}, issued by {cert['issuer']}, valid until {cert['not_after']}" if cert else ""
         trust = "verified" if result.verified else "NOT verified"
         rows.append(("trust", f"{trust}: {who}" if who else trust, None if result.verified else "yellow"))
-    elif result.error and result.error.get("kind") in ("trust", "tls"):
-        trust_failed = result.error["kind"] == "trust"
-        rows.append(("tls", "certificate not trusted" if trust_failed else "handshake failed", "red"))
+    elif result.tls_failure or (result.error and result.error.get("kind") in ("trust", "tls")):
+        rows.append(("tls", result.tls_failure or "not established", "red"))
         if result.certificate:
             cert = result.certificate
             rows.append(
@@ -129,7 +130,7 @@ def cmd_testmail(ctx: Context, args: argparse.Namespace) -> int:
             from_=args.from_,
             subject=args.subject if args.subject is not None else f"jcsh test mail from {host} at {when}",
             body=body,
-            html=read_text(ctx, args.html, what="--html") if args.html else None,
+            html=read_text(ctx, args.html, what="--html", bounds=HTML) if args.html else None,
             attachments=args.attach,
         )
         live = live_lines(ctx) if args.verbose else None

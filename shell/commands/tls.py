@@ -12,6 +12,7 @@ from jcsh.shell.commands import seconds, syntax
 from jcsh.shell.context import Context
 
 if TYPE_CHECKING:
+    from jcsh.runtime.smtp.wire import Timeouts
     from jcsh.runtime.tls.probe import ProbeResult
     from jcsh.runtime.tls.trust import TrustPolicy
 
@@ -60,9 +61,9 @@ def _probe_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--timeout",
         type=seconds(3600),
-        default=10.0,
         metavar="S",
-        help="network timeout of each connection, seconds (default 10)",
+        help="the time each step may take: connect and greeting, each command and its reply, the TLS "
+        "handshake (default: the mail.smtp.*timeout settings)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="print each connection's outcome on stderr as it ends")
 
@@ -76,7 +77,7 @@ def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
     from jcsh.runtime.tls.probe import probe
     from jcsh.shell.spinner import live_lines
 
-    host, port, mode, policy, ehlo_name = _target(ctx, args)
+    host, port, mode, policy, ehlo_name, timeouts = _target(ctx, args)
     protocols = tuple(p for p in re.split(r"[\s,]+", args.protocols or "") if p) or None
     if args.protocols is not None and protocols is None:
         raise UsageError("--protocols needs at least one version, e.g. TLSv1.2")
@@ -87,6 +88,7 @@ def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
         servername=args.servername,
         protocols=protocols,
         timeout=args.timeout,
+        timeouts=timeouts,
         policy=policy,
         local_hostname=ehlo_name,
         home=ctx.home,
@@ -96,8 +98,8 @@ def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _target(ctx: Context, args: argparse.Namespace) -> tuple[str, int, str | None, TrustPolicy, str | None]:
-    """Host, port, mode, trust policy and EHLO name: from the command line, else the mail settings."""
+def _target(ctx: Context, args: argparse.Namespace) -> tuple[str, int, str | None, TrustPolicy, str | None, Timeouts]:
+    """Host, port, mode, trust policy, EHLO name and timeouts: from the command line, else the mail settings."""
     from jcsh.runtime.mail.settings import load_settings
     from jcsh.runtime.mail.trust import trust_policy
 
@@ -113,7 +115,7 @@ def _target(ctx: Context, args: argparse.Namespace) -> tuple[str, int, str | Non
         settings = load_settings(ctx.registry, ctx.credentials)
         host, port = settings.require_server(), settings.port.value  # ConfigError, as for testmail
         mode = args.mode or ("implicit" if settings.security.value == "TLS" else "starttls")
-    return host, port, mode, trust_policy(settings, ctx.credentials), settings.localhost.value
+    return host, port, mode, trust_policy(settings, ctx.credentials), settings.localhost.value, settings.timeouts()
 
 
 def render_probe(r: ProbeResult) -> str:

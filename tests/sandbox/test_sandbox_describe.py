@@ -17,6 +17,10 @@ def test_describe_lists_every_preloaded_name_with_one_line_docs() -> None:
         "tls",
         "SSLContext",
         "JcshError",
+        "ConnectFailed",
+        "LimitHit",
+        "TempFailure",
+        "JobFailed",
         "jcsArgs",
     }
     assert set(d["jcsOut"]) >= {"print", "println", "printf"}

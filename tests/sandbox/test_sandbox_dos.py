@@ -1,4 +1,4 @@
-"""Denial of service: each attempt is stopped within the timeout + 3 s and the shell stays usable."""
+"""Denial of service: each attempt is stopped within the timeout + 1 s and the shell stays usable."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from jcsh.runtime.sandbox.client import GRACE_SECONDS, Session
+from jcsh.runtime.sandbox.client import TIMEOUT_GRACE_SECONDS, Session
 from jcsh.runtime.sandbox.limits import seccomp_available
 from tests.sandbox.helpers import Ran, run
 
@@ -16,7 +16,7 @@ def _stopped(session: Session, code: str, **kwargs: Any) -> tuple[Ran, float]:
     started = time.monotonic()
     ran = run(session, code, **kwargs)
     elapsed = time.monotonic() - started
-    assert elapsed < session.timeout + 3, f"took {elapsed:.1f} s"
+    assert elapsed < session.timeout + 1.5, f"took {elapsed:.1f} s"  # 1 s, and the machine's load
     after = run(session, "jcsOut.println(6 * 7)")
     assert after.result.ok and after.out == "42\n", "the shell is not usable afterwards"
     return ran, elapsed
@@ -43,7 +43,7 @@ def test_loop_that_swallows_the_interrupt_is_killed(session: Session) -> None:
     r = ran.result
     assert (r.exit_code, r.limit, r.namespace_lost) == (4, "timeout", True)
     assert "namespace was lost" in r.error
-    assert elapsed >= session.timeout + GRACE_SECONDS - 0.2
+    assert elapsed >= session.timeout + TIMEOUT_GRACE_SECONDS - 0.2
 
 
 def test_huge_power_is_stopped(session: Session) -> None:
@@ -61,7 +61,7 @@ def test_loop_in_c_that_ignores_signals_is_killed(session: Session) -> None:
     ran, elapsed = _stopped(session, "any(iter(int, 1))")  # no bytecode runs, so no signal handler either
     r = ran.result
     assert (r.exit_code, r.limit, r.namespace_lost) == (4, "timeout", True)
-    assert elapsed >= session.timeout + GRACE_SECONDS - 0.2
+    assert elapsed >= session.timeout + TIMEOUT_GRACE_SECONDS - 0.2
 
 
 def test_huge_string_hits_the_memory_limit(session: Session) -> None:

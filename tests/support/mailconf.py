@@ -55,32 +55,40 @@ def add_login(credentials: CredentialStore, endpoint: str, user: str = "bob", pa
 
 
 class RawServer:
-    """A one-connection-at-a-time TCP server on 127.0.0.1 running `script(conn)` per connection."""
+    """A TCP server on 127.0.0.1 running `script(conn)` per connection: one at a time, or each in a
+    thread of its own when `concurrent` (a probe opens several at once)."""
 
-    def __init__(self, script: Callable[[socket.socket], object]) -> None:
+    def __init__(self, script: Callable[[socket.socket], object], *, concurrent: bool = False) -> None:
         self.script = script
+        self.concurrent = concurrent
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
+        self.sock.listen(16)
         self.port: int = self.sock.getsockname()[1]
         self.received = bytearray()
         self.stopped = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
     def _serve(self) -> None:
-        self.sock.settimeout(0.1)
+        self.sock.settimeout(0.05)
         while not self.stopped.is_set():
             try:
                 conn, _ = self.sock.accept()
             except (TimeoutError, OSError):
                 continue
-            with conn:
-                conn.settimeout(5)
-                try:
-                    self.script(conn)
-                except OSError:
-                    pass
+            if self.concurrent:
+                threading.Thread(target=self._run, args=(conn,), daemon=True).start()
+            else:
+                self._run(conn)
+
+    def _run(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                self.script(conn)
+            except OSError:  # ssl.SSLError too: the client hung up, which is how most faults end
+                pass
 
     def read_line(self, conn: socket.socket) -> bytes:
         """One CRLF line from the client (also kept in `received`)."""

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from jcsh.runtime.errors import UsageError
+from jcsh.runtime.smtp.wire import Timeouts
 from jcsh.runtime.tls.attempt import Attempt, Run, run_attempt
 from jcsh.runtime.tls.checks.render import shown, table
 from jcsh.runtime.tls.trust import restrict_versions
@@ -125,7 +126,7 @@ def scan_ciphers(
     local_hostname: str | None = None,
 ) -> CipherScan:
     """Try every candidate suite of each version alone (at most `concurrency` connections at once,
-    each with its own deadline of `timeout`), then probe the server's order with two accepted suites."""
+    each step of each within `timeout`), then probe the server's order with two accepted suites."""
     started = time.monotonic()
     if not versions:
         raise UsageError("no TLS version to scan the cipher suites of")
@@ -228,8 +229,9 @@ def _context_any(versions: Sequence[str]) -> ssl.SSLContext:
 
 
 def _connect(target: _Target, ctx: ssl.SSLContext) -> Attempt:
-    """One connection with its own deadline: SMTP up to STARTTLS (or TLS first), one handshake."""
-    run = Run(target.host, target.port, target.mode, target.servername, target.timeout, target.local_hostname, ctx)
+    """One connection, each step within the timeout: SMTP up to STARTTLS (or TLS first), one handshake."""
+    t = target.timeout
+    run = Run(target.host, target.port, target.mode, target.servername, Timeouts(t, t, t), target.local_hostname, ctx)
     try:
         return run_attempt(run, Attempt("cipher", ctx))
     finally:
