@@ -68,6 +68,8 @@ def _a(*words: str) -> Callable[[Env], list[str]]:
 
 
 IMPORT = '{"path": "/a", "value": null, "children": {"b": {"value": "1", "children": {}}}}'
+DAMAGE = ("registry", "set", "/a/b", "1", "--then-damage")  # a step the test carries out itself
+BACKUP = ("backup", "{tmp}/b.tar")
 CRED = ("--protocol", "smtp", "--endpoint", "127.0.0.1", "--virtual-user", "default")
 SMTP_PROTOCOL = ("credential", "protocol", "add", "smtp")
 SERVER = ("configure", "--from", "ops@example.test", "--server", "127.0.0.1")
@@ -90,6 +92,9 @@ CASES: dict[str, Case] = {
     "registry-export missing": Case("registry-export", _a("registry", "export", "/none"), 1),
     "registry-import ok": Case("registry-import", _a("registry", "import", "-"), 0, stdin=IMPORT),
     "registry-import bad": Case("registry-import", _a("registry", "import", "-"), 2, stdin="{not json"),
+    "registry-check ok": Case("registry-check", _a("registry", "check"), 0, (("registry", "set", "/a/b", "1"),)),
+    "registry-check damaged": Case("registry-check", _a("registry", "check"), 74, (DAMAGE,)),
+    "registry-get damaged": Case("registry-get", _a("registry", "get", "/a/b"), 74, (DAMAGE,)),
     # credential
     "protocol add ok": Case("credential-protocol-add", _a("credential", "protocol", "add", "smtp"), 0),
     "protocol add twice": Case("credential-protocol-add", _a(*SMTP_PROTOCOL), 2, (SMTP_PROTOCOL,)),
@@ -155,6 +160,18 @@ CASES: dict[str, Case] = {
     "run ok": Case("run", lambda env: ["run", str(env.tmp / "ok.jcs")], 0),
     "run missing": Case("run", lambda env: ["run", str(env.tmp / "missing.jcs")], 2),
     "run java": Case("run", lambda env: ["run", str(env.tmp / "java.jcs")], 1),
+    # backup and restore
+    "backup ok": Case("backup", lambda env: ["backup", str(env.tmp / "b.tar")], 0, (("registry", "set", "/a/b", "1"),)),
+    "backup no folder": Case("backup", lambda env: ["backup", str(env.tmp / "none" / "b.tar")], 2),
+    "restore ok": Case(
+        "restore",
+        lambda env: ["restore", str(env.tmp / "b.tar"), "--home", str(env.tmp / "new-home")],
+        0,
+        (("registry", "set", "/a/b", "1"), BACKUP),
+    ),
+    "restore into a full home": Case(
+        "restore", lambda env: ["restore", str(env.tmp / "b.tar")], 2, (("registry", "set", "/a/b", "1"), BACKUP)
+    ),
     # the rest
     "version ok": Case("version", _a("--version"), 0),
     "version bad": Case("version", _a("--version", "--bogus"), 2),
@@ -203,7 +220,12 @@ def test_json_document_fits_its_schema(
     (tmp_path / "ok.jcs").write_text("print('ok')\n")
     (tmp_path / "java.jcs").write_text('String s = "x";\nSystem.out.println(s);\n')
     for step in case.prepare:
-        assert jcsh(home, *step, stdin=case.stdin).code == 0, step
+        if step == DAMAGE:
+            assert jcsh(home, *step[:-1]).code == 0
+            (home / "registry.sqlite3").write_bytes(b"not a database " * 1000)  # a damaged store
+            continue
+        words = [w.format(tmp=tmp_path) for w in step]
+        assert jcsh(home, *words, stdin=case.stdin).code == 0, step
     args = case.args(env)
     if args[0] == "testmail":  # the sink stands in for the configured server
         assert jcsh(home, "registry", "set", "/configuration/mail/Port", str(env.sink_port)).code == 0
@@ -237,9 +259,12 @@ def test_sink_document_fits_its_schema(home: Path) -> None:
     validate("sink", bad.json)
 
 
-def test_the_error_schema_knows_every_error_kind() -> None:
-    kinds = REGISTRY.contents(BASE + "error.json")["$defs"]["kind"]["enum"]
-    assert sorted(kinds) == sorted(str(k) for k in ErrorKind)
+def test_the_error_schema_knows_every_error_kind_and_store_fault() -> None:
+    from jcsh.runtime.store import StoreFault
+
+    error = REGISTRY.contents(BASE + "error.json")["$defs"]
+    assert sorted(error["kind"]["enum"]) == sorted(str(k) for k in ErrorKind)
+    assert sorted(error["error"]["properties"]["cause"]["enum"]) == sorted(str(f) for f in StoreFault)
 
 
 def test_a_renamed_or_missing_key_is_caught() -> None:
