@@ -14,6 +14,8 @@ from jcsh.runtime.smtp.transcript import Transcript
 from jcsh.runtime.smtp.wire import WIRE_ERRORS, Reply, ServerClosed, StepTimeout, Timeouts, Wire
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from jcsh.runtime.credentials import CredentialStore
     from jcsh.runtime.mail.settings import MailSettings
 
@@ -27,13 +29,20 @@ class _Reconnect(Exception):
 class MailSession:
     """One SMTP connection reused for many messages; reconnects when the server closed it."""
 
-    def __init__(self, settings: MailSettings, credentials: CredentialStore, *, transcript: bool = False) -> None:
+    def __init__(
+        self,
+        settings: MailSettings,
+        credentials: CredentialStore,
+        *,
+        transcript: bool = False,
+        on_line: Callable[[str], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.credentials = credentials
         self.host = (settings.server.value or "").strip()
         self.port = int(settings.port.value)
         self.security = str(settings.security.value)
-        self._transcript = Transcript(transcript)
+        self._transcript = Transcript(transcript, on_line)
         self._trust = TrustSetup(settings, credentials, bare_host(self.host))
         self._conn: Connection | None = None  # the open connection
         self._tried: Connection | None = None  # the connection the current message went over, or tried to
@@ -263,12 +272,13 @@ def send_mail(
     *,
     transcript: bool = False,
     deadline: float | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> SendResult:
     """Send one message over a fresh connection (UsageError for bad input, else a result).
 
     `deadline` (time.monotonic()) bounds every step on top of the configured timeouts.
     """
-    session = MailSession(settings, credentials, transcript=transcript)
+    session = MailSession(settings, credentials, transcript=transcript, on_line=on_line)
     try:
         result = session.send(request, deadline=deadline)
     finally:

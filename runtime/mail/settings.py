@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 from jcsh.runtime.errors import ConfigError, NotFound, UsageError
 from jcsh.runtime.hosts import bare_host
 from jcsh.runtime.mail import values
-from jcsh.runtime.mail.keys import KEYS, MAIL, VERIFY_KEY, Problem, children, key_problems, property_problems
+from jcsh.runtime.mail.keys import KEYS, MAIL, VERIFY_KEY, Level, Problem, children, key_problems, property_problems
 
 if TYPE_CHECKING:
     from jcsh.runtime.credentials import CredentialStore
@@ -212,13 +212,13 @@ class _Loader:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def problem(self, level: str, keys: tuple[str, ...], message: str, fix: str, fatal: bool = False) -> None:
+    def problem(self, level: Level, keys: tuple[str, ...], message: str, fix: str, fatal: bool = False) -> None:
         self.problems.append(Problem(level, keys, message, fix, fatal))
 
     def bad(self, path: str, value: str, reason: str, fix: str = "") -> None:
         shown = value if len(value) <= 80 else value[:77] + "..."
         self.problem(
-            "error",
+            Level.ERROR,
             (path,),
             f"{path} = {shown!r} {reason}",
             fix or f"correct it with `jcsh registry set {path} VALUE` or remove it",
@@ -257,7 +257,7 @@ class _Loader:
         transport = self.parse(self.lookup("Transport"), _transport, "smtp")
         if self.lookup("Transport") is None:
             self.problem(
-                "error",
+                Level.ERROR,
                 (f"{MAIL}/Transport",),
                 f"{MAIL}/Transport is not set (it is required); smtp is assumed",
                 f"jcsh registry set {MAIL}/Transport smtp",
@@ -327,7 +327,7 @@ class _Loader:
         else:
             if with_server:
                 self.problem(
-                    "warning",
+                    Level.WARNING,
                     tuple(f"{p}/Server" for p, _ in with_server),
                     f"{len(with_server)} server scopes name a Server and {MAIL}/Server is not set, "
                     "so none of them is used",
@@ -348,7 +348,7 @@ class _Loader:
         for p in scopes:
             if p != self.scope:
                 self.problem(
-                    "note",
+                    Level.NOTE,
                     (p,),
                     f"the settings under {p} do not apply: the server is {found.value}",
                     f"jcsh registry rm -r {p}, if they are left over",
@@ -360,7 +360,7 @@ class _Loader:
             node = f"{base}/JavaMail"
             if self.entries.get(node) is not None:
                 self.problem(
-                    "warning",
+                    Level.WARNING,
                     (node,),
                     f"{node} has a value, which is ignored; each JavaMail property is a child entry",
                     f"jcsh registry set {node}/mail.smtp.port 25 (for example)",
@@ -369,7 +369,7 @@ class _Loader:
                 value = self.entries[path]
                 if self.children(path):
                     self.problem(
-                        "warning",
+                        Level.WARNING,
                         (path,),
                         f"{path} has children, which are ignored; a property is one entry named like mail.smtp.port",
                         f"jcsh registry rm -r {path}",
@@ -387,7 +387,7 @@ class _Loader:
         ssl_enable = self.parse(self.prop("ssl.enable"), values.parse_bool, None)
         if None not in (enable.value, enabled.value) and enable.value != enabled.value:
             self.problem(
-                "warning",
+                Level.WARNING,
                 (enable.origin, enabled.origin),
                 f"{enable.origin} and {enabled.origin} disagree; STARTTLS is used because one of them is true",
                 "set both to the same value, or remove one",
@@ -424,7 +424,7 @@ class _Loader:
         if cred is None:
             if auth.value:
                 self.problem(
-                    "warning",
+                    Level.WARNING,
                     (auth.origin,),
                     f"{auth.origin} is true but no smtp credential has "
                     f"endpoint {server!r} and virtual user default: no login will happen",
@@ -433,7 +433,7 @@ class _Loader:
             return Setting(None, DEFAULT), user
         if auth.value is False:
             self.problem(
-                "warning",
+                Level.WARNING,
                 (auth.origin, _credential_origin(server or "")),
                 f"{auth.origin} is false: the credential smtp {server} default is not used",
                 f"jcsh registry rm {auth.origin}",
@@ -444,7 +444,7 @@ class _Loader:
         if cred.real_user:
             if user_key and user_key.value != cred.real_user:
                 self.problem(
-                    "note",
+                    Level.NOTE,
                     (user_key.origin, origin),
                     f"{user_key.origin} ({user_key.value}) is not "
                     f"used: the credential names the login {cred.real_user}",
@@ -461,7 +461,7 @@ class _Loader:
         names = self.parse(listed, parse_mechanisms, ())
         for name in unknown_mechanisms(names.value):
             self.problem(
-                "warning",
+                Level.WARNING,
                 (names.origin,),
                 f"{names.origin} names {name}, which is not a SASL mechanism jcsh knows: it is skipped",
                 "check the spelling; jcsh implements PLAIN LOGIN CRAM-MD5 XOAUTH2 OAUTHBEARER",
