@@ -22,6 +22,7 @@ This module is the only reader of `/configuration/mail` and of
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
@@ -47,6 +48,7 @@ __all__ = [
     "MAIL",
     "VERIFY_KEY",
     "KEYS",
+    "Security",
     "SECURITIES",
     "DEFAULT_TIMEOUTS_MS",
     "NO_SERVER",
@@ -54,7 +56,17 @@ __all__ = [
 
 T = TypeVar("T")
 
-SECURITIES = ("None", "STARTTLS", "STARTTLSRequired", "TLS")
+
+class Security(StrEnum):
+    """How the connection is secured: the product's ConnectionSecurity values, spelled as it spells them."""
+
+    NONE = "None"
+    STARTTLS = "STARTTLS"
+    STARTTLS_REQUIRED = "STARTTLSRequired"
+    TLS = "TLS"
+
+
+SECURITIES: tuple[Security, ...] = tuple(Security)
 TRANSPORTS = ("smtp", "smtps")
 DEFAULT_TIMEOUTS_MS = {"connectiontimeout": 10_000, "timeout": 30_000, "writetimeout": 30_000}
 NO_SERVER = "no mail server is configured; run `jcsh configure`"
@@ -108,7 +120,7 @@ class MailSettings(NamedTuple):
     server: Setting[str | None]
     transport: Setting[str]
     port: Setting[int]
-    security: Setting[str]
+    security: Setting[Security]
     from_: Setting[str | None]
     user: Setting[str | None]
     credential: Setting[CredentialRef | None]
@@ -379,8 +391,10 @@ class _Loader:
         raw = {name: (p.value, p.origin) for name, p in self.props.items()}
         self.problems += property_problems(raw, transport.value, transport.origin)
 
-    def find_security(self, transport: Setting[str]) -> Setting[str]:
-        chosen = self.parse(self.lookup("ConnectionSecurity"), lambda v: values.parse_choice(v, SECURITIES), None)
+    def find_security(self, transport: Setting[str]) -> Setting[Security]:
+        chosen = self.parse(
+            self.lookup("ConnectionSecurity"), lambda v: Security(values.parse_choice(v, SECURITIES)), None
+        )
         required = self.parse(self.prop("starttls.required"), values.parse_bool, None)
         enable = self.parse(self.prop("starttls.enable"), values.parse_bool, None)
         enabled = self.parse(self.prop("starttls.enabled"), values.parse_bool, None)
@@ -393,25 +407,25 @@ class _Loader:
                 "set both to the same value, or remove one",
             )
         if chosen.value is not None:
-            return chosen
+            return Setting(chosen.value, chosen.origin)
         if required.value:
-            return Setting("STARTTLSRequired", required.origin)
+            return Setting(Security.STARTTLS_REQUIRED, required.origin)
         for flag in (enable, enabled):
             if flag.value:
-                return Setting("STARTTLS", flag.origin)
+                return Setting(Security.STARTTLS, flag.origin)
         if ssl_enable.value is not None:
-            return Setting("TLS" if ssl_enable.value else "None", ssl_enable.origin)
+            return Setting(Security.TLS if ssl_enable.value else Security.NONE, ssl_enable.origin)
         if transport.value == "smtps":
-            return Setting("TLS", transport.origin)
-        return Setting("None", DEFAULT)
+            return Setting(Security.TLS, transport.origin)
+        return Setting(Security.NONE, DEFAULT)
 
-    def find_port(self, security: Setting[str]) -> Setting[int]:
+    def find_port(self, security: Setting[Security]) -> Setting[int]:
         for found in (self.lookup("Port"), self.prop("port")):
             if found is not None:
                 parsed = self.parse(found, values.parse_port, None)
                 if parsed.value is not None:
                     return parsed
-        default = {"TLS": 465, "STARTTLSRequired": 587}.get(security.value, 25)
+        default = {Security.TLS: 465, Security.STARTTLS_REQUIRED: 587}.get(security.value, 25)
         return Setting(default, DEFAULT)
 
     def find_login(self, server: str | None) -> tuple[Setting[CredentialRef | None], Setting[str | None]]:
