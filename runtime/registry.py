@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -196,6 +196,18 @@ class Registry:
             n = len(self.children(path))
             raise NotFound(f"{path} has no value (it has {n} children; see `jcsh registry ls {path}`)")
         return row[0]
+
+    def values(self, paths: Sequence[str]) -> dict[str, str | None]:
+        """The value at each path (None when the entry is absent or has no value), read in one pass."""
+        for path in paths:
+            validate_path(path)
+        found: dict[str, str | None] = {}
+        unique = list(dict.fromkeys(paths))
+        for start in range(0, len(unique), 500):  # under SQLite's limit on bound parameters
+            batch = unique[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            found.update(self.conn.execute(f"SELECT path, value FROM entry WHERE path IN ({marks})", batch).fetchall())
+        return {path: found.get(path) for path in paths}
 
     def children(self, path: str = "/") -> list[Child]:
         """The direct children of path, sorted by name."""

@@ -63,8 +63,9 @@ class Channel:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def send(self, message: dict[str, Any]) -> None:
-        self.sock.sendall(encode(message))
+    def send(self, message: dict[str, Any] | bytes) -> None:
+        """A message, or a frame `encode` already made (encoded once, e.g. to check its size first)."""
+        self.sock.sendall(message if isinstance(message, bytes) else encode(message))
 
     def _frame(self) -> dict[str, Any] | None:
         """A complete frame from the buffer, if there is one."""
