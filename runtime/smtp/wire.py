@@ -246,7 +246,10 @@ class Wire:
         """The TLS handshake within the deadline; ssl errors (trust, versions) pass through as they are."""
         if self._buf:  # said after "220 go ahead" and before our ClientHello: a TLS server never does
             raise NotTls(f"{self.where} spoke plain text instead of TLS: {shown(self._buf, 40)}", bytes(self._buf))
-        tls = context.wrap_bio(self._in, self._out, server_hostname=server_hostname or None)
+        # An ASCII name as bytes: ssl encodes a str with the idna codec, whose import (stringprep,
+        # unicodedata) costs start-up milliseconds and gives the same bytes for an ASCII name.
+        name = server_hostname.encode("ascii") if server_hostname and server_hostname.isascii() else server_hostname
+        tls = context.wrap_bio(self._in, self._out, server_hostname=name or None)
         first = True
         while True:
             try:
