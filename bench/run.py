@@ -20,7 +20,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `bench` and the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import case_mail, case_process, case_sandbox, case_tls
+from bench import case_mail, case_process, case_sandbox, case_store, case_tls
 from bench.fixtures import Fixtures
 from bench.harness import (
     ROOT,
@@ -47,6 +47,7 @@ CASES: list[Case] = [
     *case_tls.CASES,
     *case_process.CASES[2:],
     *case_sandbox.CASES[1:],
+    *case_store.CASES,
 ]
 PEERS = ("ipython", "ptpython", "swaks", "sslyze", "openssl")
 MTA_CASES = ("testmail", "testmail-auth", "batch", "probe", "probe16")  # what --mta runs again

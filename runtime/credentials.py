@@ -8,22 +8,42 @@ from __future__ import annotations
 
 import builtins
 import os
-import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from jcsh.runtime.errors import ConfigError, NotFound, UsageError
+from jcsh.runtime.errors import NotFound, StoreError, UsageError
+from jcsh.runtime.home import KEY_NAME, os_fault, rekey_leftovers
+from jcsh.runtime.keyfile import (
+    CHECK,
+    fernet_of,
+    opens,
+    pending_key,
+    previous_key,
+    recover_rekey,
+    sync_folder,
+    write_key,
+)
 from jcsh.runtime.registry import Registry
+from jcsh.runtime.store import CredentialRow, Identity, StoreFault
 
 if TYPE_CHECKING:
     from jcsh.runtime.fernet_key import FernetKey
 
-__all__ = ["CredentialStore", "Credential", "Secret", "SMTP", "X509", "KEY_NAME"]
+__all__ = [
+    "CredentialStore",
+    "Credential",
+    "Secret",
+    "SMTP",
+    "X509",
+    "KEY_NAME",
+    "REKEY_STEPS",
+]
 
 SMTP = "smtp"
 X509 = "X509_TrustedCertificate"
-KEY_NAME = "secret.key"
-_CHECK = b"jcsh key check"
+# The points `rekey` passes, in order; a crash after any of them is recovered on the next open.
+REKEY_STEPS = ("re-encrypted", "new-key-written", "committed", "old-key-moved", "new-key-placed")
 _MAX_FIELD = 255
 
 
@@ -59,6 +79,10 @@ class Credential(NamedTuple):
 
     def identity(self) -> str:
         return f"{self.protocol} {self.endpoint} {self.virtual_user}"
+
+    @classmethod
+    def from_row(cls, row: CredentialRow) -> Credential:
+        return cls(row.protocol, row.endpoint, row.virtual_user, row.real_user, row.secret is not None, row.certificate)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,39 +120,46 @@ def _check_field(what: str, value: object, *, optional: bool = False) -> str | N
 
 
 class CredentialStore:
-    """Protocols and credentials, in the registry's database."""
+    """Protocols and credentials, in the registry's store."""
 
     def __init__(self, registry: Registry, home: Path) -> None:
         self.registry = registry
-        self.conn: sqlite3.Connection = registry.conn
+        self.store = registry.store
         self.key_path = home / KEY_NAME
         self._fernet: FernetKey | None = None
 
     def __repr__(self) -> str:
         return f"CredentialStore({str(self.key_path.parent)!r})"
 
+    def _missing(self, error: Exception) -> Exception:
+        self.store.confirm_sound()  # damage must never read as "does not exist"
+        return error
+
     # -- protocols ----------------------------------------------------------------------------
 
     def protocols(self) -> list[str]:
-        return [r[0] for r in self.conn.execute("SELECT name FROM protocol ORDER BY name")]
+        found = self.store.protocols()
+        if not found:
+            self.store.confirm_sound()  # "none" must not be damage speaking
+        return found
 
     def add_protocol(self, name: str) -> None:
         name = _check_field("protocol name", name)  # type: ignore[assignment]
         if any(c.isspace() for c in name):
             raise UsageError(f"protocol name {name!r} contains a space")
         with self.registry.transaction():
-            if self.conn.execute("SELECT 1 FROM protocol WHERE name = ?", (name,)).fetchone():
+            if self.store.has_protocol(name):
                 raise UsageError(f"protocol {name!r} already exists")
-            self.conn.execute("INSERT INTO protocol(name) VALUES (?)", (name,))
+            self.store.add_protocol(name)
 
     def remove_protocol(self, name: str) -> None:
         with self.registry.transaction():
-            if not self.conn.execute("SELECT 1 FROM protocol WHERE name = ?", (name,)).fetchone():
-                raise NotFound(f"protocol {name!r} does not exist")
-            (used,) = self.conn.execute("SELECT COUNT(*) FROM credential WHERE protocol = ?", (name,)).fetchone()
+            if not self.store.has_protocol(name):
+                raise self._missing(NotFound(f"protocol {name!r} does not exist"))
+            used = self.store.protocol_users(name)
             if used:
                 raise UsageError(f"protocol {name!r} is used by {used} credential(s); remove them first")
-            self.conn.execute("DELETE FROM protocol WHERE name = ?", (name,))
+            self.store.remove_protocol(name)
 
     # -- credentials --------------------------------------------------------------------------
 
@@ -159,69 +190,57 @@ class CredentialStore:
         with self.registry.transaction():
             self.check_can_add(protocol, endpoint, virtual_user, replace=replace)
             token = self._cipher().encrypt(secret.encode("utf-8")) if secret else None
-            self.conn.execute(
-                "INSERT OR REPLACE INTO credential(protocol, endpoint, virtual_user, real_user, secret, certificate) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (protocol, endpoint, virtual_user, real_user, token, certificate),
-            )
-        return Credential(protocol, endpoint, virtual_user, real_user, token is not None, certificate)
+            row = CredentialRow(protocol, endpoint, virtual_user, real_user, token, certificate)
+            self.store.put_credential(row)
+        return Credential.from_row(row)
 
     def check_can_add(self, protocol: str, endpoint: str, virtual_user: str, *, replace: bool = False) -> None:
         """Raise UsageError when the protocol is missing or the identity is taken (and not replace)."""
-        if not self.conn.execute("SELECT 1 FROM protocol WHERE name = ?", (protocol,)).fetchone():
-            raise UsageError(
-                f"protocol {protocol!r} does not exist; create it with `jcsh credential protocol add {protocol}`"
+        if not self.store.has_protocol(protocol):
+            raise self._missing(
+                UsageError(
+                    f"protocol {protocol!r} does not exist; create it with `jcsh credential protocol add {protocol}`"
+                )
             )
-        if not replace and self._row(protocol, endpoint, virtual_user) is not None:
+        if not replace and self.store.credential(Identity(protocol, endpoint, virtual_user)) is not None:
             raise UsageError(
                 f"a credential {protocol} {endpoint} {virtual_user} already exists; use --replace to overwrite it"
             )
 
-    def _row(self, protocol: str, endpoint: str, virtual_user: str) -> tuple[Any, ...] | None:
-        return self.conn.execute(
-            "SELECT protocol, endpoint, virtual_user, real_user, secret IS NOT NULL, certificate FROM credential "
-            "WHERE protocol = ? AND endpoint = ? AND virtual_user = ?",
-            (protocol, endpoint, virtual_user),
-        ).fetchone()
-
     def list(self, protocol: str | None = None) -> list[Credential]:
-        sql = "SELECT protocol, endpoint, virtual_user, real_user, secret IS NOT NULL, certificate FROM credential"
-        params: tuple[str, ...] = ()
-        if protocol is not None:
-            sql += " WHERE protocol = ?"
-            params = (protocol,)
-        rows = self.conn.execute(sql + " ORDER BY protocol, endpoint, virtual_user", params).fetchall()
-        return [Credential(p, e, v, r, bool(s), c) for p, e, v, r, s, c in rows]
+        rows = self.store.credentials(protocol)
+        if not rows:
+            self.store.confirm_sound()
+        return [Credential.from_row(row) for row in rows]
 
     def find(self, protocol: str, endpoint: str, virtual_user: str) -> Credential | None:
         """The credential with exactly this identity (case-sensitive), or None."""
-        row = self._row(protocol, endpoint, virtual_user)
-        return Credential(row[0], row[1], row[2], row[3], bool(row[4]), row[5]) if row else None
+        row = self.store.credential(Identity(protocol, endpoint, virtual_user))
+        if row is None:
+            self.store.confirm_sound()
+            return None
+        return Credential.from_row(row)
 
     def remove(self, protocol: str, endpoint: str, virtual_user: str) -> None:
         with self.registry.transaction():
-            cur = self.conn.execute(
-                "DELETE FROM credential WHERE protocol = ? AND endpoint = ? AND virtual_user = ?",
-                (protocol, endpoint, virtual_user),
-            )
-            if cur.rowcount == 0:
-                raise NotFound(f"no credential {protocol} {endpoint} {virtual_user}")
+            if not self.store.delete_credential(Identity(protocol, endpoint, virtual_user)):
+                raise self._missing(NotFound(f"no credential {protocol} {endpoint} {virtual_user}"))
 
     def secret(self, credential: Credential) -> Secret:
         """Decrypt a credential's secret."""
-        row = self.conn.execute(
-            "SELECT secret FROM credential WHERE protocol = ? AND endpoint = ? AND virtual_user = ?",
-            (credential.protocol, credential.endpoint, credential.virtual_user),
-        ).fetchone()
-        if row is None or row[0] is None:
-            raise NotFound(f"credential {credential.identity()} has no secret")
+        row = self.store.credential(Identity(credential.protocol, credential.endpoint, credential.virtual_user))
+        if row is None or row.secret is None:
+            raise self._missing(NotFound(f"credential {credential.identity()} has no secret"))
         from jcsh.runtime.fernet_key import InvalidToken
 
         try:
-            return Secret(self._cipher().decrypt(row[0]).decode("utf-8"))
-        except InvalidToken:
-            raise ConfigError(
-                f"the secret of {credential.identity()} cannot be decrypted with {self.key_path}"
+            return Secret(self._cipher().decrypt(row.secret).decode("utf-8"))
+        except (InvalidToken, UnicodeDecodeError):
+            raise StoreError(
+                f"the secret of {credential.identity()} cannot be decrypted with {self.key_path}: it is damaged; "
+                "run `jcsh registry check`",
+                cause=StoreFault.DAMAGED,
+                path=str(self.store.location),
             ) from None
 
     def trusted_certificates(self) -> builtins.list[Credential]:
@@ -230,45 +249,36 @@ class CredentialStore:
 
     # -- the key ------------------------------------------------------------------------------
 
-    def _check_token(self) -> bytes | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = 'key_check'").fetchone()
-        return row[0] if row else None
-
     def _cipher(self) -> FernetKey:
         if self._fernet is None:
             self._fernet = self._load_key()
         return self._fernet
 
     def _load_key(self) -> FernetKey:
-        from jcsh.runtime.fernet_key import FernetKey, InvalidToken
-
-        check = self._check_token()
-        pending = self.key_path.with_name(KEY_NAME + ".new")
-        if not self.key_path.exists():
+        home = self.key_path.parent
+        if rekey_leftovers(home) and not self.store.read_only:
+            recover_rekey(self.store, home)
+        check = self.store.meta("key_check")
+        # A read-only home cannot be tidied: any left-over key that matches will do.
+        candidates = [p for p in (self.key_path, pending_key(home), previous_key(home)) if p.exists()]
+        if not candidates:
             if check is not None:
-                raise ConfigError(
+                raise StoreError(
                     f"{self.key_path} is missing, but the registry holds secrets encrypted with it; "
-                    "restore it from your backup (nothing was changed)"
+                    "restore it from your backup (`jcsh restore`); nothing was changed",
+                    cause=StoreFault.MISSING,
+                    path=str(self.key_path),
                 )
             return self._create_key()
-        for candidate in (self.key_path, pending):
-            if not candidate.exists():
-                continue
-            try:
-                fernet = FernetKey(_read_key(candidate))
-            except ValueError:
-                raise ConfigError(f"{candidate} is not a valid key file") from None
-            if check is None:
+        for candidate in candidates:
+            fernet = fernet_of(candidate)
+            if check is None or opens(fernet, check):
                 return fernet
-            try:
-                fernet.decrypt(check)
-            except InvalidToken:
-                continue
-            if candidate == pending:  # a rekey was interrupted after its commit: finish it
-                os.replace(pending, self.key_path)
-            return fernet
-        raise ConfigError(
-            f"{self.key_path} does not match the secrets in this registry (wrong key?); nothing was changed"
+        raise StoreError(
+            f"{self.key_path} does not match the secrets in this registry (wrong key?); "
+            "restore the right one from your backup; nothing was changed",
+            cause=StoreFault.DAMAGED,
+            path=str(self.key_path),
         )
 
     def _create_key(self) -> FernetKey:
@@ -276,61 +286,60 @@ class CredentialStore:
 
         key = FernetKey.generate()
         try:
-            fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            write_key(self.key_path, key, exclusive=True)
         except FileExistsError:  # another process created it first: use theirs
-            return FernetKey(_read_key(self.key_path))
-        with os.fdopen(fd, "wb") as f:
-            f.write(key + b"\n")
-            f.flush()
-            os.fsync(f.fileno())
+            return fernet_of(self.key_path)
+        except OSError as e:
+            raise os_fault(e, self.key_path, writing=True) from None
         fernet = FernetKey(key)
         with self.registry.transaction():
-            self.conn.execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES ('key_check', ?)", (fernet.encrypt(_CHECK),)
-            )
+            self.store.set_meta("key_check", fernet.encrypt(CHECK))
         return fernet
 
-    def rekey(self) -> int:
-        """Re-encrypt every secret under a new key in one transaction; returns how many."""
+    def rekey(self, *, steps: Callable[[str], None] | None = None) -> int:
+        """Re-encrypt every secret under a new key in one transaction; returns how many.
+
+        `steps` is called with each name of REKEY_STEPS as it is passed (tests stop the process
+        there to check that the next open recovers from a crash at that point).
+        """
         from jcsh.runtime.fernet_key import FernetKey
 
+        step = steps or (lambda name: None)
         old = self._cipher()
         new_key = FernetKey.generate()
         new = FernetKey(new_key)
-        pending = self.key_path.with_name(KEY_NAME + ".new")
-        backup = self.key_path.with_name(KEY_NAME + ".old")
-        with self.registry.transaction():
-            rows = self.conn.execute(
-                "SELECT protocol, endpoint, virtual_user, secret FROM credential WHERE secret IS NOT NULL"
-            ).fetchall()
-            for p, e, v, token in rows:
-                self.conn.execute(
-                    "UPDATE credential SET secret = ? WHERE protocol = ? AND endpoint = ? AND virtual_user = ?",
-                    (new.encrypt(old.decrypt(token)), p, e, v),
-                )
-            self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('key_check', ?)", (new.encrypt(_CHECK),))
-            _write_key(pending, new_key)  # on disk before the commit, so a crash leaves a usable key
-        # Committed: keep the old key as .old until the new one is in place and decrypts.
-        os.replace(self.key_path, backup)
-        os.replace(pending, self.key_path)
+        home = self.key_path.parent
+        pending, backup = pending_key(home), previous_key(home)
+        try:
+            with self.registry.transaction():
+                rows = [row for row in self.store.credentials() if row.secret is not None]
+                for row in rows:
+                    self.store.set_secret(row.identity, new.encrypt(old.decrypt(row.secret or b"")))
+                self.store.set_meta("key_check", new.encrypt(CHECK))
+                step("re-encrypted")
+                write_key(pending, new_key)  # on disk before the commit, so a crash leaves a usable key
+                step("new-key-written")
+        except BaseException as e:
+            if pending.exists():  # nothing was committed: the new key is of no use
+                pending.unlink()
+            if isinstance(e, OSError):
+                raise os_fault(e, pending, writing=True) from None
+            raise
+        step("committed")
+        try:
+            # Committed: keep the old key as .old until the new one is in place and decrypts.
+            os.replace(self.key_path, backup)
+            step("old-key-moved")
+            os.replace(pending, self.key_path)
+            sync_folder(home)
+            step("new-key-placed")
+        except OSError as e:
+            raise os_fault(e, self.key_path, writing=True) from None
         self._fernet = None
         verified = self._cipher()
-        for (token,) in self.conn.execute("SELECT secret FROM credential WHERE secret IS NOT NULL"):
-            verified.decrypt(token)
-        backup.unlink()
+        for row in self.store.credentials():
+            if row.secret is not None:
+                verified.decrypt(row.secret)
+        if backup.exists():
+            backup.unlink()
         return len(rows)
-
-
-def _read_key(path: Path) -> bytes:
-    try:
-        return path.read_bytes().strip()
-    except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
-
-
-def _write_key(path: Path, key: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key + b"\n")
-        f.flush()
-        os.fsync(f.fileno())

@@ -177,10 +177,29 @@ class TempFailure(JcshError):
 
 
 class StoreError(JcshError):
-    """The home or its store cannot be read or written: disk full, read-only, damaged, missing (exit 74)."""
+    """The home or its store cannot be read or written: disk full, read-only, damaged, missing (exit 74).
+
+    `cause` tells the faults apart for scripts and `--json` ("disk-full", "read-only", "damaged" ...);
+    `path` is the file or folder concerned.
+    """
 
     kind = ErrorKind.STORE
     exit_code = ExitStatus.STORE
+
+    def __init__(
+        self, message: str, *, cause: str | None = None, path: str | None = None, kind: str | None = None
+    ) -> None:
+        super().__init__(message, kind=kind)
+        self.cause = cause
+        self.path = path
+
+    def to_json(self) -> dict[str, str]:
+        data = super().to_json()
+        if self.cause:
+            data["cause"] = self.cause
+        if self.path:
+            data["path"] = self.path
+        return data
 
 
 class PermissionDenied(JcshError):

@@ -11,6 +11,7 @@ from jcsh.shell.argv import command_word
 from jcsh.shell.commands import COMMAND_AREAS, JcshArgumentParser, ParserExit, add_arguments, add_common, seconds, specs
 from jcsh.shell.context import Context
 from jcsh.shell.render import report_error
+from jcsh.shell.streams import StreamClosed, std_streams
 
 __all__ = ["main", "build_parser"]
 
@@ -90,6 +91,17 @@ def _version(ctx: Context) -> int:
     return 0
 
 
+def _report(ctx: Context, error: JcshError) -> int:
+    """Report an error where it can still be written: its exit code either way."""
+    try:
+        return report_error(error, as_json=ctx.json, out=ctx.out, stderr=ctx.err)
+    except StreamClosed:
+        try:  # --json with stdout gone: say it on stderr
+            return report_error(error, as_json=False, out=ctx.err, stderr=ctx.err)
+        except StreamClosed:
+            return error.exit_code
+
+
 def _bare_allow_net(argv: list[str]) -> list[str]:
     """A bare `--allow-net` (before the command) means anywhere: `--allow-net=*`, so that the
     command word after it is not taken for its value (HOSTs are given as `--allow-net=HOST`)."""
@@ -106,7 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run jcsh with argv; return the exit code."""
     argv = _bare_allow_net(list(sys.argv[1:] if argv is None else argv))
     wants_json = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
-    ctx = Context(json=wants_json)
+    stdin, out, err = std_streams()
+    ctx = Context(json=wants_json, out=out, err=err, stdin=stdin)
     try:
         try:
             word = command_word(argv)
@@ -140,9 +153,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return script.run_code(ctx, args.code)
         return script.run_default(ctx)
     except JcshError as e:
-        return report_error(e, as_json=ctx.json, out=ctx.out, stderr=ctx.err)
+        return _report(ctx, e)
+    except StreamClosed as e:  # a closed stdin/stdout/stderr, a reader gone, a full disk under stdout
+        return _report(ctx, JcshError(str(e), kind="failed"))
     except KeyboardInterrupt:
-        ctx.show("\njcsh: interrupted\n", err=True)
+        try:
+            ctx.show("\njcsh: interrupted\n", err=True)
+        except StreamClosed:
+            pass
         return 130
     finally:
         ctx.close()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from jcsh.runtime.home import ensure_home, resolve_home
+from jcsh.runtime.home import HomeWarning, ensure_home, home_warnings, resolve_home
 
 if TYPE_CHECKING:
     from jcsh.runtime.credentials import CredentialStore
@@ -19,6 +20,22 @@ __all__ = ["Context"]
 
 def _isatty(stream: TextIO) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
+
+
+class _EscapingOutput(io.TextIOBase):
+    """Writes JSON text with unsafe characters as \\uXXXX escapes (each character on its own: chunk-safe)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def write(self, text: str) -> int:
+        from jcsh.runtime.controls import escape_json_text
+
+        self._out.write(escape_json_text(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._out.flush()
 
 
 class Context:
@@ -52,6 +69,10 @@ class Context:
         self._home: Path | None = None
         self._registry: Registry | None = None
         self._credentials: CredentialStore | None = None
+        # What is unsafe about the home (other users can reach it ...): said once, on stderr, when the
+        # home is first used; `mail doctor` sets this False first and lists them as findings instead.
+        self.home_warnings_on_stderr = True
+        self.home_problems: list[HomeWarning] = []
 
     def __repr__(self) -> str:
         return f"Context(home_arg={self.home_arg!r}, json={self.json})"
@@ -69,16 +90,40 @@ class Context:
     @property
     def home(self) -> Path:
         if self._home is None:
-            self._home = ensure_home(resolve_home(self.home_arg))
+            home = ensure_home(resolve_home(self.home_arg))
+            self.home_problems = home_warnings(home)
+            self._home = home
+            if self.home_warnings_on_stderr:
+                for problem in self.home_problems:
+                    self.warn(problem.line())
         return self._home
 
     @property
     def registry(self) -> Registry:
         if self._registry is None:
+            from jcsh.runtime.home import rekey_leftovers
             from jcsh.runtime.registry import open_registry
 
-            self._registry = open_registry(self.home)
+            home = self.home
+            registry = open_registry(home)
+            if rekey_leftovers(home):  # a `credential rekey` stopped part-way: finish or undo it, and say so
+                self._recover_rekey(registry)
+            self._registry = registry
         return self._registry
+
+    def _recover_rekey(self, registry: Registry) -> None:
+        from jcsh.runtime.errors import StoreError
+        from jcsh.runtime.keyfile import recover_rekey
+
+        try:
+            done = recover_rekey(registry.store, self.home)
+        except StoreError as e:
+            if not registry.store.read_only:
+                registry.close()
+                raise
+            done = f"{e.message} (the home cannot be written, so it was left as it is)"
+        if done:
+            self.warn(done)
 
     @property
     def credentials(self) -> CredentialStore:
@@ -106,6 +151,11 @@ class Context:
             text = text if exact and not _isatty(self.out) else human(text)
             self.out.write(text if text.endswith("\n") else text + "\n")
         self.out.flush()
+
+    def document_output(self) -> TextIO:
+        """Where a streamed JSON document goes (an export): stdout as it is to a file or pipe; on a
+        terminal through the escaping emit_document does, chunk by chunk."""
+        return _EscapingOutput(self.out) if _isatty(self.out) else self.out  # type: ignore[return-value]
 
     def emit_document(self, document: str) -> None:
         """A JSON document that is the result itself (an export): exact to a file or pipe; on a
@@ -141,3 +191,4 @@ class Context:
         if self._registry is not None:
             self._registry.close()
             self._registry = None
+            self._credentials = None

@@ -14,6 +14,9 @@ __all__ = ["main"]
 
 
 def main() -> int:
+    from jcsh.shell.streams import reserve_std_fds
+
+    reserve_std_fds()  # before anything opens a file: a closed stdout must not become the database's number
     argv = sys.argv[1:]
     if command_word(argv) == "" and "-c" in argv[:-1]:
         from jcsh.runtime.sandbox.client import needs_modules, prestart

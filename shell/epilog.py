@@ -23,6 +23,7 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("jcsh registry rm -r /configuration/mail/smtp.example.test", "an entry with children needs -r"),
         ("jcsh registry export /configuration > backup.json", "canonical JSON, keys sorted"),
         ("jcsh registry import --replace backup.json", "the subtree becomes exactly the file"),
+        ("jcsh registry check", "SQLite's integrity check and the key: ok (0) or what is damaged (74)"),
     ),
     "credential": (
         ("jcsh credential protocol add smtp", "a protocol credentials can belong to"),
@@ -82,6 +83,15 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("jcsh examples send_testmail", "copy send_testmail.jcs into the current folder"),
         ("jcsh examples tls_protocols scripts/", "into scripts/"),
     ),
+    "backup": (
+        ("jcsh backup ~/jcsh.backup", "one file, mode 0600: the store (changes in the WAL too) and the key"),
+        ("jcsh backup - | gzip > jcsh.backup.gz", "to stdout (never to a terminal)"),
+    ),
+    "restore": (
+        ("jcsh restore ~/jcsh.backup --home /srv/jcsh", "into an empty home; checked before it commits"),
+        ("jcsh restore jcsh.backup --force", "replace the registry and key this home holds"),
+        ("jcsh restore - < jcsh.backup", "from stdin; gzip, bzip2 and xz are read as they are"),
+    ),
     "completion": (
         ('eval "$(jcsh completion bash)"', "bash: complete jcsh in this shell"),
         ("jcsh completion zsh > ~/.zfunc/_jcsh", "zsh: a completion function on $fpath"),
@@ -104,14 +114,21 @@ EXITS: dict[str, tuple[ExitStatus, ...]] = {
     "sink": (_E.OK, _E.FAILED, _E.USAGE, _E.INTERRUPTED),
     "examples": (_E.OK, _E.FAILED, _E.USAGE),
     "completion": (_E.OK, _E.USAGE),
+    "backup": (_E.OK, _E.FAILED, _E.USAGE, _E.STORE),
+    "restore": (_E.OK, _E.FAILED, _E.USAGE, _E.STORE),
 }
 
 _HOME = ("JCSH_HOME", "the home folder when --home is not given (default: the platform's data folder)")
 _NO_COLOR = ("NO_COLOR", "set to anything: no colour, as --no-color")
 _NAMESERVERS = ("JCSH_NAMESERVERS", "DNS servers for MX and host lookups: host[:port][,host[:port]...]")
+_STORE_TIMEOUT = ("JCSH_STORE_TIMEOUT", "seconds to wait for a store another process holds (default 30)")
 # The variables each command reads; a command not listed here reads JCSH_HOME and NO_COLOR.
 ENVIRONMENT: dict[str, tuple[tuple[str, str], ...]] = {
-    "": (_HOME, _NAMESERVERS, _NO_COLOR),
+    "": (_HOME, _NAMESERVERS, _NO_COLOR, _STORE_TIMEOUT),
+    "registry": (_HOME, _NO_COLOR, _STORE_TIMEOUT),
+    "credential": (_HOME, _NO_COLOR, _STORE_TIMEOUT),
+    "backup": (_HOME, _NO_COLOR, _STORE_TIMEOUT),
+    "restore": (_HOME, _NO_COLOR, _STORE_TIMEOUT),
     "configure": (_HOME, _NAMESERVERS, _NO_COLOR),
     "mail doctor": (_HOME, _NAMESERVERS, _NO_COLOR),
     "tls probe": (_HOME, _NAMESERVERS, _NO_COLOR),

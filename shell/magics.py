@@ -180,13 +180,9 @@ class Magics:
     def cmd_run(self, args: argparse.Namespace) -> int:
         if args.file == "-":
             raise UsageError("%run reads a file; paste code at the prompt instead of -")
-        try:
-            with open(args.file, encoding="utf-8-sig") as f:
-                source = f.read()
-        except OSError as e:
-            raise UsageError(f"cannot read {args.file}: {e.strerror}") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"{args.file} is not UTF-8 text") from None
+        from jcsh.shell.commands import read_text
+
+        source = read_text(self.shell.ctx, args.file)
         return self.shell.run_source(source, args.file, interactive=False, args=list(args.args))
 
     @magic("the last N inputs from the history (default 20), oldest first", _history_arguments)

@@ -45,11 +45,18 @@ class RedactingHistory(FileHistory):
     """FileHistory (created 0600) that does not store entries holding a literal secret."""
 
     def __init__(self, filename: str | Path) -> None:
-        super().__init__(open_history_file(Path(filename)))
+        try:
+            open_history_file(Path(filename))
+        except OSError:
+            pass  # a read-only or vanished home: the session goes on without saving history
+        super().__init__(filename)
 
     def store_string(self, string: str) -> None:
         if keep_in_history(string):
-            super().store_string(string)
+            try:
+                super().store_string(string)
+            except OSError:
+                pass  # history is best effort, as append_history's is: never the end of a session
 
 
 class JcshLexer(Lexer):

@@ -27,6 +27,7 @@ CASES = {
     "batch": ("jcsh.runtime.sandbox.client", None),
     "testmail-auth": ("jcsh.shell.commands.testmail", "swaks"),
     "regget": ("jcsh.runtime.sandbox.client", None),
+    "store": ("jcsh.runtime.store", None),
 }
 SLOW = {"repl", "batch", "probe", "loop", "startup"}
 
@@ -68,7 +69,7 @@ def test_quick_run_prints_a_table_with_verdicts(case: str, tmp_path: Path) -> No
         if row["jcsh median"] == "not available":  # only while the capability has not landed
             assert row["verdict"] == "skip" and not _landed(module), row
             continue
-        assert row["jcsh median"].endswith("ms") or row["jcsh median"].endswith(" s"), row
+        assert row["jcsh median"].endswith(("ms", " s", " MiB")), row
         if row["peer"] == hidden:
             assert row["peer median"] == "not installed" and row["verdict"] == "skip", row
         elif row["peer"] == "—":

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jcsh.runtime.credentials import CredentialStore, Secret
-from jcsh.runtime.errors import ConfigError, UsageError
+from jcsh.runtime.errors import StoreError, UsageError
 from jcsh.runtime.registry import open_registry
 from tests.support.cli import jcsh, jcsh_process
 from tests.support.pki import TestCA, self_signed
@@ -143,7 +143,7 @@ def test_missing_key_is_a_clear_error_and_nothing_is_overwritten(home: Path) -> 
     saved = key.read_bytes()
     key.unlink()
     ran = _add_smtp(home, "--replace", password="new")
-    assert ran.code == 1 and "secret.key is missing" in ran.err
+    assert ran.code == 74 and "secret.key is missing" in ran.err
     assert not key.exists()
     key.write_bytes(saved)
     store = CredentialStore(open_registry(home), home)
@@ -157,9 +157,9 @@ def test_wrong_key_is_refused(home: Path) -> None:
 
     (home / "secret.key").write_bytes(Fernet.generate_key())
     ran = _add_smtp(home, "--replace", password="new")
-    assert ran.code == 1 and "does not match" in ran.err
+    assert ran.code == 74 and "does not match" in ran.err
     (home / "secret.key").write_text("garbage")
-    with pytest.raises(ConfigError, match="not a valid key"):
+    with pytest.raises(StoreError, match="not a valid key"):
         store = CredentialStore(open_registry(home), home)
         store.secret(store.find("smtp", "smtp.example.test", "default"))
 

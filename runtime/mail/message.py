@@ -13,6 +13,7 @@ from email.utils import format_datetime, localtime, make_msgid
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from jcsh.runtime.bounded import ATTACHMENT, read_bytes
 from jcsh.runtime.errors import JobFailed, UsageError
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ def build_message(settings: MailSettings, request: MailRequest) -> BuiltMessage:
     for path in files:
         main, sub = _mime_type(path)
         try:
-            data = path.read_bytes()
+            data = read_bytes(path, f"attachment {path}", ATTACHMENT)
         except OSError as e:
             raise JobFailed(f"cannot read attachment {path}: {e.strerror}; nothing was sent") from None
         msg.add_attachment(data, maintype=main, subtype=sub, filename=path.name)

@@ -22,7 +22,7 @@ __all__ = ["Engine"]
 _MAX_TEXT = 64 * 1024  # error and value texts in the done message
 _RAISE = opcode.opmap["RAISE_VARARGS"]
 # Uncaught, these end the script with their own exit code and one line: a refusal, not a bug.
-_OWN_EXIT = {int(ExitStatus.PERMISSION): None, int(ExitStatus.LIMIT): "budget"}
+_OWN_EXIT = {int(ExitStatus.PERMISSION): None, int(ExitStatus.LIMIT): "budget", int(ExitStatus.STORE): None}
 
 
 def _clip(text: str) -> str:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 from jcsh.runtime.errors import UsageError
 
 if TYPE_CHECKING:
+    from jcsh.runtime.bounded import Bounds
     from jcsh.shell.context import Context
 
 __all__ = [
@@ -44,6 +45,8 @@ COMMAND_AREAS = {
     "run": "script",
     "examples": "examples",
     "completion": "completion",
+    "backup": "backup",
+    "restore": "backup",
 }
 _AREAS = tuple(dict.fromkeys(COMMAND_AREAS.values()))
 
@@ -201,15 +204,23 @@ def seconds(maximum: float) -> Callable[[str], float]:
     return parse
 
 
-def read_text(ctx: Context, name: str, *, what: str = "") -> str:
-    """A UTF-8 file's text (`-` reads standard input); UsageError saying why it cannot be read."""
+def read_text(ctx: Context, name: str, *, what: str = "", bounds: Bounds | None = None) -> str:
+    """A UTF-8 file's text (`-` reads standard input), read in bounded chunks; UsageError saying why not.
+
+    `bounds` is the size limit and the bytes this kind of input cannot hold (a script by default).
+    """
+    from jcsh.runtime.bounded import SCRIPT
+    from jcsh.runtime.bounded import read_text as read_bounded
+    from jcsh.shell.streams import StreamClosed
+
+    bounds = bounds or SCRIPT
     label = "standard input" if name == "-" else f"{what} {name}".strip()
     try:
         if name == "-":
-            return ctx.stdin.read()
-        with open(name, encoding="utf-8-sig") as f:
-            return f.read()
+            return read_bounded(ctx.stdin, label, bounds)
+        with open(name, "rb") as f:
+            return read_bounded(f, label, bounds)
+    except StreamClosed:
+        raise
     except OSError as e:
         raise UsageError(f"cannot read {label}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{label} is not UTF-8 text") from None

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from jcsh.runtime.bounded import PASSWORD
 from jcsh.runtime.credentials import X509
 from jcsh.runtime.errors import UsageError
-from jcsh.shell.commands import syntax
+from jcsh.shell.commands import read_text, syntax
 from jcsh.shell.context import Context
 from jcsh.shell.render import table
 
@@ -41,11 +42,14 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 def read_certificate(path: str) -> tuple[str, str]:
     """(PEM text, subject) of a PEM file holding exactly one X.509 certificate."""
+    from pathlib import Path
+
     from cryptography import x509
 
+    from jcsh.runtime.bounded import CERTIFICATE, read_bytes
+
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_bytes(Path(path), path, CERTIFICATE)
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}") from None
     try:
@@ -61,7 +65,7 @@ def read_certificate(path: str) -> tuple[str, str]:
 
 def _password(ctx: Context, args: argparse.Namespace) -> str:
     if args.password_stdin:
-        text = ctx.stdin.readline() if ctx.interactive else ctx.stdin.read()
+        text = ctx.stdin.readline(PASSWORD.limit) if ctx.interactive else read_text(ctx, "-", bounds=PASSWORD)
         return text.rstrip("\r\n") if text.count("\n") <= 1 else text.splitlines()[0]
     if not ctx.interactive:
         raise UsageError("no password given: use --password-stdin, or run on a terminal to be prompted")

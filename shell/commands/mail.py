@@ -125,11 +125,14 @@ def _doctor_arguments(p: argparse.ArgumentParser) -> None:
 
 @syntax("mail doctor", "traps in the mail configuration, with fixes (exit 1 when any is an error)", _doctor_arguments)
 def cmd_doctor(ctx: Context, args: argparse.Namespace) -> int:
-    from jcsh.runtime.mail.doctor import LEVELS, diagnose
+    from jcsh.runtime.mail.doctor import LEVELS, Finding, diagnose
     from jcsh.runtime.resolver import DEFAULT_LIFETIME
 
+    ctx.home_warnings_on_stderr = False  # the doctor lists them as findings instead
     lifetime = (args.dns_timeout or DEFAULT_LIFETIME) if args.dns else None
     findings = diagnose(ctx.registry, ctx.credentials, dns_lifetime=lifetime)
+    home = [Finding("warning", (str(ctx.home),), w.message, w.fix) for w in ctx.home_problems]
+    findings = sorted([*home, *findings], key=lambda f: LEVELS.index(f.level))
     counts = {level: sum(f.level == level for f in findings) for level in LEVELS}
     lines = []
     for f in findings:

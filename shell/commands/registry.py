@@ -1,4 +1,4 @@
-"""`jcsh registry get|set|ls|rm|export|import`: the registry tree."""
+"""`jcsh registry get|set|ls|rm|export|import|check`: the registry tree, and the store's health."""
 
 from __future__ import annotations
 
@@ -31,20 +31,28 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     a = sub.add_parser("import", help="merge an export document (all or nothing)")
     a.add_argument("file", metavar="FILE", help="an export document; - reads stdin")
     a.add_argument("--replace", action="store_true", help="replace the subtree instead of merging")
+    sub.add_parser("check", help="check the whole store (SQLite's integrity check, the key): ok, or what is damaged")
 
 
 def _read_document(ctx: Context, name: str) -> object:
-    text = read_text(ctx, name)
+    from jcsh.runtime.bounded import IMPORT
+    from jcsh.runtime.registry import MAX_JSON_DEPTH
+
+    text = read_text(ctx, name, bounds=IMPORT)
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise UsageError(f"{name} is not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise UsageError(f"{name} is nested deeper than {MAX_JSON_DEPTH} levels, the limit of an import") from None
 
 
-@syntax("registry", "the registry tree: get, set, ls, rm, export, import", _arguments)
+@syntax("registry", "the registry tree: get, set, ls, rm, export, import, check", _arguments)
 def cmd_registry(ctx: Context, args: argparse.Namespace) -> int:
-    reg = ctx.registry
     action = args.action
+    if action == "check":
+        return _check(ctx)
+    reg = ctx.registry
     if action == "get":
         value = reg.get(args.path)
         ctx.emit({"path": args.path, "value": value}, value, exact=True)  # `$(jcsh registry get ...)`
@@ -79,8 +87,38 @@ def cmd_registry(ctx: Context, args: argparse.Namespace) -> int:
         removed = reg.delete(args.path, recursive=args.recursive)
         ctx.emit({"path": args.path, "removed": removed}, None)
     elif action == "export":
-        ctx.emit_document(reg.export_json(args.path))
+        reg.write_export(ctx.document_output(), args.path)  # streamed: a million entries in ~20 MiB
     elif action == "import":
         count = reg.import_(_read_document(ctx, args.file), replace=args.replace)
         ctx.emit({"imported": count, "replace": args.replace}, None)
     return 0
+
+
+def _check(ctx: Context) -> int:
+    """SQLite's integrity check, the tree's own consistency, and the key against every secret."""
+    from jcsh.runtime.errors import ExitStatus, StoreError
+    from jcsh.runtime.home import DB_NAME, KEY_NAME
+    from jcsh.runtime.keyfile import check_key, read_key
+
+    db = ctx.home / DB_NAME
+    data: dict[str, object] = {"path": str(db), "schema_version": None, "entries": None, "credentials": None}
+    try:
+        store = ctx.registry.store
+        problems = store.check()
+        if not problems:
+            key = ctx.home / KEY_NAME
+            data["secrets"] = check_key(store, read_key(key) if key.exists() else None, what=str(db))
+            data.update(schema_version=store.schema_version(), entries=store.count_below("/"))
+            data["credentials"] = len(store.credentials())
+    except StoreError as e:
+        if e.cause not in ("damaged", "missing", "newer-release"):
+            raise  # it could not be checked at all (locked, no permission ...): that is not an answer
+        problems = [e.message]
+    data.update(ok=not problems, problems=problems)
+    if problems:
+        text = f"{db} is damaged:\n" + "\n".join(f"  {p}" for p in problems)
+    else:
+        counts = f"{data['entries']} entries, {data['credentials']} credentials"
+        text = f"{db}: ok (schema version {data['schema_version']}, {counts})"
+    ctx.emit(data, text)
+    return int(ExitStatus.STORE) if problems else 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from jcsh.runtime.errors import UsageError
 from jcsh.shell.commands import read_text, syntax
 from jcsh.shell.context import Context
 from jcsh.shell.timeout import TIMEOUT_KEY, script_timeout
@@ -111,10 +110,10 @@ def run_default(ctx: Context) -> int:
         return run_repl(ctx)
     session = _session(ctx)
     try:
-        source = ctx.stdin.read()
-    except UnicodeDecodeError:
+        source = read_text(ctx, "-")
+    except BaseException:
         session.close()
-        raise UsageError("standard input is not UTF-8 text") from None
+        raise
     return _run(ctx, session, source, "<stdin>", [])
 
 
@@ -130,7 +129,7 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
         session = _session(ctx)  # reading stdin may take a while: start the worker first
     try:
         source = read_text(ctx, args.file)
-    except UsageError:
+    except BaseException:
         if session is not None:
             session.close()
         raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from jcsh.runtime.bounded import HTML
 from jcsh.runtime.errors import JcshError
 from jcsh.runtime.hosts import host_port
 from jcsh.shell.commands import read_text, seconds, syntax
@@ -125,7 +126,7 @@ def cmd_testmail(ctx: Context, args: argparse.Namespace) -> int:
             from_=args.from_,
             subject=args.subject if args.subject is not None else f"jcsh test mail from {host} at {when}",
             body=body,
-            html=read_text(ctx, args.html, what="--html") if args.html else None,
+            html=read_text(ctx, args.html, what="--html", bounds=HTML) if args.html else None,
             attachments=args.attach,
         )
         result = send_mail(settings, ctx.credentials, request, transcript=args.transcript)  # bad input raises
