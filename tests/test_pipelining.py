@@ -172,7 +172,7 @@ def test_no_pipelining_offered_gets_one_command_at_a_time(registry, credentials)
 
 
 @pytest.mark.timeout(15)
-def test_aiosmtpd_pipelined_batch_with_a_refused_and_a_421(registry, credentials) -> None:
+def test_aiosmtpd_pipelined_batch_with_a_refused_recipient(registry, credentials) -> None:
     with Sink(SinkConfig(port=0, fail={f"rcpt:{BAD}": 550})) as sink:
         configure_mail(registry, sink.port)
         with MailSession(load_settings(registry, credentials), credentials, transcript=True) as session:
@@ -186,3 +186,19 @@ def test_aiosmtpd_pipelined_batch_with_a_refused_and_a_421(registry, credentials
     assert first.status == third.status == "sent" and [m.rcpt_tos for m in got] == [[TO], [TO, CC]]
     assert refused.status == "failed" and refused.refused[BAD].startswith("550 ")
     assert "503" not in refused.error["message"]
+
+
+@pytest.mark.timeout(15)
+def test_aiosmtpd_421_in_the_middle_of_a_group(registry, credentials) -> None:
+    with Sink(SinkConfig(port=0, fail={f"rcpt:{BAD}": 421})) as sink:
+        configure_mail(registry, sink.port, SendPartial="true", **FAST)
+        with MailSession(load_settings(registry, credentials), credentials) as session:
+            cut = session.send(MailRequest(to=[TO, BAD, CC]))
+            after = session.send(MailRequest(to=[TO]))  # a fresh connection carries the next one
+        [got] = sink.wait_for(1)
+    assert (cut.status, cut.exit_code) == ("failed", 75)
+    assert cut.refused == {
+        BAD: f"421 jcsh sink: failing rcpt:{BAD} as asked",
+        CC: "not tried: the server closed the connection",
+    }
+    assert after.status == "sent" and got.rcpt_tos == [TO] and got.message()["Message-ID"] == after.message_id
