@@ -186,7 +186,7 @@ class Session:
         except (EOFError, OSError):
             raise _WorkerGone(self._kill()) from None
 
-    def _send(self, message: dict[str, Any]) -> None:
+    def _send(self, message: dict[str, Any] | bytes) -> None:
         assert self._worker is not None
         try:
             self._worker.channel.send(message)
@@ -376,7 +376,8 @@ class Session:
             return RunResult(False, 1, _BROKEN)
         return result
 
-    def _serve_call(self, message: dict[str, Any], *, refuse: bool) -> dict[str, Any]:
+    def _serve_call(self, message: dict[str, Any], *, refuse: bool) -> bytes:
+        """The reply frame to one request, encoded once (the size check and the send share it)."""
         ident = message.get("id")
         reply: dict[str, Any] = {"t": "reply", "id": ident}
         try:
@@ -384,10 +385,9 @@ class Session:
                 raise JcshError("the script is being stopped", kind="limit")
             if self.host is None:
                 raise JcshError("this session has no host to serve requests", kind="failed")
-            result = self.host.handle(message.get("m"), message.get("a"))
-            reply["ok"] = result
+            reply["ok"] = self.host.handle(message.get("m"), message.get("a"))
             try:
-                encode(reply)  # must be JSON and fit a frame
+                return encode(reply)  # must be JSON and fit a frame
             except ProtocolError:
                 raise JcshError(
                     f"the answer to {message.get('m')} is larger than a script may receive", kind="limit"
@@ -402,7 +402,7 @@ class Session:
         except Exception as e:
             reply.pop("ok", None)
             reply["err"] = {"kind": "failed", "message": f"{type(e).__name__}: {e}", "code": 1}
-        return reply
+        return encode(reply)
 
     # -- the rest of the contract ---------------------------------------------------------------
 

@@ -39,6 +39,10 @@ class Transcript:
         self._add(f"-> [message: {size} bytes]")
         self._add("-> .")
 
+    def chunk(self, size: int) -> None:
+        """A BDAT chunk of the message: its size, never its text."""
+        self.lines.append(f"-> [message chunk: {size} bytes]")
+
     def received(self, reply: Reply) -> None:
         """One whole reply, a line per line as the server sent it."""
         if reply.code != 334:
