@@ -55,6 +55,7 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("jcsh testmail --to ops@example.test", "status, security, TLS, trust, login, the server's reply"),
         ("jcsh testmail --to a@example.test --cc b@example.test --attach out/report.pdf", "copies, a file"),
         ("jcsh testmail --to a@example.test --timeout 5 --transcript", "the SMTP dialogue, AUTH redacted"),
+        ("jcsh testmail --to a@example.test -v", "the dialogue on stderr as it happens"),
         ("jcsh testmail --to a@example.test --json", "one JSON result"),
     ),
     "tls protocols": (
@@ -75,6 +76,7 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
             "jcsh tls probe smtp.example.test --truststore t.p12 --truststore-password-stdin < pw",
             "a store with its own password",
         ),
+        ("jcsh tls probe smtp.example.test -v", "each connection's outcome on stderr as it ends"),
     ),
     "sink": (
         ("jcsh sink", "plain SMTP on 127.0.0.1:2525"),

@@ -41,6 +41,7 @@ class Job(NamedTuple):
     local_hostname: str | None
     home: Path | None = None
     label: str = ""  # what the user named (an MX host when probing by address)
+    on_step: Callable[[str], None] | None = None  # `-v`: each connection's outcome as it ends
 
 
 class Extras(NamedTuple):
@@ -107,6 +108,7 @@ def run_job(job: Job, extras: Extras = NO_EXTRAS) -> Outcome:
             policy=job.policy,
             local_hostname=job.local_hostname,
             home=job.home,
+            on_step=job.on_step,
         )
     except JcshError as e:
         return Outcome(job, None, e)

@@ -49,6 +49,9 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         "reply, the message and its final reply (default: the mail.smtp.*timeout settings)",
     )
     p.add_argument("--transcript", action="store_true", help="print the SMTP dialogue (AUTH redacted)")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="print the SMTP dialogue on stderr as it happens (AUTH redacted)"
+    )
 
 
 def summary(result: SendResult, *, color: bool = False) -> str:
@@ -102,6 +105,7 @@ def cmd_testmail(ctx: Context, args: argparse.Namespace) -> int:
     from jcsh.runtime.mail.result import SendResult
     from jcsh.runtime.mail.send import send_mail
     from jcsh.runtime.mail.settings import Setting, load_settings
+    from jcsh.shell.spinner import live_lines
 
     settings = None
     try:
@@ -129,7 +133,8 @@ def cmd_testmail(ctx: Context, args: argparse.Namespace) -> int:
             html=read_text(ctx, args.html, what="--html", bounds=HTML) if args.html else None,
             attachments=args.attach,
         )
-        result = send_mail(settings, ctx.credentials, request, transcript=args.transcript)  # bad input raises
+        live = live_lines(ctx) if args.verbose else None
+        result = send_mail(settings, ctx.credentials, request, transcript=args.transcript, on_line=live)
     except JcshError as e:
         if not ctx.json:
             raise

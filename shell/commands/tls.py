@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from jcsh.runtime.errors import UsageError
@@ -82,6 +83,7 @@ def _probe_arguments(p: argparse.ArgumentParser) -> None:
         help="the time each step may take: connect and greeting, each command and its reply, the TLS "
         "handshake (default: the mail.smtp.*timeout settings)",
     )
+    p.add_argument("-v", "--verbose", action="store_true", help="print each connection's outcome on stderr as it ends")
 
 
 @syntax(
@@ -105,6 +107,8 @@ def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
     if args.mx is not None:
         return _probe_mx(ctx, args, protocols, extras)
     jobs = [_job(ctx, args, t, protocols) for t in (args.targets or [None])]
+    if args.verbose:
+        jobs = [j._replace(on_step=_steps(ctx, j, len(jobs) > 1)) for j in jobs]
     outcomes = run_jobs(jobs, extras)
     if len(outcomes) == 1:
         only = outcomes[0]
@@ -117,6 +121,18 @@ def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     ctx.emit({"targets": [o.to_json() for o in outcomes]}, "\n\n".join(_section(o) for o in outcomes))
     return first_failure([o.exit_code for o in outcomes])
+
+
+def _steps(ctx: Context, job: Job, several: bool) -> Callable[[str], None]:
+    """`-v`: each connection's outcome on stderr, prefixed with its target when there are several."""
+    from jcsh.runtime.tls.scan import where
+    from jcsh.shell.spinner import live_lines
+
+    say = live_lines(ctx)
+    if not several:
+        return say
+    prefix = where(job)
+    return lambda line: say(f"{prefix}: {line}")
 
 
 def _truststore(ctx: Context, args: argparse.Namespace) -> TrustStore | None:
@@ -147,7 +163,8 @@ def _probe_mx(ctx: Context, args: argparse.Namespace, protocols: tuple[str, ...]
     base = _job(ctx, args, None, protocols, mx=True)
 
     def make_job(address: str, mx_host: str) -> Job:
-        return base._replace(host=address, servername=args.servername or mx_host, label=mx_host)
+        job = base._replace(host=address, servername=args.servername or mx_host, label=mx_host)
+        return job._replace(on_step=_steps(ctx, job, True)) if args.verbose else job
 
     report = probe_mx(args.mx, args.port or 25, make_job, extras, base.policy, timeout=args.timeout or 10.0)
     ctx.emit(report.to_json(), render_mx(report, _section))
