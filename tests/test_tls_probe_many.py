@@ -20,6 +20,7 @@ from tests.support.cli import jcsh
 from tests.support.dns import DnsResponder
 from tests.support.https import PolicyServer
 from tests.support.pki import TestCA
+from tests.test_json_schema import validate
 
 pytestmark = pytest.mark.timeout(40)
 
@@ -135,6 +136,7 @@ def test_mx_probes_every_host_with_dane_and_mta_sts(
     assert ran.code == 0, ran.err
     doc = ran.json
     assert doc["domain"] == DOMAIN and set(doc) == {"domain", "hosts", "mta_sts", "tls_rpt"}
+    validate("tls-probe", doc)
     first, second = doc["hosts"]
     assert (first["host"], first["preference"], first["addresses"]) == ("mx1.example.test", 10, ["127.0.0.1"])
     assert (second["host"], second["preference"], second["addresses"]) == ("mx2.example.test", 20, ["127.0.0.2"])
@@ -160,6 +162,7 @@ def test_mx_host_that_refuses_makes_the_exit_code(home: Path, mx_world: tuple[Dn
     dead = _dead_port()
     ran = jcsh(home, "--json", "tls", "probe", "--mx", DOMAIN, "--port", str(dead), "--timeout", "3")
     assert ran.code == 3
+    validate("tls-probe", ran.json)
     assert [h["exit_code"] for h in ran.json["hosts"]] == [3, 3]
     assert ran.json["hosts"][0]["error"]["kind"] == "connect"
 
@@ -231,6 +234,7 @@ def test_truststore_per_target(home: Path, ca: TestCA, stores: dict[str, Path]) 
         )
         wrong = jcsh(home, "tls", "probe", target, "--truststore", str(stores["without.p12"]), "--timeout", "5")
     assert good.code == 0, good.err
+    validate("tls-probe", good.json)
     assert good.json["truststore"]["file"] == str(stores["with.jks"]) and good.json["truststore"]["trusted"] is True
     assert bad.code == 0, bad.err  # a trust-store verdict is data, not the exit code
     assert "would NOT trust" in bad.out and "jcsh Test Root CA" in bad.out
