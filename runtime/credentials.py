@@ -274,6 +274,7 @@ class CredentialStore:
         real_user: str | None = None,
         certificate: str | None = None,
         replace: bool = False,
+        allow_plaintext: bool = False,
     ) -> Credential:
         """Store an OAuth 2.0 client (its secrets encrypted together); nothing is fetched."""
         _check_field("endpoint", endpoint)
@@ -290,7 +291,15 @@ class CredentialStore:
             blob = self._cipher().encrypt(json.dumps(secrets).encode("utf-8"))
             oauth = json.dumps(client.to_json())
             row = CredentialRow(
-                protocol, endpoint, virtual_user, real_user, blob, certificate, CredentialKind.OAUTH2, oauth
+                protocol,
+                endpoint,
+                virtual_user,
+                real_user,
+                blob,
+                certificate,
+                CredentialKind.OAUTH2,
+                oauth,
+                allow_plaintext,
             )
             self.store.put_credential(row)
         return Credential.from_row(row)
