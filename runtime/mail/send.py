@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from jcsh.runtime.errors import ConfigError, ConnectFailed, JcshError, JobFailed, TempFailure, UsageError
 from jcsh.runtime.hosts import bare_host, host_port
-from jcsh.runtime.mail.connection import Connection, TrustSetup, password_allowed
+from jcsh.runtime.mail.connection import Connection, TrustSetup
 from jcsh.runtime.mail.message import BuiltMessage, MailRequest, build_message
 from jcsh.runtime.mail.result import SendResult, refusal
 from jcsh.runtime.smtp.transcript import Transcript
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from jcsh.runtime.credentials import CredentialStore
     from jcsh.runtime.mail.settings import MailSettings
 
-__all__ = ["SendResult", "MailSession", "send_mail", "password_allowed", "MailRequest"]
+__all__ = ["SendResult", "MailSession", "send_mail", "MailRequest"]
 
 
 class _Reconnect(Exception):

@@ -8,7 +8,7 @@ from jcsh.runtime.bounded import PASSWORD
 from jcsh.runtime.credentials import X509, Credential
 from jcsh.runtime.errors import UsageError
 from jcsh.shell.commands import read_text, syntax
-from jcsh.shell.commands.credential_oauth import add_oauth, check_not_oauth, oauth_arguments
+from jcsh.shell.commands.credential_oauth import add_oauth, check_not_oauth, oauth_arguments, token_metadata
 from jcsh.shell.context import Context
 from jcsh.shell.render import table
 
@@ -45,6 +45,12 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     ls.add_argument("--protocol", metavar="P")
     _identity(sub.add_parser("rm", help="remove a credential"))
     sub.add_parser("rekey", help="re-encrypt every secret under a new key")
+    tok = sub.add_parser("token", help="an OAuth 2.0 credential's access token: expiry, scope, audience (never it)")
+    tok.add_argument("--protocol", default="smtp", metavar="P")
+    tok.add_argument("--endpoint", required=True, metavar="E")
+    tok.add_argument("--virtual-user", default="default", metavar="V")
+    tok.add_argument("--refresh", action="store_true", help="fetch a new token even when the cached one is reusable")
+    tok.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="for the token endpoint")
 
 
 def read_certificate(path: str) -> tuple[str, str]:
@@ -101,7 +107,7 @@ def _details(c: Credential) -> str:
     return ", ".join(parts)
 
 
-@syntax("credential", "protocols and credentials: protocol add|ls|rm, add, ls, rm, rekey", _arguments)
+@syntax("credential", "protocols and credentials: protocol add|ls|rm, add, ls, rm, token, rekey", _arguments)
 def cmd_credential(ctx: Context, args: argparse.Namespace) -> int:
     store = ctx.credentials
     if args.action == "protocol":
@@ -165,6 +171,9 @@ def cmd_credential(ctx: Context, args: argparse.Namespace) -> int:
             {"removed": True, "protocol": args.protocol, "endpoint": args.endpoint, "virtual_user": args.virtual_user},
             None,
         )
+    elif args.action == "token":
+        data, text = token_metadata(ctx, args)
+        ctx.emit(data, text)
     elif args.action == "rekey":
         count = store.rekey()
         ctx.emit({"rekeyed": count}, f"re-encrypted {count} secret(s) under a new key")

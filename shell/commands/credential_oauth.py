@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from jcsh.runtime.credentials import Credential
     from jcsh.shell.context import Context
 
-__all__ = ["oauth_arguments", "add_oauth", "OAUTH_OPTIONS"]
+__all__ = ["oauth_arguments", "add_oauth", "check_not_oauth", "token_metadata", "OAUTH_OPTIONS"]
 
 GRANTS = ("client-credentials", "refresh-token", "static")
 # argparse dest -> the option, for "needs --oauth2" and "not with this grant" messages.
@@ -204,3 +204,35 @@ def add_oauth(ctx: Context, args: argparse.Namespace) -> Credential:
         replace=args.replace,
         allow_plaintext=args.allow_plaintext,
     )
+
+
+def token_metadata(ctx: Context, args: argparse.Namespace) -> tuple[dict[str, object], str]:
+    """`credential token`: the cached token's metadata, or a fetched one's (never the token)."""
+    from jcsh.runtime.errors import NotFound
+    from jcsh.runtime.mail.connection import TrustSetup
+    from jcsh.runtime.mail.oauth import token_info
+    from jcsh.runtime.mail.settings import load_settings
+    from jcsh.runtime.mail.tokens import access_token
+
+    if not 0 < args.timeout <= 3600:
+        raise UsageError("--timeout must be a number of seconds from 0 to 3600")
+    store = ctx.credentials
+    cred = store.find(args.protocol, args.endpoint, args.virtual_user)
+    if cred is None:
+        raise NotFound(f"no credential {args.protocol} {args.endpoint} {args.virtual_user}")
+    if cred.oauth is None:
+        raise UsageError(f"{cred.identity()} holds a {cred.kind}, not an OAuth 2.0 client: it has no token")
+    trust = TrustSetup(load_settings(ctx.registry, store), store, args.endpoint)
+    token, source = access_token(
+        store, cred, context_for=trust.token_context, timeout=args.timeout, refresh=args.refresh
+    )
+    info = token_info(token)
+    lines = [
+        f"credential: {cred.identity()} (oauth2 {cred.oauth.grant}; token from the {source})",
+        f"expires:    {info.expires_at or 'not said'}",
+        f"scope:      {info.scope or '-'}",
+    ]
+    lines += [f"audience:   {info.audience}"] if info.audience else []
+    lines += [f"app id:     {info.app_id}"] if info.app_id else []
+    lines += [f"roles:      {' '.join(info.roles)}"] if info.roles else []
+    return info.to_json(), "\n".join(lines)
