@@ -389,3 +389,61 @@ def test_scripts_and_the_worker_never_see_the_token(home: Path, pki, endpoint: T
     issued = list(endpoint.access_tokens)
     assert issued and endpoint.hits == 1 and seen  # the worker was seen
     _secrets_absent([ran.out.encode(), ran.err.encode(), _home_bytes(home), *seen], SECRET, *issued)
+
+
+# -- --quit-after ---------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(40)
+def test_quit_after_each_step_sends_nothing(home: Path, pki, endpoint: TokenServer) -> None:
+    _secret_client(home, endpoint)
+    bad = "nobody@example.test"
+    with _token_sink(pki, endpoint, fail={f"rcpt:{bad}": 550}) as sink:
+        _ready(home, pki, sink.port)
+        runs = {
+            step: jcsh(home, "--json", "testmail", "--to", TO, "--quit-after", step, "--transcript")
+            for step in ("connect", "tls", "auth", "rcpt")
+        }
+        refused = jcsh(home, "--json", "testmail", "--to", TO, "--to", bad, "--quit-after", "rcpt")
+        human = jcsh(home, "testmail", "--to", TO, "--quit-after", "auth")
+        bad_step = jcsh(home, "testmail", "--to", TO, "--quit-after", "data")
+        script = jcsh(
+            home, "-c", "r = mail.test('rcpt@example.test', quit_after='auth')\nprint(r.status, r.quit_after)"
+        )
+        bad_script = jcsh(home, "-c", "mail.test('rcpt@example.test', quit_after='data')")
+        assert sink.messages == []  # nothing was delivered, at any step
+    for step, ran in runs.items():
+        doc = ran.json
+        assert ran.code == 0 and doc["status"] == "checked" and doc["quit_after"] == step, (step, ran.out)
+        assert doc["transcript"][-2:] == ["-> QUIT", "<- 221 Bye"] or "-> QUIT" in doc["transcript"], step
+        sent = [line for line in doc["transcript"] if line.startswith("-> ")]
+        assert not any(line.startswith(("-> DATA", "-> BDAT")) for line in sent), step
+    assert not any("STARTTLS" in line for line in runs["connect"].json["transcript"] if line.startswith("-> "))
+    assert not any("AUTH" in line for line in runs["tls"].json["transcript"] if line.startswith("-> "))
+    assert runs["auth"].json["authenticated_as"] == "jobs@example.test"
+    assert not any("MAIL FROM" in line for line in runs["auth"].json["transcript"])
+    rcpt = [line for line in runs["rcpt"].json["transcript"] if line.startswith("-> ")]
+    assert rcpt[-2:] == ["-> RSET", "-> QUIT"]
+    assert runs["rcpt"].json["recipients"] == [
+        {"address": TO, "verdict": "accepted", "reply": runs["rcpt"].json["recipients"][0]["reply"]}
+    ]
+    assert refused.code == 1 and refused.json["status"] == "checked"
+    verdicts = {r["address"]: r["verdict"] for r in refused.json["recipients"]}
+    assert verdicts == {TO: "accepted", bad: "refused"}
+    assert human.code == 0 and "up to auth, then QUIT: nothing was sent" in human.out
+    assert bad_step.code == 2
+    assert script.code == 0 and script.out.split() == ["checked", "auth"], script.err
+    assert bad_script.code == 1 and "quit_after must be one of" in bad_script.err
+
+
+@pytest.mark.timeout(20)
+def test_quit_after_a_step_that_did_not_happen_fails(home: Path) -> None:
+    with Sink(SinkConfig(port=0)) as plain:
+        basic(home, plain.port, FAST)
+        no_tls = jcsh(home, "testmail", "--to", TO, "--quit-after", "tls")
+        no_login = jcsh(home, "testmail", "--to", TO, "--quit-after", "auth")
+        connect = jcsh(home, "testmail", "--to", TO, "--quit-after", "connect")
+        assert plain.messages == []
+    assert no_tls.code == 3 and "no TLS to check" in no_tls.err
+    assert no_login.code == 1 and "no login to check" in no_login.err
+    assert connect.code == 0

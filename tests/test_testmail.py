@@ -34,6 +34,8 @@ RESULT_KEYS = {
     "tls_failure",
     "explanation",
     "error",
+    "quit_after",
+    "recipients",
 }
 
 

@@ -89,8 +89,12 @@ class Connection:
         if self.wire is not None:
             self.wire.close()
 
-    def open(self, timeouts: Timeouts) -> None:
-        """Connect, greet, EHLO, STARTTLS as the settings say, log in; raises at the first failure."""
+    def open(self, timeouts: Timeouts, *, upto: str | None = None) -> None:
+        """Connect, greet, EHLO, STARTTLS as the settings say, log in; raises at the first failure.
+
+        `upto` ("connect", "tls", "auth") stops after that step (`testmail --quit-after`); a step
+        that was to be checked but did not happen (no TLS, no login) is a failure.
+        """
         t = self.transcript
         t.event(f"connecting to {self.where} ({self.security})")
         # Connect and greeting are one step (the TCP connect alone also within the connect timeout).
@@ -115,9 +119,29 @@ class Connection:
                 kind="protocol",
             )
         self._hello()
+        if upto == "connect":
+            return
         if self.security in ("STARTTLS", "STARTTLSRequired"):
             self._starttls()
+        if upto == "tls":
+            if wire.tls is None:
+                self.tls_failure = "not established"
+                raise ConnectFailed(
+                    f"no TLS to check with {self.where}: ConnectionSecurity is {self.security}"
+                    + (" and the server does not offer STARTTLS" if self.security == "STARTTLS" else ""),
+                    kind="tls",
+                )
+            return
         self._login()
+        if upto == "auth" and self.authenticated_as is None:
+            raise ConfigError(
+                f"no login to check with {self.where}: "
+                + (
+                    "no smtp credential is configured for it"
+                    if self.settings.credential.value is None
+                    else "the server offers no AUTH"
+                )
+            )
 
     def _ehlo_name(self) -> str:
         name = self.settings.localhost.value

@@ -49,12 +49,19 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         "reply, the message and its final reply (default: the mail.smtp.*timeout settings)",
     )
     p.add_argument("--transcript", action="store_true", help="print the SMTP dialogue (AUTH redacted)")
+    p.add_argument(
+        "--quit-after",
+        choices=("connect", "tls", "auth", "rcpt"),
+        metavar="STEP",
+        help="check without sending: stop after connect (greeting, EHLO), tls, auth (the login) or rcpt "
+        "(each recipient's verdict, then RSET) with QUIT; exit 0 when every step so far succeeded",
+    )
 
 
 def summary(result: SendResult, *, color: bool = False) -> str:
     """The human summary: server, security, TLS, trust, login, recipients, final reply."""
     rows: list[tuple[str, str, str | None]] = [
-        ("status", result.status, {"sent": "green", "partial": "yellow"}.get(result.status, "red")),
+        ("status", result.status, {"sent": "green", "checked": "green", "partial": "yellow"}.get(result.status, "red")),
         ("server", host_port(result.server or "", result.port or 0), None),
         ("security", result.security or "", None),
     ]
@@ -76,6 +83,8 @@ def summary(result: SendResult, *, color: bool = False) -> str:
     else:
         rows.append(("tls", "none (plain text)", None))
     rows.append(("login", result.authenticated_as or "none", None))
+    if result.quit_after:
+        rows.append(("checked", f"up to {result.quit_after}, then QUIT: nothing was sent", None))
     rows += [("recipient", f"{a}: accepted", None) for a in result.accepted]
     rows += [("recipient", f"{a}: refused: {r}", "red") for a, r in result.refused.items()]
     if result.final_reply:
@@ -129,7 +138,9 @@ def cmd_testmail(ctx: Context, args: argparse.Namespace) -> int:
             html=read_text(ctx, args.html, what="--html", bounds=HTML) if args.html else None,
             attachments=args.attach,
         )
-        result = send_mail(settings, ctx.credentials, request, transcript=args.transcript)  # bad input raises
+        result = send_mail(  # bad input raises
+            settings, ctx.credentials, request, transcript=args.transcript, quit_after=args.quit_after
+        )
     except JcshError as e:
         if not ctx.json:
             raise
