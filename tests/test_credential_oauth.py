@@ -262,3 +262,56 @@ def test_credential_add_help_documents_every_grant(home: Path) -> None:
         "--allow-plaintext",
     ):
         assert word in text
+
+
+def test_the_doctor_reads_the_credential_kind(home: Path) -> None:
+    for key, value in (("Server", "smtp.office365.com"), ("Transport", "smtp"), ("From", "jobs@contoso.example")):
+        assert jcsh(home, "registry", "set", f"/configuration/mail/{key}", value).code == 0
+    assert _add(home, "--password-stdin", stdin="pw\n").code == 0
+    with_password = jcsh(home, "mail", "doctor")
+    assert "Basic auth" in with_password.out + with_password.err
+    oauth = ("--oauth2", "client-credentials", "--entra-tenant", "contoso.example", "--client-id", "app-1")
+    assert _add(home, *oauth, "--client-secret-stdin", "--replace", stdin="s\n").code == 0
+    with_oauth = jcsh(home, "mail", "doctor")
+    assert "Basic auth" not in with_oauth.out + with_oauth.err
+
+
+def test_credential_token_shows_metadata_never_the_token(home: Path) -> None:
+    import base64
+    import json
+    import time
+
+    def part(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    claims = {
+        "aud": "https://outlook.office365.com",
+        "appid": "app-9",
+        "roles": ["SMTP.SendAsApp"],
+        "exp": int(time.time()) + 3600,
+    }
+    jwt = f"{part({'alg': 'none'})}.{part(claims)}.sig"
+    assert _add(home, "--oauth2", "static", "--token-stdin", stdin=jwt + "\n").code == 0
+    ran = jcsh(home, "--json", "credential", "token", "--endpoint", "smtp.office365.com")
+    assert ran.code == 0, ran.err
+    assert set(ran.json) == {"expires_at", "scope", "audience", "app_id", "roles"}
+    assert ran.json["audience"] == "https://outlook.office365.com" and ran.json["roles"] == ["SMTP.SendAsApp"]
+    human = jcsh(home, "credential", "token", "--endpoint", "smtp.office365.com")
+    assert "app id:     app-9" in human.out and jwt not in human.out + ran.out
+    assert jcsh(home, "credential", "token", "--endpoint", "nowhere.example").code == 1
+    assert jcsh(home, "credential", "token", "--endpoint", "smtp.office365.com", "--timeout", "-1").code == 2
+    jcsh(
+        home,
+        "credential",
+        "add",
+        "--protocol",
+        "smtp",
+        "--endpoint",
+        "pw.example",
+        "--virtual-user",
+        "default",
+        "--password-stdin",
+        stdin="pw\n",
+    )
+    password = jcsh(home, "credential", "token", "--endpoint", "pw.example")
+    assert password.code == 2 and "not an OAuth 2.0 client" in password.err
