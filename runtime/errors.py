@@ -75,6 +75,7 @@ class ErrorKind(StrEnum):
     STORE = "store"
     TEMPORARY = "temporary"
     PERMISSION = "permission"
+    INTERRUPTED = "interrupted"
 
 
 # The one table of exit codes: a kind not listed here exits as its error class says.
@@ -92,10 +93,11 @@ EXIT_STATUS: dict[ErrorKind, ExitStatus] = {
     ErrorKind.PROTOCOL: ExitStatus.CONNECT,
     ErrorKind.INSECURE: ExitStatus.CONNECT,  # a secret would cross in plain text: refused before AUTH
     ErrorKind.LIMIT: ExitStatus.LIMIT,
-    ErrorKind.TIMEOUT: ExitStatus.LIMIT,
+    ErrorKind.TIMEOUT: ExitStatus.LIMIT,  # every wall-clock deadline, in every command (docs/decisions.md)
     ErrorKind.STORE: ExitStatus.STORE,
     ErrorKind.TEMPORARY: ExitStatus.TEMPORARY,
     ErrorKind.PERMISSION: ExitStatus.PERMISSION,
+    ErrorKind.INTERRUPTED: ExitStatus.INTERRUPTED,
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, TextIO
@@ -154,6 +154,16 @@ class Registry:
             n = len(self.children(path))
             raise NotFound(f"{path} has no value (it has {n} children; see `jcsh registry ls {path}`)")
         return row.value
+
+    def values(self, paths: Sequence[str]) -> dict[str, str | None]:
+        """The value at each path (None when the entry is absent or has no value), read now."""
+        for path in paths:
+            validate_path(path)
+        found: dict[str, str | None] = {}
+        for path in dict.fromkeys(paths):
+            row = self.store.entry(path)
+            found[path] = None if row is None else row.value
+        return {path: found[path] for path in paths}
 
     def children(self, path: str = "/") -> list[Child]:
         """The direct children of path, sorted by name."""

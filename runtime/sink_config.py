@@ -122,6 +122,7 @@ class SinkConfig:
     maildir: Path | None = None
     size_limit: int | None = None  # advertise SIZE
     hostname: str = "jcsh-sink"  # EHLO name
+    pipelining: bool = True  # advertise PIPELINING: aiosmtpd reads pipelined commands in order, as RFC 2920 asks
 
     def __repr__(self) -> str:  # the auth table holds passwords
         users = ", ".join(self.auth) or "none"

@@ -79,6 +79,8 @@ class SinkHandler(SinkAuth):
         # Offer AUTH only when someone can log in, and not before a STARTTLS that is required.
         if not self.config.offered_mechanisms() or (self.config.require_starttls and session.ssl is None):
             responses = [r for r in responses if not r[4:].startswith("AUTH")]
+        if self.config.pipelining:
+            responses.insert(1, "250-PIPELINING")
         return responses
 
     def handle_STARTTLS(self, server: SMTP, session: Session, envelope: Envelope) -> bool:

@@ -17,6 +17,8 @@ __all__ = ["main", "build_parser"]
 
 
 _OWN_TIMEOUT = ("testmail", "tls probe", "configure")
+# Commands that wait on the network (or DNS): a spinner with elapsed seconds on a terminal's stderr.
+_NETWORK = frozenset({"testmail", "tls probe", "configure", "mail doctor"})
 
 
 def build_parser(only: str | None = None) -> JcshArgumentParser:
@@ -146,6 +148,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             if ctx.grants is not None and spec.name != "run":
                 ctx.warn(f"{' '.join(ctx.grants.flags())} grants scripts only; `{spec.name}` needs no grant")
+            if spec.name in _NETWORK:
+                from jcsh.shell.spinner import spinning
+
+                with spinning(ctx, spec.name.split()[-1] + "…"):
+                    return spec.run(ctx, args)
             return spec.run(ctx, args)
         from jcsh.shell.commands import script
 

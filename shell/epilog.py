@@ -94,6 +94,7 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("jcsh testmail --to ops@example.test", "status, security, TLS, trust, login, the server's reply"),
         ("jcsh testmail --to a@example.test --cc b@example.test --attach out/report.pdf", "copies, a file"),
         ("jcsh testmail --to a@example.test --timeout 5 --transcript", "the SMTP dialogue, AUTH redacted"),
+        ("jcsh testmail --to a@example.test -v", "the dialogue on stderr as it happens"),
         ("jcsh testmail --to a@example.test --json", "one JSON result"),
     ),
     "tls protocols": (
@@ -105,6 +106,7 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("jcsh tls probe smtp.example.test:465", "implicit TLS (the default on 465)"),
         ("jcsh tls probe [::1]:2525 --protocols 'TLSv1.2 TLSv1.3' --timeout 5", "some versions, 5 s"),
         ("jcsh tls probe --json", "the configured server, under the configured trust"),
+        ("jcsh tls probe smtp.example.test -v", "each connection's outcome on stderr as it ends"),
     ),
     "sink": (
         ("jcsh sink", "plain SMTP on 127.0.0.1:2525"),

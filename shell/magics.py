@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import copy
 import difflib
-import os
 import shlex
 import threading
 from collections.abc import Callable
@@ -310,12 +309,9 @@ class Magics:
         ctx = self._context(args)
         if name not in _SLOW:
             return spec.run(ctx, args)
-        from jcsh.shell.spinner import Spinner
+        from jcsh.shell.spinner import spinning
 
-        dumb = os.environ.get("TERM") == "dumb"  # no cursor movement to redraw a line with
-        with Spinner(name.split()[-1] + "…", ctx.err, enabled=not (dumb or ctx.json)) as spinner:
-            ctx.out = spinner.guard(ctx.out)
-            ctx.err = spinner.guard(ctx.err)
+        with spinning(ctx, name.split()[-1] + "…") as spinner:
             return _cancellable(lambda: spec.run(ctx, args), on_cancel=spinner.silence)
 
     def _context(self, args: argparse.Namespace) -> Context:

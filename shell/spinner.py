@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-__all__ = ["Spinner"]
+if TYPE_CHECKING:
+    from jcsh.shell.context import Context
+
+__all__ = ["Spinner", "spinning", "live_lines"]
 
 _FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 _ASCII = "|/-\\"
@@ -107,3 +113,28 @@ class _Guarded:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def spinning(ctx: Context, label: str) -> Iterator[Spinner]:
+    """A spinner on ctx.err while the block runs (a terminal only; never with --json or TERM=dumb);
+    ctx's streams erase it before anything is written, and are given back afterwards."""
+    dumb = os.environ.get("TERM") == "dumb"  # no cursor movement to redraw a line with
+    with Spinner(label, ctx.err, enabled=not (dumb or ctx.json)) as spinner:
+        saved = ctx.out, ctx.err
+        ctx.out, ctx.err = spinner.guard(ctx.out), spinner.guard(ctx.err)
+        try:
+            yield spinner
+        finally:
+            ctx.out, ctx.err = saved
+
+
+def live_lines(ctx: Context) -> Callable[[str], None]:
+    """`-v`: a callback that writes one line on stderr as it happens (sanitized; from any thread)."""
+    lock = threading.Lock()
+
+    def say(line: str) -> None:
+        with lock:
+            ctx.show(line + "\n", err=True)
+
+    return say

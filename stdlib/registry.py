@@ -40,6 +40,17 @@ class RegistryStub:
                 raise
             return default
 
+    def get_many(self, paths: Any, default: Any = None) -> dict[str, Any]:
+        """The values at many paths in one request, as {path: value}; `default` where there is none.
+
+        `paths` is a list or tuple of at most 1,000 paths; the values are read from the store now.
+        """
+        if type(paths) not in (builtins.list, tuple):
+            raise TypeError(f"paths must be a list of paths, not {type(paths).__name__}")
+        wanted = [check_text(p, "each path") for p in paths]
+        found = request(self._link, "registry.get_many", {"paths": wanted})
+        return {p: default if v is None else v for p, v in found.items()}
+
     def exists(self, path: str) -> bool:
         """Whether an entry exists at path (with or without a value)."""
         return bool(request(self._link, "registry.exists", {"path": check_text(path, "path")}))

@@ -39,7 +39,7 @@ def old_home(tmp_path: Path) -> Path:
     home = tmp_path / "home-0.1.0"
     shutil.copytree(FIXTURES / "home-0.1.0", home)
     home.chmod(0o700)
-    (home / "secret.key").chmod(0o600)  # git keeps no file modes: a fresh checkout may have made it 0644
+    (home / "secret.key").chmod(0o600)  # as 0.1.0 wrote it; git keeps no such mode, a checkout has 0644
     return home
 
 

@@ -232,7 +232,7 @@ def test_silent_server_times_out_within_the_timeout(home: Path) -> None:
         ran = jcsh(home, "tls", "probe", f"127.0.0.1:{port}", "--timeout", "1", "--json")
     assert isinstance(error, LimitHit) and "no SMTP greeting" in error.message
     assert took < 1.5 + 0.5
-    assert ran.code == 4 and ran.json["error"]["kind"] == "timeout"
+    assert ran.code == 4 and ran.json["error"]["kind"] == "timeout"  # the one timeout kind of every command
 
 
 @pytest.mark.timeout(20)

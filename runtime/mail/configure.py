@@ -6,7 +6,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from jcsh.runtime.errors import UsageError
+from jcsh.runtime.errors import ErrorKind, ExitStatus, UsageError, exit_status
 from jcsh.runtime.mail import values
 from jcsh.runtime.mail.detect import DEFAULT_LIFETIME, Candidate, detect, resolve_host
 from jcsh.runtime.mail.settings import MAIL
@@ -31,13 +31,16 @@ class ConfigureResult:
     server: str | None
     detected_via: str | None  # "mx" | "implicit-mx" | "given"
     candidates: tuple[Candidate, ...] = ()
-    error: dict[str, str] | None = None  # {"kind", "message"} when status is Error
+    error: dict[str, str] | None = None  # {"kind", "message", "detection"} when status is Error
     warnings: tuple[str, ...] = ()
     written: dict[str, str] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.status == "Completed" else 1
+        """0 when Completed; else as the error's kind says (a DNS timeout 4, a temporary failure 75, else 1)."""
+        if self.status == "Completed":
+            return 0
+        return exit_status(self.error["kind"]) if self.error else ExitStatus.FAILED
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -116,7 +119,7 @@ def configure(
                 None,
                 None,
                 candidates,
-                {"kind": detection.kind or "detect", "message": message},
+                {"kind": _error_kind(detection.kind), "message": message, "detection": detection.kind or "failed"},
             )
         chosen, via = detection.server or "", detection.via
     previous = registry.value(SERVER_KEY)
@@ -134,3 +137,12 @@ def configure(
             "sent without login (see `jcsh mail doctor`)"
         )
     return ConfigureResult("Completed", address.formatted, chosen, via, candidates, None, tuple(warnings), written)
+
+
+def _error_kind(detection: str | None) -> ErrorKind:
+    """The `error.kind` of a failed detection (its own kind, e.g. null-mx, stays in `error.detection`)."""
+    if detection == "timeout":
+        return ErrorKind.TIMEOUT  # the one timeout kind of every command
+    if detection == "temporary":
+        return ErrorKind.TEMPORARY  # try again later: the scheduler's retry exit code
+    return ErrorKind.FAILED

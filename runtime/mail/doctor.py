@@ -9,23 +9,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jcsh.runtime.mail import values
+from jcsh.runtime.mail.keys import Level
 from jcsh.runtime.mail.settings import MAIL, NO_SERVER, VERIFY_KEY, MailSettings, inspect_settings
 
 if TYPE_CHECKING:
     from jcsh.runtime.credentials import CredentialStore
     from jcsh.runtime.registry import Registry
 
-__all__ = ["Finding", "diagnose", "dns_findings", "LEVELS"]
+__all__ = ["Finding", "Level", "diagnose", "dns_findings", "LEVELS"]
 
-LEVELS = ("error", "warning", "note")
+LEVELS = tuple(Level)  # most serious first
 _STARTTLS = ("starttls.enable", "starttls.enabled", "starttls.required")
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One trap: level ("error" | "warning" | "note"), the keys involved, what is wrong, how to fix it."""
+    """One trap: its level, the keys involved, what is wrong, how to fix it."""
 
-    level: str
+    level: Level
     keys: tuple[str, ...]
     message: str
     fix: str
@@ -55,7 +56,7 @@ def diagnose(
             found.append(Finding(p.level, p.keys, p.message, p.fix))
     unparsed = {k.rsplit("/", 1)[1] for p in problems if p.fatal for k in p.keys}
     if settings.server.value is None and "Server" not in unparsed:
-        add("error", [f"{MAIL}/Server"], NO_SERVER, "jcsh configure --from ADDR [--server HOST]")
+        add(Level.ERROR, [f"{MAIL}/Server"], NO_SERVER, "jcsh configure --from ADDR [--server HOST]")
     _security_traps(settings, add)
     _trust_traps(settings, add)
     if credentials is not None and settings.server.value is not None:
@@ -81,7 +82,7 @@ def _transport_traps(s: MailSettings, add: Any) -> set[str]:
     ]
     for prop in ignored:
         add(
-            "error",
+            Level.ERROR,
             [prop.origin, s.transport.origin],
             f"Transport is smtps, which reads only mail.smtps.* properties: {prop.origin} is silently ignored "
             f"(security is {s.security.value}, from {s.security.origin})",
@@ -95,7 +96,7 @@ def _security_traps(s: MailSettings, add: Any) -> None:
     keys = [sec.origin, port.origin]
     if sec.value == "TLS" and port.value == 587:
         add(
-            "error",
+            Level.ERROR,
             keys,
             f"implicit TLS on port 587 (security TLS from {sec.origin}, port from {port.origin}): "
             "587 speaks plain SMTP and upgrades with STARTTLS, so the handshake fails",
@@ -103,7 +104,7 @@ def _security_traps(s: MailSettings, add: Any) -> None:
         )
     elif sec.value != "TLS" and port.value == 465:
         add(
-            "error",
+            Level.ERROR,
             keys,
             f"security {sec.value} on port 465 (from {sec.origin}, port from {port.origin}): "
             "465 expects TLS from the first byte, so the client waits for a greeting that never comes",
@@ -111,14 +112,14 @@ def _security_traps(s: MailSettings, add: Any) -> None:
         )
     elif sec.value == "TLS" and port.value == 25:
         add(
-            "warning",
+            Level.WARNING,
             keys,
             "implicit TLS on port 25, where servers speak plain SMTP (+STARTTLS)",
             "use STARTTLS on 25, or implicit TLS on 465",
         )
     if sec.value == "STARTTLS":
         add(
-            "note",
+            Level.NOTE,
             [sec.origin],
             "STARTTLS is opportunistic: when the server does not offer it, mail goes in plain text",
             f"set {MAIL}/ConnectionSecurity to STARTTLSRequired (or "
@@ -126,7 +127,7 @@ def _security_traps(s: MailSettings, add: Any) -> None:
         )
     if sec.value == "None" and s.credential.value is not None:
         add(
-            "warning",
+            Level.WARNING,
             [sec.origin, s.credential.origin],
             "a login is configured but the connection is not encrypted: the password would travel in plain text",
             f"set {MAIL}/ConnectionSecurity to STARTTLSRequired or TLS",
@@ -136,28 +137,28 @@ def _security_traps(s: MailSettings, add: Any) -> None:
 def _trust_traps(s: MailSettings, add: Any) -> None:
     if s.verify.value == "DontVerify":
         add(
-            "warning",
+            Level.WARNING,
             [VERIFY_KEY],
             f"{VERIFY_KEY} is DontVerify: any certificate is accepted, so the connection can be intercepted",
             f"jcsh registry set {VERIFY_KEY} Verify, and trust a private CA with an X509_TrustedCertificate credential",
         )
     if s.trust_hosts.value == ("*",):
         add(
-            "warning",
+            Level.WARNING,
             [s.trust_hosts.origin],
             f"{s.trust_hosts.origin} is '*': certificates of every host are accepted unverified",
             f"jcsh registry rm {s.trust_hosts.origin}",
         )
     elif s.trust_hosts.value:
         add(
-            "note",
+            Level.NOTE,
             [s.trust_hosts.origin],
             "certificates of " + " ".join(s.trust_hosts.value) + " are accepted unverified (ssl.trust)",
             "trust the issuing CA instead, with an X509_TrustedCertificate credential",
         )
     if not s.check_server_identity.value:
         add(
-            "warning",
+            Level.WARNING,
             [s.check_server_identity.origin],
             "the server's certificate is not checked against its host name (ssl.checkserveridentity=false)",
             f"jcsh registry rm {s.check_server_identity.origin}",
@@ -165,7 +166,7 @@ def _trust_traps(s: MailSettings, add: Any) -> None:
     old = [p for p in s.protocols.value if p in ("TLSv1", "TLSv1.1")]
     if old:
         add(
-            "warning",
+            Level.WARNING,
             [s.protocols.origin],
             f"{' and '.join(old)} are allowed: both are deprecated (RFC 8996)",
             "allow only TLSv1.2 TLSv1.3",
@@ -177,7 +178,7 @@ def _login_traps(s: MailSettings, store: CredentialStore, add: Any) -> None:
     if s.credential.value is not None:
         if not s.user.value:
             add(
-                "warning",
+                Level.WARNING,
                 [s.credential.origin, f"{MAIL}/User"],
                 f"the credential smtp {server} default has no real user and User is not set: there is no login name",
                 f"set the real user of the credential, or jcsh registry set {MAIL}/User LOGIN",
@@ -202,7 +203,7 @@ def _login_traps(s: MailSettings, store: CredentialStore, add: Any) -> None:
             near.append((c, diffs))
     for c, diffs in near:
         add(
-            "warning",
+            Level.WARNING,
             [f"credential {c.identity()}", s.server.origin],
             f"the credential {c.identity()} is not used: {'; '.join(diffs)} (the match is exact and case-sensitive)",
             f"re-create it as protocol smtp, endpoint {server}, virtual user default",
@@ -215,7 +216,7 @@ def _login_traps(s: MailSettings, store: CredentialStore, add: Any) -> None:
     else:
         what = f"no smtp credential has endpoint {server} and virtual user default"
         fix = f"jcsh credential add --protocol smtp --endpoint {server} --virtual-user default --real-user LOGIN"
-    level = "warning" if s.user.value else "note"
+    level = Level.WARNING if s.user.value else Level.NOTE
     tail = (
         f"; {s.user.origin} names a login but there is no password for it"
         if s.user.value
@@ -243,7 +244,7 @@ def _provider_traps(s: MailSettings, now: dt.datetime, add: Any) -> None:
             else "has disabled Basic auth (passwords) for SMTP AUTH by default since the end of December 2026"
         )
         add(
-            "warning",
+            Level.WARNING,
             [s.credential.origin, s.server.origin],
             f"Exchange Online {when}; this login is a password, which will be refused with "
             "550 5.7.30 Basic authentication is not supported for Client Submission",
@@ -253,7 +254,7 @@ def _provider_traps(s: MailSettings, now: dt.datetime, add: Any) -> None:
         )
     elif host == "smtp.gmail.com" and _password_login(s):
         add(
-            "note",
+            Level.NOTE,
             [s.credential.origin, s.server.origin],
             "Gmail takes an app password (with 2-Step Verification), not the account password, since "
             '"less secure apps" ended; the account password is refused with 534 5.7.9 or 535 5.7.8',
@@ -262,7 +263,7 @@ def _provider_traps(s: MailSettings, now: dt.datetime, add: Any) -> None:
         )
     if host.endswith(".mail.protection.outlook.com") and s.port.value == 25 and s.credential.value is None:
         add(
-            "note",
+            Level.NOTE,
             [s.server.origin, s.port.origin],
             f"{s.server.value} on port 25 without login is Exchange Online direct send: only recipients "
             "inside the tenant are accepted (others get 550 5.7.54 Unable to relay)",
@@ -279,19 +280,19 @@ def _certificate_traps(store: CredentialStore, now: dt.datetime, add: Any) -> No
         try:
             cert = x509.load_pem_x509_certificate((c.certificate or "").encode("ascii"))
         except ValueError:
-            add("warning", [key], f"the trusted certificate {c.identity()} cannot be read", "re-create it")
+            add(Level.WARNING, [key], f"the trusted certificate {c.identity()} cannot be read", "re-create it")
             continue
         subject = cert.subject.rfc4514_string()
         if cert.not_valid_after_utc < now:
             add(
-                "warning",
+                Level.WARNING,
                 [key],
                 f"the trusted certificate {c.identity()} ({subject}) expired on {cert.not_valid_after_utc:%Y-%m-%d}",
                 "replace it with the current certificate of that CA or server",
             )
         elif cert.not_valid_before_utc > now:
             add(
-                "warning",
+                Level.WARNING,
                 [key],
                 f"the trusted certificate {c.identity()} ({subject}) is not valid before "
                 f"{cert.not_valid_before_utc:%Y-%m-%d}",
@@ -303,14 +304,14 @@ def _path_traps(s: MailSettings, add: Any) -> None:
     path = Path(s.accessible_path.value)
     if not path.exists():
         add(
-            "warning",
+            Level.WARNING,
             [s.accessible_path.origin],
             f"AccessiblePath {path} does not exist: every attachment will be refused",
             f"create it, or jcsh registry set {MAIL}/AccessiblePath FOLDER",
         )
     elif not path.is_dir():
         add(
-            "warning",
+            Level.WARNING,
             [s.accessible_path.origin],
             f"AccessiblePath {path} is not a folder: every attachment will be refused",
             f"jcsh registry set {MAIL}/AccessiblePath FOLDER",
@@ -319,7 +320,7 @@ def _path_traps(s: MailSettings, add: Any) -> None:
 
 def _from_traps(s: MailSettings, add: Any) -> None:
     if s.from_.value is None:
-        add("note", [f"{MAIL}/From"], "no default From: every mail must give its own", "jcsh configure --from ADDR")
+        add(Level.NOTE, [f"{MAIL}/From"], "no default From: every mail must give its own", "jcsh configure --from ADDR")
         return
     server = s.host
     try:
@@ -331,7 +332,7 @@ def _from_traps(s: MailSettings, add: Any) -> None:
     host = server.lower().rstrip(".")
     if host != domain and not host.endswith("." + domain):
         add(
-            "note",
+            Level.NOTE,
             [s.from_.origin, s.server.origin],
             f"From's domain {domain} is not the server's ({server}): "
             "fine when the server sends for that domain; check its SPF/DKIM and relay rules",
@@ -367,9 +368,11 @@ def dns_findings(s: MailSettings, *, lifetime: float) -> list[Finding]:
 def _spf_findings(auth: Any, keys: tuple[str, ...]) -> list[Finding]:
     domain, relay = auth.domain, auth.relay
     if auth.relay_error:
-        return [Finding("warning", keys, f"SPF of {domain} not checked: {auth.relay_error}", "check Server")]
+        return [Finding(Level.WARNING, keys, f"SPF of {domain} not checked: {auth.relay_error}", "check Server")]
     if auth.spf_error:
-        return [Finding("warning", keys, f"SPF of {domain}: {auth.spf_error}", f"fix the SPF TXT record of {domain}")]
+        return [
+            Finding(Level.WARNING, keys, f"SPF of {domain}: {auth.spf_error}", f"fix the SPF TXT record of {domain}")
+        ]
     failing = [c for c in auth.spf if c.verdict.value != "pass"]
     if not failing:
         return []
@@ -386,16 +389,18 @@ def _spf_findings(auth: Any, keys: tuple[str, ...]) -> list[Finding]:
         fix = f'add {mechanisms} to the SPF record of {domain}: "{(head + " " + mechanisms + " " + tail).strip()}"'
     if auth.private:
         message += f" ({', '.join(auth.private)} is private: receivers see the relay's public address; check that one)"
-    return [Finding("warning", keys, message, fix)]
+    return [Finding(Level.WARNING, keys, message, fix)]
 
 
 def _dmarc_finding(auth: Any, keys: tuple[str, ...]) -> Finding:
     d = auth.dmarc
     if d.error:
-        return Finding("note", keys, f"DMARC of {auth.domain}: {d.error}", f"fix the TXT record at _dmarc.{d.found_at}")
+        return Finding(
+            Level.NOTE, keys, f"DMARC of {auth.domain}: {d.error}", f"fix the TXT record at _dmarc.{d.found_at}"
+        )
     if d.record is None:
         return Finding(
-            "note",
+            Level.NOTE,
             keys,
             f"{auth.domain} publishes no DMARC record: receivers apply their own policy to its mail",
             f'publish TXT "v=DMARC1; p=none; rua=mailto:<you>@{auth.domain}" at _dmarc.{auth.domain} '
@@ -411,4 +416,4 @@ def _dmarc_finding(auth: Any, keys: tuple[str, ...]) -> Finding:
     )
     risky = d.policy in ("reject", "quarantine") and not auth.authorized
     fix = "authorize the relay in SPF or sign with DKIM for " + auth.domain if risky else "nothing to do"
-    return Finding("note", keys, message, fix)
+    return Finding(Level.NOTE, keys, message, fix)

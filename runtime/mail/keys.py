@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import NamedTuple
 
-__all__ = ["Problem", "MAIL", "VERIFY_KEY", "KEYS", "KNOWN_PROPERTIES", "children", "key_problems", "property_problems"]
+__all__ = [
+    "Level",
+    "Problem",
+    "MAIL",
+    "VERIFY_KEY",
+    "KEYS",
+    "KNOWN_PROPERTIES",
+    "children",
+    "key_problems",
+    "property_problems",
+]
 
 MAIL = "/configuration/mail"
 VERIFY_KEY = "/configuration/jcs/TLS/VerifyServerCertificateTrust"
@@ -48,10 +59,18 @@ KNOWN_PROPERTIES = (
 )
 
 
+class Level(StrEnum):
+    """How serious a finding of the doctor (or a problem of the settings) is, most serious first."""
+
+    ERROR = "error"  # the configuration cannot send as it is: the doctor exits 1
+    WARNING = "warning"  # it sends, but not as the user probably means
+    NOTE = "note"  # worth knowing
+
+
 class Problem(NamedTuple):
     """Something wrong or notable in the configuration; `fatal` ones make load_settings raise."""
 
-    level: str  # "error" | "warning" | "note"
+    level: Level
     keys: tuple[str, ...]
     message: str
     fix: str
@@ -76,7 +95,7 @@ def key_problems(entries: dict[str, str | None]) -> list[Problem]:
             right = f"{MAIL}/{lower[name.lower()]}"
             found.append(
                 Problem(
-                    "warning",
+                    Level.WARNING,
                     (path,),
                     f"{path} is taken for a server scope; did you mean {right}? (registry paths are case-sensitive)",
                     f"jcsh registry rm -r {path}, then set {right}",
@@ -85,7 +104,7 @@ def key_problems(entries: dict[str, str | None]) -> list[Problem]:
         elif entries.get(path) is not None and not children(entries, path):
             found.append(
                 Problem(
-                    "warning",
+                    Level.WARNING,
                     (path,),
                     f"{path} is not a mail key; it is taken for an empty server scope and its value is ignored",
                     f"jcsh registry rm {path}",
@@ -95,7 +114,10 @@ def key_problems(entries: dict[str, str | None]) -> list[Problem]:
             if child.rsplit("/", 1)[1] not in KEYS:
                 found.append(
                     Problem(
-                        "warning", (child,), f"{child} is not a mail key and is ignored", f"jcsh registry rm -r {child}"
+                        Level.WARNING,
+                        (child,),
+                        f"{child} is not a mail key and is ignored",
+                        f"jcsh registry rm -r {child}",
                     )
                 )
     return found
@@ -114,7 +136,7 @@ def property_problems(props: dict[str, tuple[str, str]], transport: str, transpo
         if suffix == "host":
             found.append(
                 Problem(
-                    "warning",
+                    Level.WARNING,
                     (origin,),
                     f"{origin} has no effect: {MAIL}/Server decides the server",
                     f"jcsh registry rm {origin}",
@@ -125,7 +147,7 @@ def property_problems(props: dict[str, tuple[str, str]], transport: str, transpo
         elif name.startswith(other) and name[len(other) :] in KNOWN_PROPERTIES:
             found.append(
                 Problem(
-                    "warning",
+                    Level.WARNING,
                     (origin, transport_origin),
                     f"{origin} is ignored: Transport is {transport}, which reads only {prefix}* properties",
                     f"rename it to {prefix}{name[len(other) :]}, or set Transport to {other.split('.')[1]}",
@@ -134,7 +156,7 @@ def property_problems(props: dict[str, tuple[str, str]], transport: str, transpo
         else:
             found.append(
                 Problem(
-                    "warning",
+                    Level.WARNING,
                     (origin,),
                     f"{origin}: unknown JavaMail property {name!r}, kept but it has no effect in jcsh",
                     f"check the spelling, or jcsh registry rm {origin}",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from jcsh.runtime.errors import JcshError, JobFailed, TempFailure
@@ -127,6 +127,24 @@ def _rfc4514(name: tuple[tuple[tuple[str, str], ...], ...]) -> str | None:
         return None
 
 
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _cert_time(text: str) -> datetime:
+    """OpenSSL's "Mar  1 12:00:00 2027 GMT" as ssl.cert_time_to_seconds reads it, without its
+    time.strptime (which imports _strptime, locale and calendar: ~3 ms of testmail's start-up)."""
+    try:
+        month, day, clock, year, zone = text.split()
+        hour, minute, second = clock.split(":")
+        if zone != "GMT":
+            raise ValueError(zone)
+        return datetime(int(year), _MONTHS.index(month) + 1, int(day), int(hour), int(minute), int(second), tzinfo=UTC)
+    except ValueError:
+        import ssl
+
+        return datetime.fromtimestamp(ssl.cert_time_to_seconds(text), UTC)
+
+
 def certificate_fields(peer: dict[str, Any], der: bytes | None) -> dict[str, str] | None:
     """Subject, issuer and expiry of the server certificate.
 
@@ -135,11 +153,7 @@ def certificate_fields(peer: dict[str, Any], der: bytes | None) -> dict[str, str
     """
     subject, issuer = _rfc4514(peer.get("subject", ())), _rfc4514(peer.get("issuer", ()))
     if peer and subject is not None and issuer is not None and peer.get("notAfter"):
-        import ssl
-        from datetime import datetime
-
-        not_after = datetime.fromtimestamp(ssl.cert_time_to_seconds(peer["notAfter"]), UTC)
-        return {"subject": subject, "issuer": issuer, "not_after": not_after.isoformat()}
+        return {"subject": subject, "issuer": issuer, "not_after": _cert_time(peer["notAfter"]).isoformat()}
     if not der:
         return None
     from jcsh.runtime.tls.certinfo import summarize

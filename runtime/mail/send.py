@@ -10,10 +10,13 @@ from jcsh.runtime.hosts import bare_host, host_port
 from jcsh.runtime.mail.connection import Connection, TrustSetup
 from jcsh.runtime.mail.message import BuiltMessage, MailRequest, build_message
 from jcsh.runtime.mail.result import SendResult, refusal
+from jcsh.runtime.smtp.flight import Flight
 from jcsh.runtime.smtp.transcript import Transcript
-from jcsh.runtime.smtp.wire import WIRE_ERRORS, Reply, ServerClosed, StepTimeout, Timeouts, Wire
+from jcsh.runtime.smtp.wire import BDAT_CHUNK, WIRE_ERRORS, Reply, ServerClosed, StepTimeout, Timeouts, Wire
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from jcsh.runtime.credentials import CredentialStore
     from jcsh.runtime.mail.settings import MailSettings
 
@@ -29,13 +32,20 @@ class _Reconnect(Exception):
 class MailSession:
     """One SMTP connection reused for many messages; reconnects when the server closed it."""
 
-    def __init__(self, settings: MailSettings, credentials: CredentialStore, *, transcript: bool = False) -> None:
+    def __init__(
+        self,
+        settings: MailSettings,
+        credentials: CredentialStore,
+        *,
+        transcript: bool = False,
+        on_line: Callable[[str], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.credentials = credentials
         self.host = (settings.server.value or "").strip()
         self.port = int(settings.port.value)
         self.security = str(settings.security.value)
-        self._transcript = Transcript(transcript)
+        self._transcript = Transcript(transcript, on_line)
         self._trust = TrustSetup(settings, credentials, bare_host(self.host))
         self._conn: Connection | None = None  # the open connection
         self._tried: Connection | None = None  # the connection the current message went over, or tried to
@@ -202,48 +212,80 @@ class MailSession:
             if "smtputf8" not in conn.features:
                 raise JobFailed(f"an address needs SMTPUTF8, which {conn.where} does not offer")
             options += " SMTPUTF8"
+        # PIPELINING (RFC 2920): MAIL and every RCPT in one write, and the message's start (DATA, or
+        # the whole message as BDAT when CHUNKING is offered) with them when a refused recipient
+        # cannot leave a partial message: one recipient, or SendPartial true.
+        pipelining = "pipelining" in conn.features
+        chunking = "chunking" in conn.features
+        partial_ok = bool(self.settings.send_partial.value)
+        rcpts = built.recipients
+        tail: list[str | bytes] = []
+        if pipelining and (len(rcpts) == 1 or partial_ok):
+            tail = Wire.bdat(data, BDAT_CHUNK) if chunking else ["DATA"]
+        flight = Flight(wire, pipelining)
         conn.stage = "MAIL FROM"
         try:
-            reply = wire.command(f"MAIL FROM:<{built.envelope_from}>{options}", "MAIL FROM")
+            flight.send(
+                [f"MAIL FROM:<{built.envelope_from}>{options}", *(f"RCPT TO:<{r}>" for r in rcpts), *tail], "MAIL FROM"
+            )
         except ServerClosed:
-            if reused:  # an idle connection the server closed: nothing can have been delivered
+            if reused:  # an idle connection the server closed: nothing was taken
                 raise _Reconnect() from None
             raise
-        if reply.code == 421 and reused:  # an idle connection the server is closing
-            raise _Reconnect()
         self._clean = False
+        try:
+            reply = flight.reply("MAIL FROM")
+        except ServerClosed:
+            if reused and not chunking_sent(tail):  # no reply at all: the server had closed the idle connection
+                raise _Reconnect() from None
+            raise
+        if reply.code == 421:  # closing: nothing more will be answered
+            self._drop()
+            if reused:
+                raise _Reconnect()
+            raise refusal(f"the sender {built.envelope_from} (MAIL FROM)", reply)
         if reply.code != 250:
+            flight.drain(self._drop)  # the RCPTs' (and DATA's) replies, still owed, answer nothing
             raise refusal(f"the sender {built.envelope_from} (MAIL FROM)", reply)
         conn.stage = "RCPT TO"
         accepted: list[str] = []
         refused: dict[str, str] = {}
         codes: list[int] = []
-        for rcpt in built.recipients:
-            reply = wire.command(f"RCPT TO:<{rcpt}>", "RCPT TO")
+        for rcpt in rcpts:
+            reply = flight.ask(f"RCPT TO:<{rcpt}>", "RCPT TO")
             if reply.code in (250, 251):
                 accepted.append(rcpt)
-            else:
-                refused[rcpt] = str(reply)
-                codes.append(reply.code)
-                if reply.code == 421:  # the server is closing: the rest cannot be asked
-                    for rest in built.recipients[len(accepted) + len(refused) :]:
-                        refused[rest] = "not tried: the server closed the connection"
-                    break
+                continue
+            refused[rcpt] = str(reply)
+            codes.append(reply.code)
+            if reply.code == 421:  # the server is closing: the rest cannot be asked
+                for rest in rcpts[len(accepted) + len(refused) :]:
+                    refused[rest] = "not tried: the server closed the connection"
+                break
         result.refused = refused
-        if refused and (not accepted or not self.settings.send_partial.value):
-            listed = "; ".join(f"{a}: {r}" for a, r in refused.items())
-            tail = "nothing was sent" if not accepted else "SendPartial is false, so nothing was sent"
-            text = f"the server refused {len(refused)} of {len(built.recipients)} recipient(s) ({listed}); {tail}"
-            if 421 in codes:
+        closed = 421 in codes
+        if closed or (refused and (not accepted or not partial_ok)):
+            if closed:
                 self._drop()
+                tail_text = "the server closed the connection, so nothing was sent"
+            else:
+                # DATA's 554/503 (or BDAT's) to a transaction without recipients is no verdict on the message.
+                if flight.pending and any(r.code == 354 for r in flight.drain(self._drop)):
+                    self._drop()  # a server waiting for a message nobody should get: hang up instead
+                tail_text = "nothing was sent" if not accepted else "SendPartial is false, so nothing was sent"
+            listed = "; ".join(f"{a}: {r}" for a, r in refused.items())
+            text = f"the server refused {len(refused)} of {len(rcpts)} recipient(s) ({listed}); {tail_text}"
             raise TempFailure(text) if all(400 <= c < 500 for c in codes) else JobFailed(text, kind="refused")
-        conn.stage = "DATA"
-        reply = wire.command("DATA")
-        if reply.code != 354:
-            raise refusal("DATA", reply)
-        reply = self._transfer(conn, wire, data)
+        if chunking:
+            reply = self._chunks(conn, flight, data, sent=bool(tail))
+        else:
+            conn.stage = "DATA"
+            reply = flight.ask("DATA", "DATA")
+            if reply.code != 354:
+                raise refusal("DATA", reply)
+            reply = self._transfer(conn, wire, data)
         if reply.code != 250:
-            raise refusal("the message (end of DATA)", reply)
+            raise refusal("the message (end of DATA)" if not chunking else "the message (BDAT)", reply)
         self._clean = True
         result.final_reply = str(reply)
         result.accepted = accepted
@@ -252,9 +294,31 @@ class MailSession:
             result.exit_code = 1
             result.error = {
                 "kind": "partial",
-                "message": f"sent to {len(accepted)} of {len(built.recipients)} recipients; "
+                "message": f"sent to {len(accepted)} of {len(rcpts)} recipients; "
                 f"{len(refused)} refused (SendPartial is true)",
             }
+
+    def _chunks(self, conn: Connection, flight: Flight, data: bytes, *, sent: bool) -> Reply:
+        """The message as BDAT chunks (already in flight when `sent`); the reply to the LAST one is final.
+
+        A refused chunk before the last is the message's verdict: the replies still owed answer nothing.
+        """
+        conn.stage = "the message transfer"
+        if not sent:
+            flight.send(Wire.bdat(data, BDAT_CHUNK), conn.stage)
+        while True:
+            last = flight.next_command().endswith(" LAST")
+            try:
+                reply = flight.reply(conn.stage)
+            except (StepTimeout, ServerClosed) as e:
+                if last:
+                    raise _no_final_reply(conn, e) from None
+                raise
+            if last:
+                return reply
+            if reply.code != 250:
+                flight.drain(self._drop)
+                return reply
 
     def _transfer(self, conn: Connection, wire: Wire, data: bytes) -> Reply:
         """The message and its final reply: one step; a missing reply is not a refusal."""
@@ -269,17 +333,7 @@ class MailSession:
         try:
             return wire.read_reply(deadline)
         except (StepTimeout, ServerClosed) as e:
-            # Everything, the final dot included, is gone: the server may have queued it already.
-            after = (
-                "jcsh sent the whole message, so the server may still deliver it (sending it again can duplicate it)"
-            )
-            if isinstance(e, StepTimeout):
-                raise StepTimeout(
-                    f"{e.message}: no final reply; {after}", step=e.step, spent=e.spent, by_cap=e.by_cap
-                ) from None
-            raise ServerClosed(
-                f"{conn.where} closed the connection without a final reply; {after}", step=e.step
-            ) from None
+            raise _no_final_reply(conn, e) from None
 
     # -- the connection ------------------------------------------------------------------------
 
@@ -319,6 +373,19 @@ class MailSession:
             conn.wire.quit()
 
 
+def _no_final_reply(conn: Connection, e: StepTimeout | ServerClosed) -> JcshError:
+    """The whole message, its end included, is gone and no final reply came: it may be queued already."""
+    after = "jcsh sent the whole message, so the server may still deliver it (sending it again can duplicate it)"
+    if isinstance(e, StepTimeout):
+        return StepTimeout(f"{e.message}: no final reply; {after}", step=e.step, spent=e.spent, by_cap=e.by_cap)
+    return ServerClosed(f"{conn.where} closed the connection without a final reply; {after}", step=e.step)
+
+
+def chunking_sent(tail: list[str | bytes]) -> bool:
+    """Whether a pipelined group carried the message itself (BDAT), not only DATA."""
+    return any(isinstance(item, bytes) for item in tail)
+
+
 def send_mail(
     settings: MailSettings,
     credentials: CredentialStore,
@@ -326,13 +393,14 @@ def send_mail(
     *,
     transcript: bool = False,
     deadline: float | None = None,
+    on_line: Callable[[str], None] | None = None,
     quit_after: str | None = None,
 ) -> SendResult:
     """Send one message over a fresh connection (UsageError for bad input, else a result).
 
     `deadline` (time.monotonic()) bounds every step on top of the configured timeouts.
     """
-    session = MailSession(settings, credentials, transcript=transcript)
+    session = MailSession(settings, credentials, transcript=transcript, on_line=on_line)
     try:
         result = session.send(request, deadline=deadline, quit_after=quit_after)
     finally:

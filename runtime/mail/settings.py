@@ -22,6 +22,7 @@ This module is the only reader of `/configuration/mail` and of
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 from jcsh.runtime.errors import ConfigError, NotFound, UsageError
 from jcsh.runtime.hosts import bare_host
 from jcsh.runtime.mail import values
-from jcsh.runtime.mail.keys import KEYS, MAIL, VERIFY_KEY, Problem, children, key_problems, property_problems
+from jcsh.runtime.mail.keys import KEYS, MAIL, VERIFY_KEY, Level, Problem, children, key_problems, property_problems
 
 if TYPE_CHECKING:
     from jcsh.runtime.credentials import CredentialStore
@@ -47,6 +48,7 @@ __all__ = [
     "MAIL",
     "VERIFY_KEY",
     "KEYS",
+    "Security",
     "SECURITIES",
     "DEFAULT_TIMEOUTS_MS",
     "NO_SERVER",
@@ -54,7 +56,17 @@ __all__ = [
 
 T = TypeVar("T")
 
-SECURITIES = ("None", "STARTTLS", "STARTTLSRequired", "TLS")
+
+class Security(StrEnum):
+    """How the connection is secured: the product's ConnectionSecurity values, spelled as it spells them."""
+
+    NONE = "None"
+    STARTTLS = "STARTTLS"
+    STARTTLS_REQUIRED = "STARTTLSRequired"
+    TLS = "TLS"
+
+
+SECURITIES: tuple[Security, ...] = tuple(Security)
 TRANSPORTS = ("smtp", "smtps")
 DEFAULT_TIMEOUTS_MS = {"connectiontimeout": 10_000, "timeout": 30_000, "writetimeout": 30_000}
 NO_SERVER = "no mail server is configured; run `jcsh configure`"
@@ -108,7 +120,7 @@ class MailSettings(NamedTuple):
     server: Setting[str | None]
     transport: Setting[str]
     port: Setting[int]
-    security: Setting[str]
+    security: Setting[Security]
     from_: Setting[str | None]
     user: Setting[str | None]
     credential: Setting[CredentialRef | None]
@@ -212,13 +224,13 @@ class _Loader:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def problem(self, level: str, keys: tuple[str, ...], message: str, fix: str, fatal: bool = False) -> None:
+    def problem(self, level: Level, keys: tuple[str, ...], message: str, fix: str, fatal: bool = False) -> None:
         self.problems.append(Problem(level, keys, message, fix, fatal))
 
     def bad(self, path: str, value: str, reason: str, fix: str = "") -> None:
         shown = value if len(value) <= 80 else value[:77] + "..."
         self.problem(
-            "error",
+            Level.ERROR,
             (path,),
             f"{path} = {shown!r} {reason}",
             fix or f"correct it with `jcsh registry set {path} VALUE` or remove it",
@@ -257,7 +269,7 @@ class _Loader:
         transport = self.parse(self.lookup("Transport"), _transport, "smtp")
         if self.lookup("Transport") is None:
             self.problem(
-                "error",
+                Level.ERROR,
                 (f"{MAIL}/Transport",),
                 f"{MAIL}/Transport is not set (it is required); smtp is assumed",
                 f"jcsh registry set {MAIL}/Transport smtp",
@@ -327,7 +339,7 @@ class _Loader:
         else:
             if with_server:
                 self.problem(
-                    "warning",
+                    Level.WARNING,
                     tuple(f"{p}/Server" for p, _ in with_server),
                     f"{len(with_server)} server scopes name a Server and {MAIL}/Server is not set, "
                     "so none of them is used",
@@ -348,7 +360,7 @@ class _Loader:
         for p in scopes:
             if p != self.scope:
                 self.problem(
-                    "note",
+                    Level.NOTE,
                     (p,),
                     f"the settings under {p} do not apply: the server is {found.value}",
                     f"jcsh registry rm -r {p}, if they are left over",
@@ -360,7 +372,7 @@ class _Loader:
             node = f"{base}/JavaMail"
             if self.entries.get(node) is not None:
                 self.problem(
-                    "warning",
+                    Level.WARNING,
                     (node,),
                     f"{node} has a value, which is ignored; each JavaMail property is a child entry",
                     f"jcsh registry set {node}/mail.smtp.port 25 (for example)",
@@ -369,7 +381,7 @@ class _Loader:
                 value = self.entries[path]
                 if self.children(path):
                     self.problem(
-                        "warning",
+                        Level.WARNING,
                         (path,),
                         f"{path} has children, which are ignored; a property is one entry named like mail.smtp.port",
                         f"jcsh registry rm -r {path}",
@@ -379,39 +391,41 @@ class _Loader:
         raw = {name: (p.value, p.origin) for name, p in self.props.items()}
         self.problems += property_problems(raw, transport.value, transport.origin)
 
-    def find_security(self, transport: Setting[str]) -> Setting[str]:
-        chosen = self.parse(self.lookup("ConnectionSecurity"), lambda v: values.parse_choice(v, SECURITIES), None)
+    def find_security(self, transport: Setting[str]) -> Setting[Security]:
+        chosen = self.parse(
+            self.lookup("ConnectionSecurity"), lambda v: Security(values.parse_choice(v, SECURITIES)), None
+        )
         required = self.parse(self.prop("starttls.required"), values.parse_bool, None)
         enable = self.parse(self.prop("starttls.enable"), values.parse_bool, None)
         enabled = self.parse(self.prop("starttls.enabled"), values.parse_bool, None)
         ssl_enable = self.parse(self.prop("ssl.enable"), values.parse_bool, None)
         if None not in (enable.value, enabled.value) and enable.value != enabled.value:
             self.problem(
-                "warning",
+                Level.WARNING,
                 (enable.origin, enabled.origin),
                 f"{enable.origin} and {enabled.origin} disagree; STARTTLS is used because one of them is true",
                 "set both to the same value, or remove one",
             )
         if chosen.value is not None:
-            return chosen
+            return Setting(chosen.value, chosen.origin)
         if required.value:
-            return Setting("STARTTLSRequired", required.origin)
+            return Setting(Security.STARTTLS_REQUIRED, required.origin)
         for flag in (enable, enabled):
             if flag.value:
-                return Setting("STARTTLS", flag.origin)
+                return Setting(Security.STARTTLS, flag.origin)
         if ssl_enable.value is not None:
-            return Setting("TLS" if ssl_enable.value else "None", ssl_enable.origin)
+            return Setting(Security.TLS if ssl_enable.value else Security.NONE, ssl_enable.origin)
         if transport.value == "smtps":
-            return Setting("TLS", transport.origin)
-        return Setting("None", DEFAULT)
+            return Setting(Security.TLS, transport.origin)
+        return Setting(Security.NONE, DEFAULT)
 
-    def find_port(self, security: Setting[str]) -> Setting[int]:
+    def find_port(self, security: Setting[Security]) -> Setting[int]:
         for found in (self.lookup("Port"), self.prop("port")):
             if found is not None:
                 parsed = self.parse(found, values.parse_port, None)
                 if parsed.value is not None:
                     return parsed
-        default = {"TLS": 465, "STARTTLSRequired": 587}.get(security.value, 25)
+        default = {Security.TLS: 465, Security.STARTTLS_REQUIRED: 587}.get(security.value, 25)
         return Setting(default, DEFAULT)
 
     def find_login(self, server: str | None) -> tuple[Setting[CredentialRef | None], Setting[str | None]]:
@@ -424,7 +438,7 @@ class _Loader:
         if cred is None:
             if auth.value:
                 self.problem(
-                    "warning",
+                    Level.WARNING,
                     (auth.origin,),
                     f"{auth.origin} is true but no smtp credential has "
                     f"endpoint {server!r} and virtual user default: no login will happen",
@@ -433,7 +447,7 @@ class _Loader:
             return Setting(None, DEFAULT), user
         if auth.value is False:
             self.problem(
-                "warning",
+                Level.WARNING,
                 (auth.origin, _credential_origin(server or "")),
                 f"{auth.origin} is false: the credential smtp {server} default is not used",
                 f"jcsh registry rm {auth.origin}",
@@ -444,7 +458,7 @@ class _Loader:
         if cred.real_user:
             if user_key and user_key.value != cred.real_user:
                 self.problem(
-                    "note",
+                    Level.NOTE,
                     (user_key.origin, origin),
                     f"{user_key.origin} ({user_key.value}) is not "
                     f"used: the credential names the login {cred.real_user}",
@@ -461,7 +475,7 @@ class _Loader:
         names = self.parse(listed, parse_mechanisms, ())
         for name in unknown_mechanisms(names.value):
             self.problem(
-                "warning",
+                Level.WARNING,
                 (names.origin,),
                 f"{names.origin} names {name}, which is not a SASL mechanism jcsh knows: it is skipped",
                 "check the spelling; jcsh implements PLAIN LOGIN CRAM-MD5 XOAUTH2 OAUTHBEARER",

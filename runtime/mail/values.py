@@ -93,8 +93,9 @@ def parse_host(text: str) -> str:
         return text
     if inner != text:
         raise ValueError("has brackets, which only an IPv6 address takes")
-    try:
-        ascii_name = inner.rstrip(".").encode("idna").decode("ascii")
+    try:  # the idna codec (and its import) only for a name that needs it
+        name = inner.rstrip(".")
+        ascii_name = name if name.isascii() else name.encode("idna").decode("ascii")
     except UnicodeError:
         raise ValueError("is not a valid host name") from None
     if len(ascii_name) > 253 or not all(_LABEL.match(label) for label in ascii_name.split(".")):

@@ -19,6 +19,7 @@ __all__ = ["Budgets", "RunBudget", "DEFAULT_BUDGETS", "ANSWER_BYTES"]
 # The largest answer a worker can be sent is one frame (protocol.MAX_FRAME, 8 MiB); leave room
 # for the envelope and JSON escapes.
 ANSWER_BYTES = 6 << 20
+_SMALLER_SUBTREE = "walk or list a smaller subtree (or use `jcsh registry export`)"
 
 
 class Budgets(NamedTuple):
@@ -85,18 +86,12 @@ class RunBudget:
         self.value_bytes += size
         self.paths.add(path)
 
-    def answer(self, call: str, entries: int, size: int) -> None:
+    def answer(self, call: str, entries: int, size: int, hint: str = _SMALLER_SUBTREE) -> None:
         """A registry answer of `entries` entries and about `size` bytes; LimitHit when too large."""
         if entries > self.budgets.answer_entries:
-            raise LimitHit(
-                f"{call}: more than {self.budgets.answer_entries} entries; "
-                "walk or list a smaller subtree (or use `jcsh registry export`)"
-            )
+            raise LimitHit(f"{call}: more than {self.budgets.answer_entries} entries; {hint}")
         if size > ANSWER_BYTES:
-            raise LimitHit(
-                f"{call}: the answer would be over {_mib(ANSWER_BYTES)}; "
-                "walk or list a smaller subtree (or use `jcsh registry export`)"
-            )
+            raise LimitHit(f"{call}: the answer would be over {_mib(ANSWER_BYTES)}; {hint}")
 
     # -- network ----------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from jcsh.runtime.errors import JcshError, UsageError
 from jcsh.runtime.sandbox.limits import DEFAULT_LIMITS, cpu_backstop
 from jcsh.runtime.sandbox.process import WorkerProcess
 from jcsh.runtime.sandbox.protocol import MAX_FRAME, ProtocolError, encode
+from jcsh.runtime.sandbox.stop import LIMITS, StopReason
 
 # Kept light on purpose (no typing, dataclasses, threading or re at import time): a command line
 # may import this first thing, to start the worker before it parses its own arguments.
@@ -50,7 +51,7 @@ class RunResult:
         value: str | None = None,
         namespace_lost: bool = False,
         exited: bool = False,
-        limit: str | None = None,
+        limit: StopReason | None = None,
     ) -> None:
         self.ok = ok
         self.exit_code = exit_code
@@ -58,7 +59,7 @@ class RunResult:
         self.value = value  # repr of a final expression (interactive mode)
         self.namespace_lost = namespace_lost  # the worker was replaced: the script's names are gone
         self.exited = exited  # the script called exit() / raised SystemExit
-        self.limit = limit  # "timeout" | "output" | "memory" | "budget" when a limit ended it
+        self.limit = limit  # the limit that ended it (one of stop.LIMITS), else None
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
@@ -185,7 +186,7 @@ class Session:
         except (EOFError, OSError):
             raise _WorkerGone(self._kill()) from None
 
-    def _send(self, message: dict[str, Any]) -> None:
+    def _send(self, message: dict[str, Any] | bytes) -> None:
         assert self._worker is not None
         try:
             self._worker.channel.send(message)
@@ -260,7 +261,7 @@ class Session:
         deadline = time.monotonic() + self.timeout
         if self.host is not None:
             self.host.deadline = deadline  # a host call (mail, probe) ends by then: it cannot hold the script up
-        stop: str | None = None  # "timeout" | "interrupted" | "output" | "broken"
+        stop: StopReason | None = None
         kill_at: float | None = None
         seen_interrupts = 0
         used = 0
@@ -270,15 +271,15 @@ class Session:
                 if self._interrupts != seen_interrupts:
                     seen_interrupts = self._interrupts
                     if stop is None:
-                        stop, kill_at = "interrupted", now + GRACE_SECONDS
+                        stop, kill_at = StopReason.INTERRUPTED, now + GRACE_SECONDS
                         self._sigint()
                     else:
                         kill_at = now  # already stopping: another Ctrl-C does not wait
                 if stop is None and now >= deadline:
-                    stop, kill_at = "timeout", deadline + TIMEOUT_GRACE_SECONDS
+                    stop, kill_at = StopReason.TIMEOUT, deadline + TIMEOUT_GRACE_SECONDS
                     self._sigint()
                 if kill_at is not None and now >= kill_at:
-                    return self._stopped_by_kill(stop or "interrupted")
+                    return self._stopped_by_kill(stop or StopReason.INTERRUPTED)
                 wake = min(t for t in (deadline if stop is None else None, kill_at, now + _POLL) if t is not None)
                 message = self._receive(max(0.0, wake - now))
                 if message is None:
@@ -287,22 +288,22 @@ class Session:
                 if kind == "out":
                     stream = "err" if message.get("s") == "err" else "out"
                     text = message.get("d")
-                    if type(text) is not str or stop in ("output", "broken"):
+                    if type(text) is not str or stop in (StopReason.OUTPUT, StopReason.BROKEN):
                         continue
                     size = len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
                     if used + size > self.output_limit:
                         text = text[: max(0, self.output_limit - used)]
-                        stop, kill_at = "output", now + GRACE_SECONDS
+                        stop, kill_at = StopReason.OUTPUT, now + GRACE_SECONDS
                     used += size
                     try:
                         if text:
                             emit(stream, text)
                     except (OSError, ValueError):  # nobody can read the output (a closed pipe): stop the script
                         if stop is None:
-                            stop, kill_at = "broken", now + GRACE_SECONDS
+                            stop, kill_at = StopReason.BROKEN, now + GRACE_SECONDS
                             self._sigint()
                 elif kind == "limit" and stop is None:
-                    stop, kill_at = "output", now + GRACE_SECONDS
+                    stop, kill_at = StopReason.OUTPUT, now + GRACE_SECONDS
                 elif kind == "call":
                     self._send(self._serve_call(message, refuse=stop is not None))
                     if self.host is not None:
@@ -316,27 +317,27 @@ class Session:
         if self._worker is not None:
             self._worker.sigint()
 
-    def _stopped_by_kill(self, stop: str) -> RunResult:
+    def _stopped_by_kill(self, stop: StopReason) -> RunResult:
         self._restart()
         lost = "its worker was restarted and the namespace was lost"
-        if stop == "timeout":
+        if stop == StopReason.TIMEOUT:
             return RunResult(
                 False,
                 4,
                 f"timed out after {self.timeout:g} s; the script did not stop when interrupted, so {lost}",
                 namespace_lost=True,
-                limit="timeout",
+                limit=StopReason.TIMEOUT,
             )
-        if stop == "output":
+        if stop == StopReason.OUTPUT:
             return RunResult(
                 False,
                 4,
                 f"output limit reached: the script wrote more than {self.output_limit} "
                 f"bytes and did not stop, so {lost}",
                 namespace_lost=True,
-                limit="output",
+                limit=StopReason.OUTPUT,
             )
-        if stop == "broken":
+        if stop == StopReason.BROKEN:
             return RunResult(False, 1, f"{_BROKEN}; the script did not stop, so {lost}", namespace_lost=True)
         return RunResult(
             False,
@@ -345,7 +346,7 @@ class Session:
             namespace_lost=True,
         )
 
-    def _result(self, message: dict[str, Any], stop: str | None) -> RunResult:
+    def _result(self, message: dict[str, Any], stop: StopReason | None) -> RunResult:
         code = message.get("exit")
         code = code if type(code) is int and 0 <= code <= 255 else 1
         error = message.get("error")
@@ -353,25 +354,30 @@ class Session:
         error = error if type(error) is str else None
         value = message.get("value")
         value = value if type(value) is str else None
-        limit = message.get("limit") if message.get("limit") in ("output", "memory", "budget", "timeout") else None
+        said = message.get("limit")
+        limit = StopReason(said) if type(said) is str and said in LIMITS else None
         result = RunResult(
             bool(message.get("ok")) and code == 0, code, error, value, exited=bool(message.get("exited")), limit=limit
         )
-        if stop == "timeout":
+        if stop == StopReason.TIMEOUT:
             where = message.get("where")
             at = f" at {where}" if type(where) is str else ""
-            return RunResult(False, 4, f"timed out after {self.timeout:g} s{at}", limit="timeout")
-        if stop == "output" or limit == "output":
+            return RunResult(False, 4, f"timed out after {self.timeout:g} s{at}", limit=StopReason.TIMEOUT)
+        if stop == StopReason.OUTPUT or limit == StopReason.OUTPUT:
             return RunResult(
-                False, 4, f"output limit reached: the script wrote more than {self.output_limit} bytes", limit="output"
+                False,
+                4,
+                f"output limit reached: the script wrote more than {self.output_limit} bytes",
+                limit=StopReason.OUTPUT,
             )
-        if stop == "interrupted":
+        if stop == StopReason.INTERRUPTED:
             return RunResult(False, 130, error or "KeyboardInterrupt")
-        if stop == "broken":
+        if stop == StopReason.BROKEN:
             return RunResult(False, 1, _BROKEN)
         return result
 
-    def _serve_call(self, message: dict[str, Any], *, refuse: bool) -> dict[str, Any]:
+    def _serve_call(self, message: dict[str, Any], *, refuse: bool) -> bytes:
+        """The reply frame to one request, encoded once (the size check and the send share it)."""
         ident = message.get("id")
         reply: dict[str, Any] = {"t": "reply", "id": ident}
         try:
@@ -379,10 +385,9 @@ class Session:
                 raise JcshError("the script is being stopped", kind="limit")
             if self.host is None:
                 raise JcshError("this session has no host to serve requests", kind="failed")
-            result = self.host.handle(message.get("m"), message.get("a"))
-            reply["ok"] = result
+            reply["ok"] = self.host.handle(message.get("m"), message.get("a"))
             try:
-                encode(reply)  # must be JSON and fit a frame
+                return encode(reply)  # must be JSON and fit a frame
             except ProtocolError:
                 raise JcshError(
                     f"the answer to {message.get('m')} is larger than a script may receive", kind="limit"
@@ -397,7 +402,7 @@ class Session:
         except Exception as e:
             reply.pop("ok", None)
             reply["err"] = {"kind": "failed", "message": f"{type(e).__name__}: {e}", "code": 1}
-        return reply
+        return encode(reply)
 
     # -- the rest of the contract ---------------------------------------------------------------
 

@@ -12,17 +12,18 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from jcsh.runtime.errors import ExitStatus, JcshError
+from jcsh.runtime.errors import ErrorKind, ExitStatus, JcshError
 from jcsh.runtime.sandbox.compiler import CompileRefused, compile_user
 from jcsh.runtime.sandbox.link import Link, OutputLimitExceeded
 from jcsh.runtime.sandbox.policy import REFUSALS
+from jcsh.runtime.sandbox.stop import StopReason
 
 __all__ = ["Engine"]
 
 _MAX_TEXT = 64 * 1024  # error and value texts in the done message
 _RAISE = opcode.opmap["RAISE_VARARGS"]
 # Uncaught, these end the script with their own exit code and one line: a refusal, not a bug.
-_OWN_EXIT = {int(ExitStatus.PERMISSION): None, int(ExitStatus.LIMIT): "budget", int(ExitStatus.STORE): None}
+_OWN_EXIT = {int(ExitStatus.PERMISSION): None, int(ExitStatus.LIMIT): StopReason.BUDGET, int(ExitStatus.STORE): None}
 
 
 def _clip(text: str) -> str:
@@ -89,7 +90,7 @@ class Engine:
             outcome.update(
                 ok=False,
                 exit=4,
-                limit="output",
+                limit=StopReason.OUTPUT,
                 error=f"output limit reached: the statement wrote more than {link.output_limit} bytes",
             )
         return outcome
@@ -103,18 +104,18 @@ class Engine:
                 return _done(int(code) == 0, int(code) % 256, None, exited=True)
             return _done(False, 1, _clip(_safe_str(code)), exited=True)
         if isinstance(e, OutputLimitExceeded):
-            return _done(False, 4, None, limit="output")
+            return _done(False, 4, None, limit=StopReason.OUTPUT)
         text = self.describe(e)
         if isinstance(e, KeyboardInterrupt):  # the parent names the place when a timeout caused it
             return _done(False, 130, text, where=self.where(e))
         if isinstance(e, MemoryError) and not _raised_by_code(e):
             size = f" of {self.memory_limit >> 20} MiB" if self.memory_limit else ""
-            return _done(False, 4, f"{text}\nthe script went over its memory limit{size}", limit="memory")
+            return _done(False, 4, f"{text}\nthe script went over its memory limit{size}", limit=StopReason.MEMORY)
         # The plaintext rule refuses like a permission does: its own exit code (3) and one line.
-        if isinstance(e, JcshError) and (e.exit_code in _OWN_EXIT or e.kind == "insecure"):
+        if isinstance(e, JcshError) and (e.exit_code in _OWN_EXIT or e.kind == ErrorKind.INSECURE):
             stack = self._user_stack(e)
             where = f'File "{stack[-1].filename}", line {stack[-1].lineno}: ' if stack else ""
-            limit = "timeout" if e.kind == "timeout" else _OWN_EXIT.get(e.exit_code)
+            limit = StopReason.TIMEOUT if e.kind == ErrorKind.TIMEOUT else _OWN_EXIT.get(e.exit_code)
             return _done(False, e.exit_code, _clip(where + _safe_str(e.message)), limit=limit)
         return _done(False, 1, text)
 
@@ -171,7 +172,7 @@ def _done(
     *,
     value: str | None = None,
     exited: bool = False,
-    limit: str | None = None,
+    limit: StopReason | None = None,
     where: str | None = None,
 ) -> dict[str, Any]:
     return {

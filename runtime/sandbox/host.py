@@ -121,6 +121,7 @@ class Method(NamedTuple):
 # method -> its parameters and grant; the handler is Host._<method with dots as underscores>.
 METHODS: dict[str, Method] = {
     "registry.get": Method(_PATH, Grant.READ),
+    "registry.get_many": Method({"paths": ("texts", True)}, Grant.READ),
     "registry.exists": Method(_PATH, Grant.READ),
     "registry.set": Method({"path": ("text", True), "value": ("text", True)}, Grant.WRITE),
     "registry.delete": Method({"path": ("text", True), "recursive": ("flag", False)}, Grant.WRITE),
@@ -292,6 +293,12 @@ class Host:
 
     def _registry_get(self, path: str) -> str:
         return self.registry.get(path)
+
+    def _registry_get_many(self, paths: list[str]) -> dict[str, str | None]:
+        values = self.registry.values(paths)  # read now: no cache across calls
+        size = sum(len(p) + len(v or "") + 16 for p, v in values.items())
+        self.budget.answer(f"registry.get_many({len(paths)} paths)", len(values), size, "ask for fewer paths at a time")
+        return values
 
     def _registry_exists(self, path: str) -> bool:
         return self.registry.exists(path)

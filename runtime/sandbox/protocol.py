@@ -25,6 +25,8 @@ __all__ = ["Channel", "ProtocolError", "MAX_FRAME", "encode", "decode"]
 MAX_FRAME = 8 << 20
 _HEADER = struct.Struct(">I")
 _CHUNK = 1 << 16
+# One encoder for every frame: json.dumps with options builds a new JSONEncoder at each call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 class ProtocolError(Exception):
@@ -33,7 +35,7 @@ class ProtocolError(Exception):
 
 def encode(message: dict[str, Any]) -> bytes:
     """One frame: header and body."""
-    body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    body = _ENCODER.encode(message).encode("utf-8", "surrogatepass")
     if len(body) > MAX_FRAME:
         raise ProtocolError(f"message of {len(body)} bytes is over the {MAX_FRAME}-byte frame limit")
     return _HEADER.pack(len(body)) + body
@@ -63,8 +65,9 @@ class Channel:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def send(self, message: dict[str, Any]) -> None:
-        self.sock.sendall(encode(message))
+    def send(self, message: dict[str, Any] | bytes) -> None:
+        """A message, or a frame `encode` already made (encoded once, e.g. to check its size first)."""
+        self.sock.sendall(message if isinstance(message, bytes) else encode(message))
 
     def _frame(self) -> dict[str, Any] | None:
         """A complete frame from the buffer, if there is one."""

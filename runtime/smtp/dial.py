@@ -54,8 +54,11 @@ _Address = tuple[
 
 
 def _resolve(host: str, port: int, deadline: Deadline, where: str) -> Sequence[_Address]:
+    # An ASCII name as bytes: getaddrinfo encodes a str with the idna codec, whose import costs
+    # start-up milliseconds and gives the same bytes for an ASCII name.
+    name: str | bytes = host.encode("ascii") if host.isascii() else host
     try:
-        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+        return socket.getaddrinfo(name, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
     except socket.gaierror:
         pass
     # getaddrinfo takes no timeout: ask in a thread and stop waiting for it at the deadline.
@@ -66,7 +69,7 @@ def _resolve(host: str, port: int, deadline: Deadline, where: str) -> Sequence[_
 
     def lookup() -> None:
         try:
-            found.extend(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+            found.extend(socket.getaddrinfo(name, port, type=socket.SOCK_STREAM))
         except OSError as e:
             failed.append(e)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from jcsh.runtime.smtp.reply import Reply
 
 __all__ = ["Transcript"]
@@ -15,9 +17,10 @@ _REDACTED = "<redacted>"
 class Transcript:
     """Lines of one dialogue; redacts the AUTH line's data and every client line while AUTH goes on."""
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
+    def __init__(self, enabled: bool, on_line: Callable[[str], None] | None = None) -> None:
+        self.enabled = enabled or on_line is not None
         self.lines: list[str] = []
+        self.on_line = on_line  # `-v`: told each line as it is recorded (redacted like the rest)
         self._in_auth = False
 
     def sent(self, line: str) -> None:
@@ -29,12 +32,16 @@ class Transcript:
             text = " ".join(words[:2] + ([_REDACTED] if len(words) > 2 else []))
         elif self._in_auth:
             text = _REDACTED
-        self.lines.append(f"-> {text}")
+        self._add(f"-> {text}")
 
     def message(self, size: int) -> None:
         """The message after DATA: its size, never its text."""
-        self.lines.append(f"-> [message: {size} bytes]")
-        self.lines.append("-> .")
+        self._add(f"-> [message: {size} bytes]")
+        self._add("-> .")
+
+    def chunk(self, size: int) -> None:
+        """A BDAT chunk of the message: its size, never its text."""
+        self.lines.append(f"-> [message chunk: {size} bytes]")
 
     def received(self, reply: Reply) -> None:
         """One whole reply, a line per line as the server sent it."""
@@ -43,11 +50,16 @@ class Transcript:
         last = len(reply.lines) - 1
         for i, line in enumerate(reply.lines or ("",)):
             sep = " " if i >= last else "-"
-            self.lines.append(f"<- {reply.code}{sep}{line}".rstrip())
+            self._add(f"<- {reply.code}{sep}{line}".rstrip())
 
     def event(self, text: str) -> None:
         if self.enabled:
-            self.lines.append(f"-- {text}")
+            self._add(f"-- {text}")
+
+    def _add(self, line: str) -> None:
+        self.lines.append(line)
+        if self.on_line is not None:
+            self.on_line(line)
 
     def take(self) -> list[str]:
         """The lines recorded since the last take."""

@@ -47,12 +47,14 @@ __all__ = [
     "WIRE_ERRORS",
     "MAX_LINE",
     "MAX_REPLY",
+    "BDAT_CHUNK",
 ]
 
 MAX_LINE = 8 * 1024  # RFC 5321 asks for 512 octets; real servers exceed that, none by this much
 MAX_REPLY = 64 * 1024  # one reply, every line of it
 QUIT_WAIT = 2.0  # QUIT is a courtesy: its reply is waited for this long at most
 _CHUNK = 32 * 1024
+BDAT_CHUNK = 1024 * 1024  # a BDAT chunk: large enough to cost nothing, small enough to bound a server's buffer
 _MAX_CHALLENGES = 8  # 334 rounds of one AUTH before the server is taken to be stalling
 _TLS_RECORD_TYPES = range(0x14, 0x18)  # change_cipher_spec, alert, handshake, application_data
 
@@ -111,13 +113,24 @@ class Wire:
         self.send_lines([line], deadline)
         return self.read_reply(deadline)
 
-    def send_lines(self, lines: Sequence[str], deadline: Deadline) -> None:
-        """Commands in one write (several: pipelining), after checking the server is not ahead of us."""
+    def send_lines(self, lines: Sequence[str | bytes], deadline: Deadline) -> None:
+        """Commands in one write (several: pipelining), after checking the server is not ahead of us.
+
+        A `bytes` item is sent as it is, after the BDAT command before it (see `bdat`); the
+        transcript says its size, never its text.
+        """
         self.expect_quiet(deadline.step)
-        if self.transcript is not None:
-            for line in lines:
-                self.transcript.sent(line)
-        self.write("".join(line + "\r\n" for line in lines).encode("utf-8"), deadline)
+        out = bytearray()
+        for item in lines:
+            if isinstance(item, bytes):
+                out += item
+                if self.transcript is not None:
+                    self.transcript.chunk(len(item))
+                continue
+            if self.transcript is not None:
+                self.transcript.sent(item)
+            out += item.encode("utf-8") + b"\r\n"
+        self.write(bytes(out), deadline)
 
     def read_replies(self, count: int, deadline: Deadline) -> list[Reply]:
         """`count` replies in order (one per pipelined command)."""
@@ -189,6 +202,21 @@ class Wire:
             self.transcript.message(len(message))
         self.write(data + b".\r\n", deadline)
 
+    @staticmethod
+    def bdat(message: bytes, size: int = BDAT_CHUNK) -> list[str | bytes]:
+        """The message as BDAT commands (RFC 3030), each followed by its chunk; the last one says LAST.
+
+        A message whose size is a multiple of `size` ends with a full chunk marked LAST, never an
+        empty `BDAT 0 LAST` (which some servers mishandle); an empty message is `BDAT 0 LAST`.
+        """
+        items: list[str | bytes] = []
+        starts = range(0, len(message), size) if message else range(1)
+        for start in starts:
+            piece = message[start : start + size]
+            last = start + size >= len(message)
+            items += [f"BDAT {len(piece)}{' LAST' if last else ''}", piece]
+        return items
+
     def authenticate(self, exchange: Exchange, deadline: Deadline) -> Reply:
         """AUTH driven by a mechanism object: its AUTH line, then its answer to each 334 challenge."""
         reply = self.command(exchange.command(), deadline.step, deadline)
@@ -218,7 +246,10 @@ class Wire:
         """The TLS handshake within the deadline; ssl errors (trust, versions) pass through as they are."""
         if self._buf:  # said after "220 go ahead" and before our ClientHello: a TLS server never does
             raise NotTls(f"{self.where} spoke plain text instead of TLS: {shown(self._buf, 40)}", bytes(self._buf))
-        tls = context.wrap_bio(self._in, self._out, server_hostname=server_hostname or None)
+        # An ASCII name as bytes: ssl encodes a str with the idna codec, whose import (stringprep,
+        # unicodedata) costs start-up milliseconds and gives the same bytes for an ASCII name.
+        name = server_hostname.encode("ascii") if server_hostname and server_hostname.isascii() else server_hostname
+        tls = context.wrap_bio(self._in, self._out, server_hostname=name or None)
         first = True
         while True:
             try:

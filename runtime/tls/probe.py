@@ -6,6 +6,7 @@ import functools
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,7 @@ def probe(
     timeouts: Timeouts | None = None,
     deadline: float | None = None,
     home: Path | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> ProbeResult:
     """Probe host:port; an error when no TLS handshake completed or the server refused the session.
 
@@ -86,6 +88,7 @@ def probe(
     the whole probe on top. TempFailure (75) for a 4xx greeting, ConnectFailed (3) for the other
     refusals and failures, LimitHit (4) when a step ran out of time. With a home, what this
     machine supports is read from its cache (and written there once).
+    on_step is told each connection's outcome as it ends (from the probe's threads).
     """
     started = time.monotonic()
     policy = policy or TrustPolicy()
@@ -119,7 +122,9 @@ def probe(
             # importing it here overlaps the handshakes instead of following them.
             pool.submit(_import_certinfo)
             attempts.append(Attempt("trust", trust_context))
-            list(pool.map(lambda a: run_attempt(run, a), attempts))
+            if on_step is not None:
+                on_step(f"probing {run.where} ({mode}): {' '.join(a.label for a in attempts[:-1])} and trust")
+            list(pool.map(lambda a: _told(run_attempt(run, a), on_step), attempts))
         trust_context.result()  # a credential that holds no usable certificate is a ConfigError
         here = supported.result()
         if not any(a.outcome in DATA_OUTCOMES for a in attempts):
@@ -127,12 +132,12 @@ def probe(
         # A server that limits parallel connections per client drops some: ask those again, one by one.
         for i, att in enumerate(attempts):
             if att.outcome == "connect" and run.in_time():
-                attempts[i] = run_attempt(run, Attempt(att.label, att.context))
+                attempts[i] = _told(run_attempt(run, Attempt(att.label, att.context)), on_step)
         # A verifying client offers TLS 1.2+ by default; judge an older server's certificate anyway.
         old = [a.label for a in attempts[:-1] if a.outcome == "accepted" and a.label in here.names]
         if attempts[-1].outcome == "refused" and old and run.in_time():
             retry = Attempt("trust", client_context(strict._replace(protocols=tuple(old)), servername))
-            attempts[-1] = run_attempt(run, retry)
+            attempts[-1] = _told(run_attempt(run, retry), on_step)
     finally:
         run.close()
     refused = any(a.session_refused for a in attempts)
@@ -166,6 +171,16 @@ def probe(
         policy=_policy_facts(policy, host, verdicts, here.default_enabled),
         elapsed_ms=round((time.monotonic() - started) * 1000),
     )
+
+
+def _told(att: Attempt, on_step: Callable[[str], None] | None) -> Attempt:
+    """Tell on_step (`-v`) how one connection ended: `TLSv1.2: accepted TLSv1.2 ECDHE-...`."""
+    if on_step is not None:
+        got = att.outcome
+        if att.version and att.cipher:
+            got += f" {att.version} {att.cipher[0]}"
+        on_step(f"{att.label}: {got}" + (f" ({att.reason})" if att.reason else ""))
+    return att
 
 
 def _import_certinfo() -> None:

@@ -125,13 +125,13 @@ def _doctor_arguments(p: argparse.ArgumentParser) -> None:
 
 @syntax("mail doctor", "traps in the mail configuration, with fixes (exit 1 when any is an error)", _doctor_arguments)
 def cmd_doctor(ctx: Context, args: argparse.Namespace) -> int:
-    from jcsh.runtime.mail.doctor import LEVELS, Finding, diagnose
+    from jcsh.runtime.mail.doctor import LEVELS, Finding, Level, diagnose
     from jcsh.runtime.resolver import DEFAULT_LIFETIME
 
     ctx.home_warnings_on_stderr = False  # the doctor lists them as findings instead
     lifetime = (args.dns_timeout or DEFAULT_LIFETIME) if args.dns else None
     findings = diagnose(ctx.registry, ctx.credentials, dns_lifetime=lifetime)
-    home = [Finding("warning", (str(ctx.home),), w.message, w.fix) for w in ctx.home_problems]
+    home = [Finding(Level.WARNING, (str(ctx.home),), w.message, w.fix) for w in ctx.home_problems]
     findings = sorted([*home, *findings], key=lambda f: LEVELS.index(f.level))
     counts = {level: sum(f.level == level for f in findings) for level in LEVELS}
     lines = []
@@ -141,6 +141,6 @@ def cmd_doctor(ctx: Context, args: argparse.Namespace) -> int:
         lines.append(f"    fix:  {f.fix}")
     tally = ", ".join(f"{n} {level}{'s' if n != 1 else ''}" for level, n in counts.items())
     lines.append(tally if findings else "no problems found")
-    data = {"ok": counts["error"] == 0, "counts": counts, "findings": [f.to_json() for f in findings]}
+    data = {"ok": counts[Level.ERROR] == 0, "counts": counts, "findings": [f.to_json() for f in findings]}
     ctx.emit(data, "\n".join(lines))
-    return 1 if counts["error"] else 0
+    return 1 if counts[Level.ERROR] else 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from jcsh.runtime.errors import ErrorKind, ExitStatus
 from jcsh.shell.commands import read_text, syntax
 from jcsh.shell.context import Context
 from jcsh.shell.timeout import TIMEOUT_KEY, script_timeout
@@ -12,7 +13,7 @@ from jcsh.shell.timeout import TIMEOUT_KEY, script_timeout
 if TYPE_CHECKING:
     from jcsh.runtime.sandbox.client import RunResult, Session
 
-__all__ = ["run_code", "run_default", "cmd_run", "script_timeout", "TIMEOUT_KEY"]
+__all__ = ["run_code", "run_default", "cmd_run", "run_error", "script_timeout", "TIMEOUT_KEY"]
 
 
 def _new_session(*, modules: bool) -> Session:
@@ -65,6 +66,29 @@ def _run(ctx: Context, session: Session | None, source: str, filename: str, args
     return _report(ctx, result, collected, source)
 
 
+# What a script's own exit code says when no limit stopped it: sys.exit(N), or a refused permission.
+_KIND_OF_EXIT = {
+    ExitStatus.USAGE: ErrorKind.USAGE,
+    ExitStatus.CONNECT: ErrorKind.CONNECT,
+    ExitStatus.LIMIT: ErrorKind.LIMIT,
+    ExitStatus.STORE: ErrorKind.STORE,
+    ExitStatus.TEMPORARY: ErrorKind.TEMPORARY,
+    ExitStatus.PERMISSION: ErrorKind.PERMISSION,
+    ExitStatus.INTERRUPTED: ErrorKind.INTERRUPTED,
+}
+
+
+def run_error(result: RunResult) -> dict[str, str] | None:
+    """The `error` object of a run's JSON, {"kind", "message"} as in every command; None when it succeeded."""
+    if result.ok:
+        return None
+    if result.limit is not None:
+        kind = result.limit.error_kind  # "timeout" for the wall clock, "limit" for the others
+    else:
+        kind = _KIND_OF_EXIT.get(result.exit_code, ErrorKind.FAILED)  # type: ignore[call-overload]
+    return {"kind": str(kind), "message": result.error or f"the script exited with status {result.exit_code}"}
+
+
 def _report(ctx: Context, result: RunResult, collected: dict[str, list[str]], source: str) -> int:
     hint = None
     if not result.ok and result.error:
@@ -77,8 +101,8 @@ def _report(ctx: Context, result: RunResult, collected: dict[str, list[str]], so
             "exit_code": result.exit_code,
             "stdout": "".join(collected["out"]),
             "stderr": "".join(collected["err"]),
-            "error": result.error,
-            "limit": result.limit,
+            "error": run_error(result),
+            "limit": None if result.limit is None else str(result.limit),
         }
         if hint is not None:
             data["hint"] = hint.message

@@ -297,8 +297,8 @@ def cmd_sink(ctx: Context, args: argparse.Namespace) -> int:
         if config.cert_path is None:
             lines.append(_trust_hint(ctx, sink.cert_path, sink.host))
     lines.append("Ctrl-C stops it.")
-    say("\n".join(lines))
-    try:
+    try:  # a Ctrl-C while the banner is written still stops the sink cleanly (and prints --json's document)
+        say("\n".join(lines))
         _wait_for_interrupt()
     except KeyboardInterrupt:
         pass

@@ -50,6 +50,9 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--transcript", action="store_true", help="print the SMTP dialogue (AUTH redacted)")
     p.add_argument(
+        "-v", "--verbose", action="store_true", help="print the SMTP dialogue on stderr as it happens (AUTH redacted)"
+    )
+    p.add_argument(
         "--quit-after",
         choices=("connect", "tls", "auth", "rcpt"),
         metavar="STEP",
@@ -111,6 +114,7 @@ def cmd_testmail(ctx: Context, args: argparse.Namespace) -> int:
     from jcsh.runtime.mail.result import SendResult
     from jcsh.runtime.mail.send import send_mail
     from jcsh.runtime.mail.settings import Setting, load_settings
+    from jcsh.shell.spinner import live_lines
 
     settings = None
     try:
@@ -138,8 +142,9 @@ def cmd_testmail(ctx: Context, args: argparse.Namespace) -> int:
             html=read_text(ctx, args.html, what="--html", bounds=HTML) if args.html else None,
             attachments=args.attach,
         )
+        live = live_lines(ctx) if args.verbose else None
         result = send_mail(  # bad input raises
-            settings, ctx.credentials, request, transcript=args.transcript, quit_after=args.quit_after
+            settings, ctx.credentials, request, transcript=args.transcript, on_line=live, quit_after=args.quit_after
         )
     except JcshError as e:
         if not ctx.json:

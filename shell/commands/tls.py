@@ -65,6 +65,7 @@ def _probe_arguments(p: argparse.ArgumentParser) -> None:
         help="the time each step may take: connect and greeting, each command and its reply, the TLS "
         "handshake (default: the mail.smtp.*timeout settings)",
     )
+    p.add_argument("-v", "--verbose", action="store_true", help="print each connection's outcome on stderr as it ends")
 
 
 @syntax(
@@ -74,6 +75,7 @@ def _probe_arguments(p: argparse.ArgumentParser) -> None:
 )
 def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
     from jcsh.runtime.tls.probe import probe
+    from jcsh.shell.spinner import live_lines
 
     host, port, mode, policy, ehlo_name, timeouts = _target(ctx, args)
     protocols = tuple(p for p in re.split(r"[\s,]+", args.protocols or "") if p) or None
@@ -90,6 +92,7 @@ def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
         policy=policy,
         local_hostname=ehlo_name,
         home=ctx.home,
+        on_step=live_lines(ctx) if args.verbose else None,
     )
     ctx.emit(result.to_json(), render_probe(result))
     return 0

@@ -58,7 +58,17 @@ def test_json_is_one_document(home: Path) -> None:
     assert ran.code == 1
     data = ran.json
     assert data["stdout"] == "hi\n" and data["stderr"] == "e\n" and data["exit_code"] == 1
-    assert data["error"].endswith("ZeroDivisionError: division by zero")
+    assert data["error"]["kind"] == "failed" and data["limit"] is None
+    assert data["error"]["message"].endswith("ZeroDivisionError: division by zero")
+
+
+def test_json_error_of_a_timeout_has_the_one_timeout_kind(home: Path) -> None:
+    ran = jcsh(home, "--json", "--timeout", "0.5", "-c", "while True: pass")
+    assert ran.code == 4
+    assert ran.json["error"]["kind"] == "timeout" and ran.json["limit"] == "timeout"
+    assert ran.json["error"]["message"].startswith("timed out after 0.5 s")
+    ok = jcsh(home, "--json", "-c", "print(1)").json
+    assert ok["ok"] is True and ok["error"] is None
 
 
 def test_run_file_with_args(home: Path, tmp_path: Path) -> None:

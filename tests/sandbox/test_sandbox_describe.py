@@ -24,7 +24,7 @@ def test_describe_lists_every_preloaded_name_with_one_line_docs() -> None:
         "jcsArgs",
     }
     assert set(d["jcsOut"]) >= {"print", "println", "printf"}
-    assert set(d["registry"]) == {"get", "set", "delete", "list", "walk", "exists"}
+    assert set(d["registry"]) == {"get", "get_many", "set", "delete", "list", "walk", "exists"}
     assert set(d["mail"]) == {"settings", "configure", "send", "test", "session"}
     assert set(d["tls"]) >= {"protocols", "probe"}
     assert {"getDefault", "getSupportedSSLParameters"} <= set(d["SSLContext"])

@@ -246,3 +246,59 @@ def test_host_checks_every_request(host: Host) -> None:
     for method, params in bad:
         with pytest.raises(UsageError):
             host.handle(method, params)
+
+
+def test_registry_get_many_reads_the_store_at_each_call(live: Session, registry: Registry) -> None:
+    registry.set("/configuration/mail/Server", "smtp.example.test")
+    registry.set("/configuration/mail/Port", "587")
+    out = _ok(
+        live,
+        """
+paths = ['/configuration/mail/Server', '/configuration/mail/Port', '/nope', '/configuration']
+print(registry.get_many(paths))
+print(registry.get_many(paths, default='-'))
+registry.set('/configuration/mail/Port', '25')
+print(registry.get_many(('/configuration/mail/Port',)), registry.get_many([]))
+""",
+    )
+    assert out.splitlines() == [
+        (
+            "{'/configuration/mail/Server': 'smtp.example.test', '/configuration/mail/Port': '587', "
+            "'/nope': None, '/configuration': None}"
+        ),
+        (
+            "{'/configuration/mail/Server': 'smtp.example.test', '/configuration/mail/Port': '587', "
+            "'/nope': '-', '/configuration': '-'}"
+        ),
+        "{'/configuration/mail/Port': '25'} {}",
+    ]
+
+
+def test_registry_get_many_bad_input(live: Session) -> None:
+    out = _ok(
+        live,
+        """
+for bad in ('/configuration', ['/a', 5], ['relative'], ['/x'] * 1001, None):
+    try:
+        registry.get_many(bad)
+    except TypeError as e:
+        print('TypeError', e)
+    except JcshError as e:
+        print('JcshError', e.kind, e)
+""",
+    )
+    assert out.splitlines() == [
+        "TypeError paths must be a list of paths, not str",
+        "TypeError each path must be a string, not int",
+        "JcshError usage registry path must be absolute (start with '/'): 'relative'",
+        "JcshError usage registry.get_many: paths must be a list of at most 1000 strings",
+        "TypeError paths must be a list of paths, not NoneType",
+    ]
+
+
+def test_registry_get_many_respects_the_answer_budget(live: Session, registry: Registry) -> None:
+    for i in range(120):
+        registry.set(f"/big/{i}", "v" * 60_000)  # 7 MB in all: over one answer's 6 MiB
+    ran = run(live, "registry.get_many([f'/big/{i}' for i in range(120)])")
+    assert ran.result.exit_code == 4
+    assert "registry.get_many(120 paths): the answer would be over 6 MiB; ask for fewer paths" in ran.text
