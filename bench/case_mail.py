@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from bench.fixtures import FROM, TO, Fixtures
 from bench.harness import (
     Case,
     Row,
     Side,
+    Unavailable,
     alternate,
     check_jcsh,
     find_peer,
@@ -185,6 +187,71 @@ def batch(fx: Fixtures) -> list[Row]:
     ]
 
 
+OAUTH_LIMIT = 1.1  # issue 14: a cached OAuth token costs no more than 10 % over a password login
+OAUTH_TOKEN = "bench-access-token-cached"  # a throwaway token the loopback sink accepts, not a secret
+
+
+def _oauth_home(fx: Fixtures, server: MailServer) -> Path:
+    """A home like the password one, whose smtp credential is an OAuth client with its token cached."""
+    import time
+
+    from jcsh.runtime.credentials import CachedToken, CredentialStore, OAuthClient, Secret
+    from jcsh.runtime.registry import open_registry
+
+    home = fx.mail_home(server)
+    reg = open_registry(home)
+    try:
+        store = CredentialStore(reg, home)
+        # The endpoint is never asked (nothing listens on port 9): the token is cached for an hour.
+        client = OAuthClient("client-credentials", "http://127.0.0.1:9/token", "bench-app", "bench", ())
+        cred = store.add_oauth(
+            "smtp", server.host, "default", client, {"client_secret": "bench"}, real_user="bench", replace=True
+        )
+        store.store_token(cred, CachedToken(Secret(OAUTH_TOKEN), time.time(), 3600, "bench"))
+    finally:
+        reg.close()
+    return home
+
+
+def testmail_oauth(fx: Fixtures) -> list[Row]:
+    if fx.settings.mta is not None:
+        raise Unavailable("an MTA accepts no bench token: this case runs against the sink")
+    password_server = fx.server(auth=True)
+    token_file = fx.scratch / "oauth-tokens"
+    token_file.write_text(OAUTH_TOKEN + "\n")
+    sink = fx.start_sink(
+        "--auth",
+        f"{password_server.user}:{password_server.password}",
+        "--auth-mechanisms",
+        "PLAIN,LOGIN,XOAUTH2,OAUTHBEARER",
+        "--oauth-token-file",
+        str(token_file),
+        "--require-auth",
+    )
+    oauth_server = MailServer("sink", sink.host, sink.port, sink.cert_path, None, None, sink)
+    password_env = fx.env(fx.mail_home(password_server))
+    oauth_env = fx.env(_oauth_home(fx, oauth_server))
+    argv = [*jcsh_command(), "testmail", "--to", TO]
+    for env, server, who in ((password_env, password_server, "password"), (oauth_env, oauth_server, "oauth")):
+        start = server.mark()
+        check_jcsh(argv, env)
+        server.expect(start, 1, f"jcsh testmail ({who})")
+    oauth = Side("jcsh (OAuth, token cached)", _delivered(oauth_server, timed_process(argv, env=oauth_env), 1, "oauth"))
+    password = Side("jcsh (password)", _delivered(password_server, timed_process(argv, env=password_env), 1, "pw"))
+    alternate([oauth, password], fx.settings.runs(9), warmup=1)
+    return [
+        ratio_row(
+            TESTMAIL_OAUTH_TITLE,
+            oauth,
+            password,
+            OAUTH_LIMIT,
+            note="one message, STARTTLS + AUTH XOAUTH2 with the cached token vs AUTH LOGIN with a password, "
+            "the same sink build, whole process",
+        )
+    ]
+
+
+TESTMAIL_OAUTH_TITLE = "`jcsh testmail` (OAuth 2.0, token cached)"
 TESTMAIL_TITLE = "`jcsh testmail` (STARTTLS)"
 TESTMAIL_AUTH_TITLE = "`jcsh testmail` (STARTTLS + AUTH)"
 
@@ -196,5 +263,6 @@ CASES = [
         (("swaks", f"<= {TESTMAIL_LIMIT}x"), ("smtplib script", "report")),
         testmail_auth,
     ),
+    Case("testmail-oauth", TESTMAIL_OAUTH_TITLE, (("jcsh (password)", f"<= {OAUTH_LIMIT}x"),), testmail_oauth),
     Case("batch", f"{BATCH:,} messages, one connection", (("smtplib loop", f"<= {BATCH_LIMIT}x"),), batch),
 ]

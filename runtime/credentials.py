@@ -7,8 +7,10 @@ The plaintext is only ever held by a `Secret`, whose repr and str never show it.
 from __future__ import annotations
 
 import builtins
+import json
 import os
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
 __all__ = [
     "CredentialStore",
     "Credential",
+    "CredentialKind",
+    "OAuthClient",
+    "CachedToken",
     "Secret",
     "SMTP",
     "X509",
@@ -67,6 +72,45 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
+class CredentialKind(StrEnum):
+    """What a credential holds."""
+
+    PASSWORD = "password"
+    CERTIFICATE = "certificate"  # a trusted X.509 certificate (no secret)
+    OAUTH2 = "oauth2"  # an OAuth 2.0 client: access tokens are fetched with it
+
+
+# The secrets an OAuth 2.0 credential may hold (keys of its encrypted secret).
+CLIENT_SECRET, REFRESH_TOKEN, CLIENT_KEY, ACCESS_TOKEN = "client_secret", "refresh_token", "client_key", "access_token"
+
+
+class OAuthClient(NamedTuple):
+    """An OAuth 2.0 client's settings as stored (never a secret): what `credential ls` shows."""
+
+    grant: str  # runtime.mail.oauth.Grant
+    token_url: str | None  # None for a static token
+    client_id: str | None
+    scope: str | None
+    holds: tuple[str, ...]  # which secrets it holds: client_secret, refresh_token, client_key, access_token
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self._asdict(), "holds": list(self.holds)}
+
+    @classmethod
+    def from_json(cls, text: str) -> OAuthClient:
+        data = json.loads(text)
+        return cls(data["grant"], data.get("token_url"), data.get("client_id"), data.get("scope"), tuple(data["holds"]))
+
+
+class CachedToken(NamedTuple):
+    """An access token from the cache (decrypted; the token is a Secret)."""
+
+    access_token: Secret
+    obtained_at: float
+    expires_in: int | None
+    scope: str | None
+
+
 class Credential(NamedTuple):
     """A credential as listed: never its secret."""
 
@@ -75,14 +119,32 @@ class Credential(NamedTuple):
     virtual_user: str
     real_user: str | None
     has_secret: bool
-    certificate: str | None = None  # PEM, for X509_TrustedCertificate
+    certificate: str | None = None  # PEM, for X509_TrustedCertificate (and an OAuth client's certificate)
+    kind: CredentialKind = CredentialKind.PASSWORD
+    oauth: OAuthClient | None = None
+    allow_plaintext: bool = False
 
     def identity(self) -> str:
         return f"{self.protocol} {self.endpoint} {self.virtual_user}"
 
     @classmethod
     def from_row(cls, row: CredentialRow) -> Credential:
-        return cls(row.protocol, row.endpoint, row.virtual_user, row.real_user, row.secret is not None, row.certificate)
+        try:
+            kind = CredentialKind(row.kind)
+        except ValueError:
+            kind = CredentialKind.PASSWORD
+        oauth = OAuthClient.from_json(row.oauth) if row.oauth else None
+        return cls(
+            row.protocol,
+            row.endpoint,
+            row.virtual_user,
+            row.real_user,
+            row.secret is not None,
+            row.certificate,
+            kind,
+            oauth,
+            row.allow_plaintext,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,8 +152,11 @@ class Credential(NamedTuple):
             "endpoint": self.endpoint,
             "virtual_user": self.virtual_user,
             "real_user": self.real_user,
+            "kind": str(self.kind),
             "has_secret": self.has_secret,
             "has_certificate": self.certificate is not None,
+            "allow_plaintext": self.allow_plaintext,
+            "oauth2": self.oauth.to_json() if self.oauth else None,
         }
 
 
@@ -173,6 +238,7 @@ class CredentialStore:
         secret: str | None = None,
         certificate: str | None = None,
         replace: bool = False,
+        allow_plaintext: bool = False,
     ) -> Credential:
         """Store a credential; the same identity again is refused unless replace."""
         _check_field("endpoint", endpoint)
@@ -190,9 +256,103 @@ class CredentialStore:
         with self.registry.transaction():
             self.check_can_add(protocol, endpoint, virtual_user, replace=replace)
             token = self._cipher().encrypt(secret.encode("utf-8")) if secret else None
-            row = CredentialRow(protocol, endpoint, virtual_user, real_user, token, certificate)
+            kind = CredentialKind.CERTIFICATE if certificate else CredentialKind.PASSWORD
+            row = CredentialRow(
+                protocol, endpoint, virtual_user, real_user, token, certificate, kind, allow_plaintext=allow_plaintext
+            )
             self.store.put_credential(row)
         return Credential.from_row(row)
+
+    def add_oauth(
+        self,
+        protocol: str,
+        endpoint: str,
+        virtual_user: str,
+        client: OAuthClient,
+        secrets: dict[str, str],
+        *,
+        real_user: str | None = None,
+        certificate: str | None = None,
+        replace: bool = False,
+        allow_plaintext: bool = False,
+    ) -> Credential:
+        """Store an OAuth 2.0 client (its secrets encrypted together); nothing is fetched."""
+        _check_field("endpoint", endpoint)
+        _check_field("virtual user", virtual_user)
+        real_user = _check_field("real user", real_user, optional=True)
+        if protocol == X509:
+            raise UsageError(f"a {X509} credential holds a certificate, not an OAuth 2.0 client")
+        for name, value in secrets.items():
+            if not value:
+                raise UsageError(f"the {name.replace('_', ' ')} is empty")
+        client = client._replace(holds=tuple(sorted(secrets)))
+        with self.registry.transaction():
+            self.check_can_add(protocol, endpoint, virtual_user, replace=replace)
+            blob = self._cipher().encrypt(json.dumps(secrets).encode("utf-8"))
+            oauth = json.dumps(client.to_json())
+            row = CredentialRow(
+                protocol,
+                endpoint,
+                virtual_user,
+                real_user,
+                blob,
+                certificate,
+                CredentialKind.OAUTH2,
+                oauth,
+                allow_plaintext,
+            )
+            self.store.put_credential(row)
+        return Credential.from_row(row)
+
+    def oauth_secrets(self, credential: Credential) -> dict[str, Secret]:
+        """An OAuth 2.0 credential's secrets by name (client_secret, refresh_token, client_key, access_token)."""
+        text = self.secret(credential).reveal()
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise StoreError(
+                f"the secrets of {credential.identity()} are not an OAuth 2.0 client's; run `jcsh registry check`",
+                cause=StoreFault.DAMAGED,
+                path=str(self.store.location),
+            )
+        return {str(k): Secret(str(v)) for k, v in data.items()}
+
+    def cached_token(self, credential: Credential) -> CachedToken | None:
+        """The cached access token, or None (none cached, or the cache cannot be read: fetch again)."""
+        row = self.store.credential(Identity(credential.protocol, credential.endpoint, credential.virtual_user))
+        if row is None or row.token is None:
+            return None
+        from jcsh.runtime.fernet_key import InvalidToken
+
+        try:
+            data = json.loads(self._cipher().decrypt(row.token))
+            expires = data["expires_in"]
+            return CachedToken(
+                Secret(str(data["access_token"])),
+                float(data["obtained_at"]),
+                int(expires) if expires is not None else None,
+                data.get("scope"),
+            )
+        except (InvalidToken, ValueError, KeyError, TypeError):
+            return None  # a cache, not a secret of record: a token is fetched again
+
+    def store_token(self, credential: Credential, token: CachedToken, rotated_refresh: Secret | None = None) -> None:
+        """Cache an access token; a rotated refresh token replaces the stored one in the same transaction."""
+        identity = Identity(credential.protocol, credential.endpoint, credential.virtual_user)
+        data = {
+            "access_token": token.access_token.reveal(),
+            "obtained_at": token.obtained_at,
+            "expires_in": token.expires_in,
+            "scope": token.scope,
+        }
+        with self.registry.transaction():
+            if rotated_refresh is not None:
+                secrets = {k: v.reveal() for k, v in self.oauth_secrets(credential).items()}
+                secrets[REFRESH_TOKEN] = rotated_refresh.reveal()
+                self.store.set_secret(identity, self._cipher().encrypt(json.dumps(secrets).encode("utf-8")))
+            self.store.set_token(identity, self._cipher().encrypt(json.dumps(data).encode("utf-8")))
 
     def check_can_add(self, protocol: str, endpoint: str, virtual_user: str, *, replace: bool = False) -> None:
         """Raise UsageError when the protocol is missing or the identity is taken (and not replace)."""
@@ -315,6 +475,8 @@ class CredentialStore:
                 rows = [row for row in self.store.credentials() if row.secret is not None]
                 for row in rows:
                     self.store.set_secret(row.identity, new.encrypt(old.decrypt(row.secret or b"")))
+                    if row.token is not None:
+                        self.store.set_token(row.identity, new.encrypt(old.decrypt(row.token)))
                 self.store.set_meta("key_check", new.encrypt(CHECK))
                 step("re-encrypted")
                 write_key(pending, new_key)  # on disk before the commit, so a crash leaves a usable key

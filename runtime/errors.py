@@ -86,12 +86,12 @@ EXIT_STATUS: dict[ErrorKind, ExitStatus] = {
     ErrorKind.CONFIG: ExitStatus.FAILED,
     ErrorKind.REFUSED: ExitStatus.FAILED,
     ErrorKind.PARTIAL: ExitStatus.FAILED,
-    ErrorKind.INSECURE: ExitStatus.FAILED,
     ErrorKind.USAGE: ExitStatus.USAGE,
     ErrorKind.CONNECT: ExitStatus.CONNECT,
     ErrorKind.TLS: ExitStatus.CONNECT,
     ErrorKind.TRUST: ExitStatus.CONNECT,
     ErrorKind.PROTOCOL: ExitStatus.CONNECT,
+    ErrorKind.INSECURE: ExitStatus.CONNECT,  # a secret would cross in plain text: refused before AUTH
     ErrorKind.LIMIT: ExitStatus.LIMIT,
     ErrorKind.TIMEOUT: ExitStatus.LIMIT,  # every wall-clock deadline, in every command (docs/decisions.md)
     ErrorKind.STORE: ExitStatus.STORE,

@@ -34,6 +34,45 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
             ),
             "a login; the password never on argv",
         ),
+        (
+            (
+                "printf '%s\\n' \"$SECRET\" | jcsh credential add --protocol smtp --endpoint smtp.office365.com "
+                "--virtual-user default --real-user jobs@contoso.example --oauth2 client-credentials "
+                "--entra-tenant TENANT --client-id ID --client-secret-stdin"
+            ),
+            "Exchange Online: OAuth 2.0 client credentials (URL and scope filled in)",
+        ),
+        (
+            (
+                "jcsh credential add --protocol smtp --endpoint smtp.office365.com --virtual-user default "
+                "--real-user jobs@contoso.example --oauth2 client-credentials --entra-tenant TENANT --client-id ID "
+                "--client-certificate app.pem --client-key app.key"
+            ),
+            "the same, proved by a certificate (a signed client assertion)",
+        ),
+        (
+            (
+                'printf \'%s\\n%s\\n\' "$REFRESH" "$SECRET" | jcsh credential add --protocol smtp '
+                "--endpoint smtp.gmail.com --virtual-user default --real-user jobs@example.com "
+                "--oauth2 refresh-token --google --client-id ID --refresh-token-stdin"
+            ),
+            "Gmail: a refresh token (line 1) and the client secret (line 2)",
+        ),
+        (
+            (
+                "printf '%s\\n' \"$TOKEN\" | jcsh credential add --protocol smtp --endpoint smtp.example.test "
+                "--virtual-user default --real-user ops@example.test --oauth2 static --token-stdin"
+            ),
+            "an access token obtained elsewhere: used until it expires",
+        ),
+        (
+            (
+                "printf '%s\\n' \"$PW\" | jcsh credential add --protocol smtp --endpoint 127.0.0.1 "
+                "--virtual-user default --real-user test --password-stdin --allow-plaintext"
+            ),
+            "a test server without TLS: the password may cross in plain text",
+        ),
+        ("jcsh credential token --endpoint smtp.office365.com --json", "the token's expiry, scope, audience, roles"),
         ("jcsh credential ls", "never shows a secret"),
         ("jcsh credential rekey", "re-encrypt every secret under a new key"),
     ),

@@ -98,11 +98,17 @@ class MailStub:
         body: str | None = None,
         server: str | None = None,
         transcript: bool = False,
+        quit_after: str | None = None,
     ) -> Any:
-        """Send a test mail like `jcsh testmail`; the result record says which step failed (never raises for it)."""
+        """Send a test mail like `jcsh testmail`; the result record says which step failed (never raises for it).
+
+        quit_after="connect"|"tls"|"auth"|"rcpt" checks up to that step and sends nothing (status "checked").
+        """
         params = _message(to, subject, body, None, None, None, None, None, None)
         params.update(
-            server=check_text(server, "server", optional=True), transcript=check_flag(transcript, "transcript")
+            server=check_text(server, "server", optional=True),
+            transcript=check_flag(transcript, "transcript"),
+            quit_after=check_text(quit_after, "quit_after", optional=True),
         )
         return to_records(request(self._link, "mail.test", params))
 

@@ -49,8 +49,11 @@ def test_add_list_remove(home: Path) -> None:
             "endpoint": "smtp.example.test",
             "virtual_user": "default",
             "real_user": "bob",
+            "kind": "password",
             "has_secret": True,
             "has_certificate": False,
+            "allow_plaintext": False,
+            "oauth2": None,
         }
     ]
     assert "bob" in jcsh(home, "credential", "ls").out

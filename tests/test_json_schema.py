@@ -72,6 +72,7 @@ DAMAGE = ("registry", "set", "/a/b", "1", "--then-damage")  # a step the test ca
 BACKUP = ("backup", "{tmp}/b.tar")
 CRED = ("--protocol", "smtp", "--endpoint", "127.0.0.1", "--virtual-user", "default")
 SMTP_PROTOCOL = ("credential", "protocol", "add", "smtp")
+STATIC = ("credential", "add", *CRED, "--oauth2", "static", "--token-stdin")
 SERVER = ("configure", "--from", "ops@example.test", "--server", "127.0.0.1")
 
 
@@ -118,6 +119,35 @@ CASES: dict[str, Case] = {
         stdin="pw\n",
     ),
     "credential rm missing": Case("credential-rm", _a("credential", "rm", *CRED), 1, (SMTP_PROTOCOL,)),
+    "credential add oauth2": Case(
+        "credential-add",
+        _a(
+            "credential",
+            "add",
+            *CRED,
+            "--oauth2",
+            "client-credentials",
+            "--google",
+            "--client-id",
+            "a",
+            "--client-secret-stdin",
+        ),
+        0,
+        (SMTP_PROTOCOL,),
+        stdin="s\n",
+    ),
+    "credential add oauth2 bad": Case(
+        "credential-add", _a("credential", "add", *CRED, "--oauth2", "static"), 2, (SMTP_PROTOCOL,)
+    ),
+    "credential ls oauth2": Case("credential-ls", _a("credential", "ls"), 0, (SMTP_PROTOCOL, STATIC), stdin="tok-1\n"),
+    "credential token ok": Case(
+        "credential-token",
+        _a("credential", "token", "--endpoint", "127.0.0.1"),
+        0,
+        (SMTP_PROTOCOL, STATIC),
+        stdin="tok-1\n",
+    ),
+    "credential token missing": Case("credential-token", _a("credential", "token", "--endpoint", "127.0.0.1"), 1),
     "credential rekey ok": Case("credential-rekey", _a("credential", "rekey"), 0),
     "credential rekey bad": Case("credential-rekey", _a("credential", "rekey", "now"), 2),
     # mail
@@ -140,6 +170,12 @@ CASES: dict[str, Case] = {
         "testmail",
         lambda env: ["testmail", "--to", "a@example.test", "--server", "127.0.0.2", "--timeout", "2"],
         3,
+        (SERVER,),
+    ),
+    "testmail checked": Case(
+        "testmail",
+        lambda env: ["testmail", "--to", "a@example.test", "--server", "127.0.0.1", "--quit-after", "rcpt"],
+        0,
         (SERVER,),
     ),
     "testmail no server": Case("testmail", _a("testmail", "--to", "a@example.test"), 1),

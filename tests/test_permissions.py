@@ -125,7 +125,6 @@ def test_planted_ca_exfiltration_is_refused_step_by_step(
     assert _state(registry, credentials) == before
 
 
-@pytest.mark.xfail(strict=True, reason="the plaintext rule needs issue 14's credential schema (--allow-plaintext)")
 @pytest.mark.timeout(30)
 def test_with_allow_config_a_plain_text_listener_gets_no_password(
     home: Path, registry: Registry, credentials: CredentialStore

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from jcsh.runtime.store import migrations
 from tests.support.cli import JCSH, Ran, jcsh, jcsh_process
 from tests.support.faults import clean, fill_disk, fill_home, need_root, read_only_view, tmpfs
 
@@ -60,7 +61,7 @@ def test_full_disk_refuses_writes_with_74_and_loses_nothing(tmp_path: Path) -> N
             (("registry", "get", "/u/grüße"), "☃ 日本語\n"),
             (("credential", "ls"), "smtp.example.test"),
             (("registry", "export"), '"grüße"'),
-            (("registry", "check"), "ok (schema version 1, 5 entries, 1 credentials)"),
+            (("registry", "check"), f"ok (schema version {migrations.latest_version()}, 5 entries, 1 credentials)"),
         ):
             ran = jcsh_process(home, *args)
             clean(ran)
@@ -196,7 +197,7 @@ def test_a_newer_schema_is_refused_and_left_untouched(home: Path) -> None:
     for args in (("registry", "get", "/u/grüße"), ("registry", "set", "/a", "1"), ("credential", "ls")):
         ran = jcsh_process(home, "--json", *args)
         error = _store_error(ran, "newer-release")
-        assert "schema version 99; this release knows up to 1" in error["message"]
+        assert f"schema version 99; this release knows up to {migrations.latest_version()}" in error["message"]
     assert db.read_bytes() == before
 
 

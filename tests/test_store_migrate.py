@@ -91,34 +91,36 @@ def test_a_0_1_0_home_opens_with_every_value_and_secret(old_home: Path) -> None:
 
 def test_migrations_apply_on_open_in_one_transaction(old_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db = old_home / "registry.sqlite3"
+    known = migrations.MIGRATIONS
+    n = migrations.latest_version()
     added = Migration(
-        2,
-        "credentials may send over plain text (a later issue's flag, as an example)",
-        ("ALTER TABLE credential ADD COLUMN allow_plaintext INTEGER NOT NULL DEFAULT 0",),
+        n + 1,
+        "credentials gain a flag (an example of a later release's migration)",
+        ("ALTER TABLE credential ADD COLUMN example_flag INTEGER NOT NULL DEFAULT 0",),
     )
-    broken = Migration(3, "a migration that fails half-way", ("CREATE TABLE half (x)", "CREATE TABLE half (x)"))
+    broken = Migration(n + 2, "a migration that fails half-way", ("CREATE TABLE half (x)", "CREATE TABLE half (x)"))
     before = db.read_bytes()
-    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, added, broken))
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*known, added, broken))
     with pytest.raises(StoreError) as refused:
         open_registry(old_home)
     assert refused.value.exit_code == 74
-    assert db.read_bytes() == before  # neither version 2 nor the first half of 3 stayed
+    assert db.read_bytes() == before  # neither the known versions nor the first half of the broken one stayed
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'half'").fetchone() is None
     conn.close()
 
-    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS[:1], added))
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*known, added))
     registry = open_registry(old_home)
     registry.close()
     conn = sqlite3.connect(db)
     columns = [row[1] for row in conn.execute("PRAGMA table_info(credential)")]
     conn.close()
-    assert "allow_plaintext" in columns and _version(db) == 2
+    assert "example_flag" in columns and "allow_plaintext" in columns and _version(db) == n + 1
     assert open_registry(old_home).value("/unicode/grüße") == ENTRIES["/unicode/grüße"]
-    # The program that knows only version 1 now refuses this home, and leaves it alone.
-    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
+    # The program that knows only the released versions now refuses this home, and leaves it alone.
+    monkeypatch.setattr(migrations, "MIGRATIONS", known)
     newer = db.read_bytes()
-    with pytest.raises(StoreError, match=r"written by a newer release of jcsh \(schema version 2; this release knows"):
+    with pytest.raises(StoreError, match=rf"written by a newer release of jcsh \(schema version {n + 1}; this release"):
         open_registry(old_home)
     assert db.read_bytes() == newer
 
@@ -126,3 +128,30 @@ def test_migrations_apply_on_open_in_one_transaction(old_home: Path, monkeypatch
 def test_a_new_home_gets_the_latest_schema(home: Path) -> None:
     assert jcsh(home, "registry", "set", "/a", "1").code == 0
     assert _version(home / "registry.sqlite3") == migrations.latest_version()
+
+
+def test_a_0_1_0_home_gains_oauth_credentials_and_a_token_cache(old_home: Path) -> None:
+    from jcsh.runtime.credentials import CachedToken, CredentialKind, OAuthClient, Secret
+
+    store = CredentialStore(open_registry(old_home), old_home)
+    client = OAuthClient("refresh-token", "http://127.0.0.1:9/token", "app-id", "scope-a", ())
+    added = store.add_oauth(
+        "smtp", "oauth.example.com", "default", client, {"refresh_token": "rt-1"}, real_user="jobs@example.com"
+    )
+    assert added.kind is CredentialKind.OAUTH2 and added.oauth is not None and added.oauth.holds == ("refresh_token",)
+    store.store_token(added, CachedToken(Secret("at-1"), 1000.0, 3600, "scope-a"), rotated_refresh=Secret("rt-2"))
+    again = CredentialStore(open_registry(old_home), old_home)
+    [old] = [c for c in again.list("smtp") if c.endpoint != "oauth.example.com"]
+    assert old.kind is CredentialKind.PASSWORD and again.secret(old).reveal() == PASSWORD
+    [ca] = again.trusted_certificates()
+    assert ca.kind is CredentialKind.CERTIFICATE
+    oauth = again.find("smtp", "oauth.example.com", "default")
+    assert oauth is not None and again.oauth_secrets(oauth)["refresh_token"].reveal() == "rt-2"
+    cached = again.cached_token(oauth)
+    assert cached is not None and cached.access_token.reveal() == "at-1" and cached.expires_in == 3600
+    raw = (old_home / "registry.sqlite3").read_bytes()
+    assert b"rt-1" not in raw and b"rt-2" not in raw and b"at-1" not in raw
+    assert jcsh(old_home, "credential", "rekey").code == 0
+    rekeyed = CredentialStore(open_registry(old_home), old_home)
+    token = rekeyed.cached_token(oauth)
+    assert token is not None and token.access_token.reveal() == "at-1"

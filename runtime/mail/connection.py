@@ -2,37 +2,24 @@
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import ssl
 from typing import TYPE_CHECKING
 
 from jcsh.runtime.credentials import SMTP
-from jcsh.runtime.errors import ConfigError, ConnectFailed, JcshError, JobFailed
+from jcsh.runtime.errors import ConfigError, ConnectFailed, JcshError
 from jcsh.runtime.hosts import bare_host, host_port
 from jcsh.runtime.mail.result import SendResult, certificate_fields, refusal
 from jcsh.runtime.smtp.dial import connect
 from jcsh.runtime.smtp.wire import NotTls, Reply, StepTimeout, Timeouts, Wire, features, shown
 
 if TYPE_CHECKING:
-    from jcsh.runtime.credentials import CredentialStore
+    from jcsh.runtime.credentials import Credential, CredentialStore, Secret
     from jcsh.runtime.mail.settings import MailSettings
     from jcsh.runtime.smtp.transcript import Transcript
     from jcsh.runtime.tls.trust import TrustPolicy
 
-__all__ = ["Connection", "TrustSetup", "password_allowed"]
-
-
-def password_allowed(encrypted: bool, peer_address: str) -> bool:
-    """May a password cross this connection? Only encrypted, or to a loopback peer."""
-    if encrypted:
-        return True
-    try:
-        ip = ipaddress.ip_address(peer_address.split("%", 1)[0].strip("[]"))
-    except ValueError:
-        return False
-    mapped = getattr(ip, "ipv4_mapped", None)
-    return bool((mapped or ip).is_loopback)
+__all__ = ["Connection", "TrustSetup"]
 
 
 class TrustSetup:
@@ -58,6 +45,17 @@ class TrustSetup:
 
             self._context = client_context(self.policy(), self._host)
         return self._context
+
+    def token_context(self, host: str) -> ssl.SSLContext:
+        """The context for an OAuth token endpoint: the mail trust's CAs and versions, always verified.
+
+        DontVerify and ssl.trust are exceptions made for a mail server; the client secret never
+        goes to an endpoint whose certificate was not checked.
+        """
+        from jcsh.runtime.tls.trust import client_context
+
+        strict = self.policy()._replace(verify=True, check_hostname=True, trust_hosts=())
+        return client_context(strict, host)
 
 
 class Connection:
@@ -91,8 +89,12 @@ class Connection:
         if self.wire is not None:
             self.wire.close()
 
-    def open(self, timeouts: Timeouts) -> None:
-        """Connect, greet, EHLO, STARTTLS as the settings say, log in; raises at the first failure."""
+    def open(self, timeouts: Timeouts, *, upto: str | None = None) -> None:
+        """Connect, greet, EHLO, STARTTLS as the settings say, log in; raises at the first failure.
+
+        `upto` ("connect", "tls", "auth") stops after that step (`testmail --quit-after`); a step
+        that was to be checked but did not happen (no TLS, no login) is a failure.
+        """
         t = self.transcript
         t.event(f"connecting to {self.where} ({self.security})")
         # Connect and greeting are one step (the TCP connect alone also within the connect timeout).
@@ -117,9 +119,29 @@ class Connection:
                 kind="protocol",
             )
         self._hello()
+        if upto == "connect":
+            return
         if self.security in ("STARTTLS", "STARTTLSRequired"):
             self._starttls()
+        if upto == "tls":
+            if wire.tls is None:
+                self.tls_failure = "not established"
+                raise ConnectFailed(
+                    f"no TLS to check with {self.where}: ConnectionSecurity is {self.security}"
+                    + (" and the server does not offer STARTTLS" if self.security == "STARTTLS" else ""),
+                    kind="tls",
+                )
+            return
         self._login()
+        if upto == "auth" and self.authenticated_as is None:
+            raise ConfigError(
+                f"no login to check with {self.where}: "
+                + (
+                    "no smtp credential is configured for it"
+                    if self.settings.credential.value is None
+                    else "the server offers no AUTH"
+                )
+            )
 
     def _ehlo_name(self) -> str:
         name = self.settings.localhost.value
@@ -233,31 +255,54 @@ class Connection:
         if not user:
             raise ConfigError(f"the smtp credential {cred.identity()} has no real user to log in as")
         offered = self.features.get("auth", "").upper().split()
-        mechanism = next((m for m in ("PLAIN", "LOGIN") if m in offered), None)
         if not offered:
             self.warnings.append(f"{self.where} offers no AUTH: sent without logging in as {user}")
             return
-        if mechanism is None:
-            raise JobFailed(f"{self.where} offers AUTH {' '.join(offered)}; jcsh logs in with PLAIN or LOGIN only")
-        encrypted = wire.tls is not None
-        peer = wire.sock.getpeername()[0]
-        if not password_allowed(encrypted, peer):
-            raise JobFailed(
-                f"refusing to send the password for {user} unencrypted to {self.where} ({peer}); "
-                "use ConnectionSecurity STARTTLS or TLS",
-                kind="insecure",
-            )
-        if not encrypted:
-            self.warnings.append(f"the password for {user} crossed an unencrypted connection (loopback peer)")
-        from jcsh.runtime.mail.sasl import SaslExchange
+        from jcsh.runtime.credentials import CredentialKind
+        from jcsh.runtime.mail.sasl import CredentialKind as SaslKind
+        from jcsh.runtime.mail.sasl import SaslExchange, choose_mechanism, mechanism_order
 
+        oauth = cred.kind is CredentialKind.OAUTH2
+        order = mechanism_order(
+            self.settings.raw_properties,
+            str(self.settings.transport.value),
+            SaslKind.OAUTH2 if oauth else SaslKind.PASSWORD,
+        )
+        mechanism, notes = choose_mechanism(order, offered, self.where)
+        for note in notes:
+            t.event(note)
+        what = "the access token" if oauth else "the password"
+        if wire.tls is None:
+            if not cred.allow_plaintext:
+                raise ConnectFailed(
+                    f"refusing to send {what} for {cred.endpoint} over an unencrypted connection "
+                    f"(to {self.where}); use ConnectionSecurity STARTTLS or TLS, or add the credential "
+                    "with --allow-plaintext for a test server",
+                    kind="insecure",
+                )
+            self.warnings.append(
+                f"{what} for {user} crossed an unencrypted connection (the credential allows plain text)"
+            )
+        secret = self._token(cred, wire) if oauth else self.credentials.secret(cred)
         self.stage = "AUTH"
-        exchange = SaslExchange(mechanism, user, self.credentials.secret(cred), host=self.host, port=self.port)
+        exchange = SaslExchange(mechanism, user, secret, host=self.host, port=self.port)
         reply = wire.authenticate(exchange, wire.deadline("AUTH"))
         if reply.code != 235:
             raise refusal(f"the login as {user} ({mechanism})", reply)
         self.authenticated_as = user
         t.event(f"logged in as {user} ({mechanism})")
+
+    def _token(self, cred: Credential, wire: Wire) -> Secret:
+        """The access token, cached or fetched now (within the step timeout and the command's deadline)."""
+        from jcsh.runtime.mail.tokens import access_token
+
+        self.stage = "the token request"
+        left = wire.deadline(self.stage).left()
+        token, source = access_token(
+            self.credentials, cred, context_for=self._trust.token_context, timeout=max(left, 0.01)
+        )
+        self.transcript.event(f"OAuth 2.0 access token from the {source} (never shown)")
+        return token.access_token
 
     def explain(self, e: Exception, timeouts: Timeouts) -> JcshError:
         """The user-facing error for a socket or TLS exception at the current stage."""

@@ -21,7 +21,9 @@ class SendResult:
         self.server = server
         self.port = port
         self.security = security
-        self.status = "failed"  # "sent" | "partial" | "failed"
+        self.status = "failed"  # "sent" | "partial" | "failed" | "checked" (--quit-after: nothing sent)
+        self.quit_after: str | None = None  # the step a check stopped after (connect, tls, auth, rcpt)
+        self.recipients: list[dict[str, str]] | None = None  # a rcpt check's verdict per recipient
         self.tls: dict[str, str] | None = None
         self.verified = False
         self.certificate: dict[str, str] | None = None
@@ -69,6 +71,8 @@ class SendResult:
             "tls_failure": self.tls_failure,
             "error": self.error,
             "explanation": self.explanation(),
+            "quit_after": self.quit_after,
+            "recipients": self.recipients,
         }
 
     def explanation(self) -> dict[str, str] | None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from jcsh.runtime.errors import ConfigError, ConnectFailed, JcshError, JobFailed, TempFailure, UsageError
 from jcsh.runtime.hosts import bare_host, host_port
-from jcsh.runtime.mail.connection import Connection, TrustSetup, password_allowed
+from jcsh.runtime.mail.connection import Connection, TrustSetup
 from jcsh.runtime.mail.message import BuiltMessage, MailRequest, build_message
 from jcsh.runtime.mail.result import SendResult, refusal
 from jcsh.runtime.smtp.flight import Flight
@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from jcsh.runtime.credentials import CredentialStore
     from jcsh.runtime.mail.settings import MailSettings
 
-__all__ = ["SendResult", "MailSession", "send_mail", "password_allowed", "MailRequest"]
+__all__ = ["SendResult", "MailSession", "send_mail", "MailRequest", "QUIT_AFTER"]
+
+QUIT_AFTER = ("connect", "tls", "auth", "rcpt")  # the steps `testmail --quit-after` can stop after
 
 
 class _Reconnect(Exception):
@@ -62,11 +64,14 @@ class MailSession:
 
     # -- one message ---------------------------------------------------------------------------
 
-    def send(self, request: MailRequest, *, deadline: float | None = None) -> SendResult:
+    def send(self, request: MailRequest, *, deadline: float | None = None, quit_after: str | None = None) -> SendResult:
         """Send one message; UsageError for bad input, otherwise a result (status and error).
 
         `deadline` (time.monotonic()) bounds every step of this call, on top of the step timeouts.
+        `quit_after` (connect, tls, auth, rcpt) checks the dialogue up to that step and sends nothing.
         """
+        if quit_after is not None and quit_after not in QUIT_AFTER:
+            raise UsageError(f"quit_after must be one of {', '.join(QUIT_AFTER)}, not {quit_after!r}")
         started = time.perf_counter()
         self._cap, self._linked, self._tried = deadline, False, self._conn
         if self._conn is not None and self._conn.wire is not None:  # reused: this call's deadline from now on
@@ -78,7 +83,10 @@ class MailSession:
             result.warnings.extend(built.warnings)
             if not self.host:
                 raise ConfigError("no mail server is configured; run `jcsh configure`")
-            self._deliver(built, result)
+            if quit_after is not None:
+                self._check(built, result, quit_after)
+            else:
+                self._deliver(built, result)
         except UsageError:
             raise
         except JcshError as e:
@@ -132,6 +140,61 @@ class MailSession:
                 self._drop()
                 assert self._tried is not None
                 raise self._tried.explain(e, self._timeouts()) from None
+
+    def _check(self, built: BuiltMessage, result: SendResult, step: str) -> None:
+        """`--quit-after`: a fresh connection up to `step`, then QUIT (after RCPT: RSET first); nothing is sent."""
+        self._drop()  # a check always shows the whole dialogue, from the connect on
+        conn = self._tried = Connection(self.settings, self.credentials, self._transcript, self._trust)
+        try:
+            conn.open(self._timeouts(), upto=step)
+            conn.copy_to(result)
+            self._linked = True
+            if step == "rcpt":
+                self._conn = conn
+                self._recipients(conn, built, result)
+        except WIRE_ERRORS:
+            conn.close()
+            raise
+        except JcshError:
+            self._conn = conn
+            self.close()
+            raise
+        except Exception as e:
+            conn.close()
+            raise conn.explain(e, self._timeouts()) from None
+        self._conn = conn
+        self.close()  # QUIT
+        result.status, result.quit_after = "checked", step
+        self._transcript.event(f"checked up to {step}; nothing was sent")
+
+    def _recipients(self, conn: Connection, built: BuiltMessage, result: SendResult) -> None:
+        """MAIL FROM and one RCPT TO per recipient, each verdict kept; then RSET. Exit 1 when one is refused."""
+        assert conn.wire is not None
+        wire = conn.wire
+        conn.stage = "MAIL FROM"
+        reply = wire.command(f"MAIL FROM:<{built.envelope_from}>" + (" SMTPUTF8" if built.smtputf8 else ""))
+        if reply.code != 250:
+            raise refusal(f"the sender {built.envelope_from} (MAIL FROM)", reply)
+        conn.stage = "RCPT TO"
+        verdicts = []
+        for rcpt in built.recipients:
+            reply = wire.command(f"RCPT TO:<{rcpt}>", "RCPT TO")
+            ok = reply.code in (250, 251)
+            verdicts.append({"address": rcpt, "verdict": "accepted" if ok else "refused", "reply": str(reply)})
+            if ok:
+                result.accepted.append(rcpt)
+            else:
+                result.refused[rcpt] = str(reply)
+        result.recipients = verdicts
+        conn.stage = "RSET"
+        wire.command("RSET")
+        if result.refused:
+            result.exit_code = 1
+            result.error = {
+                "kind": "refused",
+                "message": f"the server refused {len(result.refused)} of {len(verdicts)} recipient(s) "
+                "(checked; nothing was sent)",
+            }
 
     def _transaction(self, built: BuiltMessage, result: SendResult, reused: bool) -> None:
         conn = self._conn
@@ -331,6 +394,7 @@ def send_mail(
     transcript: bool = False,
     deadline: float | None = None,
     on_line: Callable[[str], None] | None = None,
+    quit_after: str | None = None,
 ) -> SendResult:
     """Send one message over a fresh connection (UsageError for bad input, else a result).
 
@@ -338,7 +402,7 @@ def send_mail(
     """
     session = MailSession(settings, credentials, transcript=transcript, on_line=on_line)
     try:
-        result = session.send(request, deadline=deadline)
+        result = session.send(request, deadline=deadline, quit_after=quit_after)
     finally:
         session.close(deadline=deadline)
     if result.transcript is not None:

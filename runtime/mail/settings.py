@@ -86,7 +86,7 @@ class CredentialRef(NamedTuple):
     endpoint: str
     real_user: str | None
     virtual_user: str
-    kind: str = "password"  # runtime.mail.sasl.CredentialKind: every stored smtp credential is a password today
+    kind: str = "password"  # runtime.mail.sasl.CredentialKind: password or oauth2
 
 
 # The settings in the order `mail settings` shows them (MailSettings field names, "from" for from_).
@@ -293,7 +293,7 @@ class _Loader:
             from_=self.parse(self.lookup("From"), lambda v: values.parse_address(v) and v, None),
             user=user,
             credential=credential,
-            auth_mechanisms=self.find_mechanisms(),
+            auth_mechanisms=self.find_mechanisms(credential.value),
             verify=self.parse(
                 Setting(self.verify_value, VERIFY_KEY) if self.verify_value is not None else None,
                 lambda v: values.parse_choice(v, ("Verify", "DontVerify")),
@@ -454,7 +454,7 @@ class _Loader:
             )
             return Setting(None, auth.origin), user
         origin = _credential_origin(cred.endpoint)
-        ref = CredentialRef(cred.endpoint, cred.real_user, cred.virtual_user)
+        ref = CredentialRef(cred.endpoint, cred.real_user, cred.virtual_user, "oauth2" if cred.oauth else "password")
         if cred.real_user:
             if user_key and user_key.value != cred.real_user:
                 self.problem(
@@ -467,7 +467,7 @@ class _Loader:
             return Setting(ref, origin), Setting(cred.real_user, origin)
         return Setting(ref, origin), user
 
-    def find_mechanisms(self) -> Setting[tuple[str, ...]]:
+    def find_mechanisms(self, credential: CredentialRef | None = None) -> Setting[tuple[str, ...]]:
         """The SASL mechanisms in the order login tries them (mail.<transport>.auth.*, as JavaMail)."""
         from jcsh.runtime.mail.sasl import CredentialKind, mechanism_order, parse_mechanisms, unknown_mechanisms
 
@@ -482,8 +482,8 @@ class _Loader:
             )
         for suffix in ("login", "plain", "digest-md5", "ntlm", "xoauth2"):
             self.parse(self.prop(f"auth.{suffix}.disable"), values.parse_bool, None)
-        # Today every smtp credential holds a password; an OAuth 2.0 credential kind changes this one test.
-        order = mechanism_order(self.props, self.prefix.split(".")[1], CredentialKind.PASSWORD)
+        kind = CredentialKind(credential.kind) if credential is not None else CredentialKind.PASSWORD
+        order = mechanism_order(self.props, self.prefix.split(".")[1], kind)
         return Setting(order.mechanisms, order.origin)
 
     def accessible(self, value: str) -> str:

@@ -111,10 +111,11 @@ class Engine:
         if isinstance(e, MemoryError) and not _raised_by_code(e):
             size = f" of {self.memory_limit >> 20} MiB" if self.memory_limit else ""
             return _done(False, 4, f"{text}\nthe script went over its memory limit{size}", limit=StopReason.MEMORY)
-        if isinstance(e, JcshError) and e.exit_code in _OWN_EXIT:
+        # The plaintext rule refuses like a permission does: its own exit code (3) and one line.
+        if isinstance(e, JcshError) and (e.exit_code in _OWN_EXIT or e.kind == ErrorKind.INSECURE):
             stack = self._user_stack(e)
             where = f'File "{stack[-1].filename}", line {stack[-1].lineno}: ' if stack else ""
-            limit = StopReason.TIMEOUT if e.kind == ErrorKind.TIMEOUT else _OWN_EXIT[e.exit_code]
+            limit = StopReason.TIMEOUT if e.kind == ErrorKind.TIMEOUT else _OWN_EXIT.get(e.exit_code)
             return _done(False, e.exit_code, _clip(where + _safe_str(e.message)), limit=limit)
         return _done(False, 1, text)
 

@@ -145,7 +145,10 @@ METHODS: dict[str, Method] = {
     "mail.settings": Method({"server": ("text", False)}, Grant.READ),
     "mail.configure": Method({"from": ("text", True), "server": ("text", False)}, Grant.CONFIG),
     "mail.send": Method({**_MESSAGE, "server": ("text", False), "transcript": ("flag", False)}, Grant.SEND),
-    "mail.test": Method({**_MESSAGE, "server": ("text", False), "transcript": ("flag", False)}, Grant.SEND),
+    "mail.test": Method(
+        {**_MESSAGE, "server": ("text", False), "transcript": ("flag", False), "quit_after": ("text", False)},
+        Grant.SEND,
+    ),
     "mail.session.open": Method({"server": ("text", False), "transcript": ("flag", False)}, Grant.SEND),
     "mail.session.send": Method({**_MESSAGE, "id": ("int", True)}, Grant.OPENED),
     "mail.session.close": Method({"id": ("int", True)}, Grant.OPENED),
@@ -424,7 +427,9 @@ class Host:
             settings, self.credentials, request, transcript=bool(transcript), deadline=self.deadline
         ).to_json()
 
-    def _mail_test(self, server: str | None, transcript: bool | None, **message: Any) -> dict[str, Any]:
+    def _mail_test(
+        self, server: str | None, transcript: bool | None, quit_after: str | None = None, **message: Any
+    ) -> dict[str, Any]:
         import socket
         from datetime import datetime
 
@@ -444,7 +449,12 @@ class Host:
 
         request = self._request(**message)
         return send_mail(
-            settings, self.credentials, request, transcript=bool(transcript), deadline=self.deadline
+            settings,
+            self.credentials,
+            request,
+            transcript=bool(transcript),
+            deadline=self.deadline,
+            quit_after=quit_after,
         ).to_json()
 
     def _mail_session_open(self, server: str | None, transcript: bool | None) -> dict[str, int]:

@@ -73,6 +73,10 @@ class CredentialRow(NamedTuple):
     real_user: str | None
     secret: bytes | None
     certificate: str | None
+    kind: str = "password"  # password | certificate | oauth2
+    oauth: str | None = None  # an OAuth 2.0 client's settings as JSON (never a secret)
+    allow_plaintext: bool = False  # may its secret cross an unencrypted connection (`--allow-plaintext`)
+    token: bytes | None = None  # the cached access token, encrypted
 
     @property
     def identity(self) -> Identity:
@@ -175,6 +179,10 @@ class Store(Protocol):
     def delete_credential(self, identity: Identity) -> bool: ...
 
     def set_secret(self, identity: Identity, secret: bytes) -> None: ...
+
+    def set_token(self, identity: Identity, token: bytes | None) -> None:
+        """Cache (or, with None, drop) a credential's encrypted access token."""
+        ...
 
     # -- meta values (the key check) ----------------------------------------------------------
 

@@ -50,6 +50,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID",
         ),
     ),
+    Migration(
+        2,
+        "credential kinds (password, certificate, oauth2 client), an encrypted token cache, allow_plaintext",
+        (
+            "ALTER TABLE credential ADD COLUMN kind TEXT NOT NULL DEFAULT 'password'",
+            "UPDATE credential SET kind = 'certificate' WHERE certificate IS NOT NULL",
+            # The OAuth 2.0 client's non-secret settings as JSON: grant, token URL, client id, scope, held secrets.
+            "ALTER TABLE credential ADD COLUMN oauth TEXT",
+            "ALTER TABLE credential ADD COLUMN allow_plaintext INTEGER NOT NULL DEFAULT 0",
+            # The cached access token (encrypted like every secret); replacing the credential drops it.
+            "ALTER TABLE credential ADD COLUMN token BLOB",
+        ),
+    ),
 )
 
 

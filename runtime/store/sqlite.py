@@ -28,7 +28,8 @@ __all__ = ["SqliteStore", "open_sqlite", "store_timeout", "TIMEOUT_ENV"]
 TIMEOUT_ENV = "JCSH_STORE_TIMEOUT"
 _DEFAULT_TIMEOUT = 30.0
 _BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
-_CREDENTIAL = "SELECT protocol, endpoint, virtual_user, real_user, secret, certificate FROM credential"
+_COLUMNS = "protocol, endpoint, virtual_user, real_user, secret, certificate, kind, oauth, allow_plaintext, token"
+_CREDENTIAL = f"SELECT {_COLUMNS} FROM credential"
 _IDENTITY = "protocol = ? AND endpoint = ? AND virtual_user = ?"
 _T = TypeVar("_T")
 
@@ -45,6 +46,11 @@ def store_timeout() -> float:
     if not 0 <= value <= 86_400:
         raise UsageError(f"{TIMEOUT_ENV} must be a number of seconds from 0 to 86400, not {text!r}")
     return value
+
+
+def _row(values: Any) -> CredentialRow:
+    row = CredentialRow(*values)
+    return row._replace(allow_plaintext=bool(row.allow_plaintext))
 
 
 class SqliteStore:
@@ -292,19 +298,17 @@ class SqliteStore:
 
     def credential(self, identity: Identity) -> CredentialRow | None:
         row = self._one(f"{_CREDENTIAL} WHERE {_IDENTITY}", tuple(identity))
-        return None if row is None else CredentialRow(*row)
+        return None if row is None else _row(row)
 
     def credentials(self, protocol: str | None = None) -> list[CredentialRow]:
         where, params = ("", ()) if protocol is None else (" WHERE protocol = ?", (protocol,))
         sql = f"{_CREDENTIAL}{where} ORDER BY protocol, endpoint, virtual_user"
-        return self._do(lambda: [CredentialRow(*r) for r in self._conn.execute(sql, params)])
+        return self._do(lambda: [_row(r) for r in self._conn.execute(sql, params)])
 
     def put_credential(self, row: CredentialRow) -> None:
-        sql = (
-            "INSERT OR REPLACE INTO credential(protocol, endpoint, virtual_user, real_user, secret, certificate) "
-            "VALUES (?, ?, ?, ?, ?, ?)"
-        )
-        self._do(lambda: self._conn.execute(sql, tuple(row)), writing=True)
+        sql = f"INSERT OR REPLACE INTO credential({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        values = (*row[:8], int(row.allow_plaintext), row.token)
+        self._do(lambda: self._conn.execute(sql, values), writing=True)
 
     def delete_credential(self, identity: Identity) -> bool:
         cur = self._do(
@@ -315,6 +319,10 @@ class SqliteStore:
     def set_secret(self, identity: Identity, secret: bytes) -> None:
         sql = f"UPDATE credential SET secret = ? WHERE {_IDENTITY}"
         self._do(lambda: self._conn.execute(sql, (secret, *identity)), writing=True)
+
+    def set_token(self, identity: Identity, token: bytes | None) -> None:
+        sql = f"UPDATE credential SET token = ? WHERE {_IDENTITY}"
+        self._do(lambda: self._conn.execute(sql, (token, *identity)), writing=True)
 
     # -- meta -----------------------------------------------------------------------------------
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 
 from jcsh.runtime.bounded import PASSWORD
-from jcsh.runtime.credentials import X509
+from jcsh.runtime.credentials import X509, Credential
 from jcsh.runtime.errors import UsageError
 from jcsh.shell.commands import read_text, syntax
+from jcsh.shell.commands.credential_oauth import add_oauth, check_not_oauth, oauth_arguments, token_metadata
 from jcsh.shell.context import Context
 from jcsh.shell.render import table
 
@@ -34,10 +35,22 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     src.add_argument("--certificate", metavar="FILE.pem", help=f"the certificate of a {X509} credential")
     add.add_argument("--replace", action="store_true", help="overwrite a credential with the same identity")
+    add.add_argument(
+        "--allow-plaintext",
+        action="store_true",
+        help="let its password or token cross an unencrypted connection (never settable from a script)",
+    )
+    oauth_arguments(add)
     ls = sub.add_parser("ls", help="list credentials (never secrets)")
     ls.add_argument("--protocol", metavar="P")
     _identity(sub.add_parser("rm", help="remove a credential"))
     sub.add_parser("rekey", help="re-encrypt every secret under a new key")
+    tok = sub.add_parser("token", help="an OAuth 2.0 credential's access token: expiry, scope, audience (never it)")
+    tok.add_argument("--protocol", default="smtp", metavar="P")
+    tok.add_argument("--endpoint", required=True, metavar="E")
+    tok.add_argument("--virtual-user", default="default", metavar="V")
+    tok.add_argument("--refresh", action="store_true", help="fetch a new token even when the cached one is reusable")
+    tok.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="for the token endpoint")
 
 
 def read_certificate(path: str) -> tuple[str, str]:
@@ -77,7 +90,24 @@ def _password(ctx: Context, args: argparse.Namespace) -> str:
     return first
 
 
-@syntax("credential", "protocols and credentials: protocol add|ls|rm, add, ls, rm, rekey", _arguments)
+def _kind(c: Credential) -> str:
+    return f"oauth2 {c.oauth.grant}" if c.oauth is not None else str(c.kind)
+
+
+def _details(c: Credential) -> str:
+    """What `ls` shows of a credential beyond its identity: never a secret or token."""
+    parts = []
+    if c.oauth is not None:
+        parts += [f"client id {c.oauth.client_id}"] if c.oauth.client_id else []
+        parts += [f"scope {c.oauth.scope}"] if c.oauth.scope else []
+        parts += [f"token URL {c.oauth.token_url}"] if c.oauth.token_url else []
+        parts += ["by certificate"] if c.certificate else []
+    if c.allow_plaintext:
+        parts.append("allowed over plain text")
+    return ", ".join(parts)
+
+
+@syntax("credential", "protocols and credentials: protocol add|ls|rm, add, ls, rm, token, rekey", _arguments)
 def cmd_credential(ctx: Context, args: argparse.Namespace) -> int:
     store = ctx.credentials
     if args.action == "protocol":
@@ -92,7 +122,12 @@ def cmd_credential(ctx: Context, args: argparse.Namespace) -> int:
             ctx.emit({"protocols": names}, "\n".join(names))
     elif args.action == "add":
         subject = None
-        if args.protocol == X509 or args.certificate:
+        if args.oauth2:
+            cred = add_oauth(ctx, args)
+        elif args.protocol == X509 or args.certificate:
+            check_not_oauth(args)
+            if args.allow_plaintext:
+                raise UsageError(f"a {X509} credential holds no secret: --allow-plaintext does not apply")
             if args.password_stdin:
                 raise UsageError(f"a {X509} credential takes --certificate, not a password")
             if not args.certificate:
@@ -107,6 +142,7 @@ def cmd_credential(ctx: Context, args: argparse.Namespace) -> int:
                 replace=args.replace,
             )
         else:
+            check_not_oauth(args)
             store.check_can_add(args.protocol, args.endpoint, args.virtual_user, replace=args.replace)
             cred = store.add(
                 args.protocol,
@@ -115,13 +151,19 @@ def cmd_credential(ctx: Context, args: argparse.Namespace) -> int:
                 real_user=args.real_user,
                 secret=_password(ctx, args),
                 replace=args.replace,
+                allow_plaintext=args.allow_plaintext,
             )
         data = {**cred.to_json(), "subject": subject}
-        ctx.emit(data, f"stored {cred.identity()}" + (f" (certificate subject: {subject})" if subject else ""))
+        note = f" (certificate subject: {subject})" if subject else ""
+        if cred.oauth is not None:
+            first = "never refreshed" if cred.oauth.token_url is None else "the token endpoint is first asked at login"
+            note = f" (oauth2 {cred.oauth.grant}; {first})"
+        ctx.emit(data, f"stored {cred.identity()}{note}")
     elif args.action == "ls":
         creds = store.list(args.protocol)
-        rows = [(c.protocol, c.endpoint, c.virtual_user, c.real_user or "") for c in creds]
-        text = table(rows, ("PROTOCOL", "ENDPOINT", "VIRTUAL USER", "REAL USER")) if rows else "no credentials"
+        rows = [(c.protocol, c.endpoint, c.virtual_user, c.real_user or "", _kind(c), _details(c)) for c in creds]
+        heads = ("PROTOCOL", "ENDPOINT", "VIRTUAL USER", "REAL USER", "KIND", "DETAILS")
+        text = table(rows, heads) if rows else "no credentials"
         ctx.emit({"credentials": [c.to_json() for c in creds]}, text)
     elif args.action == "rm":
         store.remove(args.protocol, args.endpoint, args.virtual_user)
@@ -129,6 +171,9 @@ def cmd_credential(ctx: Context, args: argparse.Namespace) -> int:
             {"removed": True, "protocol": args.protocol, "endpoint": args.endpoint, "virtual_user": args.virtual_user},
             None,
         )
+    elif args.action == "token":
+        data, text = token_metadata(ctx, args)
+        ctx.emit(data, text)
     elif args.action == "rekey":
         count = store.rekey()
         ctx.emit({"rekeyed": count}, f"re-encrypted {count} secret(s) under a new key")

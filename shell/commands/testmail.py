@@ -52,12 +52,19 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-v", "--verbose", action="store_true", help="print the SMTP dialogue on stderr as it happens (AUTH redacted)"
     )
+    p.add_argument(
+        "--quit-after",
+        choices=("connect", "tls", "auth", "rcpt"),
+        metavar="STEP",
+        help="check without sending: stop after connect (greeting, EHLO), tls, auth (the login) or rcpt "
+        "(each recipient's verdict, then RSET) with QUIT; exit 0 when every step so far succeeded",
+    )
 
 
 def summary(result: SendResult, *, color: bool = False) -> str:
     """The human summary: server, security, TLS, trust, login, recipients, final reply."""
     rows: list[tuple[str, str, str | None]] = [
-        ("status", result.status, {"sent": "green", "partial": "yellow"}.get(result.status, "red")),
+        ("status", result.status, {"sent": "green", "checked": "green", "partial": "yellow"}.get(result.status, "red")),
         ("server", host_port(result.server or "", result.port or 0), None),
         ("security", result.security or "", None),
     ]
@@ -79,6 +86,8 @@ def summary(result: SendResult, *, color: bool = False) -> str:
     else:
         rows.append(("tls", "none (plain text)", None))
     rows.append(("login", result.authenticated_as or "none", None))
+    if result.quit_after:
+        rows.append(("checked", f"up to {result.quit_after}, then QUIT: nothing was sent", None))
     rows += [("recipient", f"{a}: accepted", None) for a in result.accepted]
     rows += [("recipient", f"{a}: refused: {r}", "red") for a, r in result.refused.items()]
     if result.final_reply:
@@ -134,7 +143,9 @@ def cmd_testmail(ctx: Context, args: argparse.Namespace) -> int:
             attachments=args.attach,
         )
         live = live_lines(ctx) if args.verbose else None
-        result = send_mail(settings, ctx.credentials, request, transcript=args.transcript, on_line=live)
+        result = send_mail(  # bad input raises
+            settings, ctx.credentials, request, transcript=args.transcript, on_line=live, quit_after=args.quit_after
+        )
     except JcshError as e:
         if not ctx.json:
             raise

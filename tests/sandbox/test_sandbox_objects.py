@@ -147,7 +147,7 @@ def test_mail_send_session_and_test_mail_reach_a_real_server(
 ) -> None:
     with Sink(SinkConfig(port=0, auth={"bob": PASSWORD})) as sink:
         configure_mail(registry, sink.port, sender="jcsh@example.test")
-        add_login(credentials, "127.0.0.1")
+        add_login(credentials, "127.0.0.1", allow_plaintext=True)  # a sink without TLS
         ran = run(
             live,
             """

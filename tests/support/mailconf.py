@@ -47,11 +47,19 @@ def trust(credentials: CredentialStore, pem: bytes | str, name: str = "test-root
     credentials.add(X509, name, "default", certificate=text)
 
 
-def add_login(credentials: CredentialStore, endpoint: str, user: str = "bob", password: str = PASSWORD) -> None:
-    """The smtp credential the mail module logs in with (virtual user default)."""
+def add_login(
+    credentials: CredentialStore,
+    endpoint: str,
+    user: str = "bob",
+    password: str = PASSWORD,
+    *,
+    allow_plaintext: bool = False,
+) -> None:
+    """The smtp credential the mail module logs in with (virtual user default); `allow_plaintext` as
+    `credential add --allow-plaintext` (a test server without TLS)."""
     if SMTP not in credentials.protocols():
         credentials.add_protocol(SMTP)
-    credentials.add(SMTP, endpoint, "default", real_user=user, secret=password)
+    credentials.add(SMTP, endpoint, "default", real_user=user, secret=password, allow_plaintext=allow_plaintext)
 
 
 class RawServer:
