@@ -229,7 +229,76 @@ def _jcsh_many(argv: list[str], env: dict[str, str]) -> Callable[[], Verdicts]:
     return run
 
 
+def probe_mx(fx: Fixtures) -> list[Row]:
+    """`tls probe --mx` of two MX hosts with DANE and MTA-STS against one target probe of the first."""
+    if fx.settings.mta is not None:
+        raise Unavailable("--mx needs two sinks and a DNS responder of its own, not the MTA")
+    import sys
+
+    from bench.servers import SinkProcess
+
+    folder = fx.folder("mx-world")
+    world = subprocess.Popen(
+        [sys.executable, "-m", "bench.mx_world", str(folder)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert world.stdin is not None and world.stdout is not None
+    try:
+        line = world.stdout.readline().split()
+        if not line or line[0] != "ready":
+            raise CaseError("the DNS/MTA-STS helper did not start")
+        dns, web_port, root, cert1, key1, cert2, key2 = line[1:]
+        base = [*jcsh_command(), "sink", "--port", "0", "--starttls"]
+        one = SinkProcess([*base, "--cert", cert1, "--key", key1], fx.env(fx.folder("sink-home")), Path(cert1))
+        argv_two = [*base, "--host", "127.0.0.2", "--port", str(one.port), "--cert", cert2, "--key", key2]
+        two = SinkProcess(argv_two, fx.env(fx.folder("sink-home")), Path(cert2))
+        try:
+            world.stdin.write(f"{one.port}\n")
+            world.stdin.flush()
+            if world.stdout.readline().strip() != "ok":
+                raise CaseError("the DNS helper did not take the TLSA records")
+            env = fx.env() | {"JCSH_NAMESERVERS": dns, "JCSH_MTA_STS_PORT": web_port, "SSL_CERT_FILE": root}
+            mx_argv = [*jcsh_command(), "tls", "probe", "--mx", "bench.test", "--port", str(one.port), "--json"]
+            first = [*jcsh_command(), "tls", "probe", f"127.0.0.1:{one.port}", "--servername", "mx1.bench.test"]
+            first.append("--json")
+            doc = json.loads(_run(mx_argv, env, "jcsh tls probe --mx").stdout)
+            dane = [h.get("dane") and h["dane"]["status"] for h in doc["hosts"]]
+            covered = [h["mta_sts_covered"] for h in doc["hosts"]]
+            if dane != ["verified", "verified"] or covered != [True, True] or doc["mta_sts"]["mode"] != "enforce":
+                raise CaseError(f"jcsh tls probe --mx saw DANE {dane}, MTA-STS coverage {covered}")
+            sides = [
+                Side("jcsh", _Runner(_jcsh_mx(mx_argv, env))),
+                Side("`tls probe` of the first MX", _Runner(_jcsh(first, env))),
+            ]
+            alternate(sides, fx.settings.runs(5, quick=2), warmup=1)
+        finally:
+            one.stop()
+            two.stop()
+    finally:
+        world.stdin.close()
+        world.wait(timeout=10)
+    note = (
+        "two MX hosts (sink processes on 127.0.0.1 and 127.0.0.2), TLSA 3 1 1 with the AD bit for each, an "
+        "enforce MTA-STS policy over HTTPS and a TLS-RPT record from a DNS responder in its own process, "
+        "against a single-target probe of the first MX (its address, --servername)"
+    )
+    return [ratio_row(MX_TITLE, sides[0], sides[1], MX_LIMIT, note=note)]
+
+
+def _jcsh_mx(argv: list[str], env: dict[str, str]) -> Callable[[], Verdicts]:
+    def run() -> Verdicts:
+        doc = json.loads(_run(argv, env, "jcsh tls probe --mx").stdout)
+        return {v: bool(doc["hosts"][0]["protocols"][v]) for v in VERSIONS}
+
+    return run
+
+
 PROBE_TITLE = "`jcsh tls probe` 4 versions + cert"
+MX_TITLE = "`jcsh tls probe --mx`, 2 MX + DANE + MTA-STS"
+MX_LIMIT = 1.5  # issue 16: under 1.5x a single-target probe of the first MX
 MANY_TITLE = f"`jcsh tls probe`, {MANY} targets"
 
 CASES = [
@@ -240,4 +309,5 @@ CASES = [
         probe,
     ),
     Case("probe16", MANY_TITLE, (("`tls probe`, 1 target", f"<= {MANY_LIMIT}x"),), probe_many),
+    Case("probemx", MX_TITLE, (("`tls probe` of the first MX", f"<= {MX_LIMIT}x"),), probe_mx),
 ]

@@ -20,6 +20,7 @@ CASES = {
     "registry": ("jcsh.runtime.registry", None),
     "testmail": ("jcsh.shell.commands.testmail", "swaks"),
     "probe": ("jcsh.runtime.tls.probe", "sslyze"),
+    "probe16": ("jcsh.runtime.tls.scan", None),
     "roundtrip": ("jcsh.runtime.sandbox.client", None),
     "startup": ("jcsh.runtime.sandbox.client", "ipython -c"),
     "loop": ("jcsh.runtime.sandbox.client", None),
@@ -29,7 +30,7 @@ CASES = {
     "regget": ("jcsh.runtime.sandbox.client", None),
     "store": ("jcsh.runtime.store", None),
 }
-SLOW = {"repl", "batch", "probe", "loop", "startup"}
+SLOW = {"repl", "batch", "probe", "probe16", "loop", "startup"}
 
 
 def _landed(modules: str) -> bool:

@@ -189,6 +189,11 @@ CASES: dict[str, Case] = {
     "tls probe timeout": Case(
         "tls-probe", lambda env: ["tls", "probe", f"127.0.0.1:{env.silent_port}", "--timeout", "0.5"], 4
     ),
+    "tls probe several": Case(
+        "tls-probe",
+        lambda env: ["tls", "probe", f"127.0.0.1:{env.tls_port}", f"127.0.0.1:{env.closed_port}", "--timeout", "2"],
+        3,
+    ),
     # scripts
     "-c ok": Case("run", _a("-c", "print('hi')"), 0),
     "-c raises": Case("run", _a("-c", "1/0"), 1),

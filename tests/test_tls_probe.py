@@ -60,8 +60,8 @@ def test_a_server_pinned_to_one_version_accepts_exactly_that_one(mode: str, only
     assert result.protocols == {v: v == only for v in VERSIONS}
     assert set(result.reasons) == set(VERSIONS) - {only}
     assert all("refused by the server" in r for r in result.reasons.values())
-    assert result.negotiated is not None and result.negotiated["version"] == only
-    assert result.certificate is not None and result.certificate["chain"]
+    assert result.negotiated is not None and result.negotiated.version == only
+    assert result.certificate is not None and result.certificate.chain
 
 
 @pytest.mark.timeout(30)
@@ -97,14 +97,14 @@ def test_verdicts_equal_openssl_s_client() -> None:
 def test_smtp_facts_on_the_way() -> None:
     with _sink("starttls", auth={"alice": "pw"}, size_limit=1_000_000) as sink:
         result = probe(sink.host, sink.port, timeout=5)
-    smtp = result.smtp
+    smtp = result.smtp.to_json()
     assert smtp["banner"].startswith("220 ")
     assert smtp["starttls_offered"] is True
     assert smtp["starttls_reply"].startswith("220")
     assert "STARTTLS" in smtp["ehlo"] and "STARTTLS" not in smtp["ehlo_tls"]
     assert set(smtp["auth"]) == {"PLAIN", "LOGIN"}
     assert smtp["size"] == 1_000_000
-    assert result.negotiated["version"] == "TLSv1.3"
+    assert result.negotiated.version == "TLSv1.3"
     assert result.mode == "starttls"
 
 
@@ -152,7 +152,7 @@ def test_ipv6_loopback() -> None:
         sink_cm.__exit__(None, None, None)
     assert result.host == "::1"
     assert result.protocols["TLSv1.3"] is True
-    assert result.certificate["hostname_match"] is True
+    assert result.certificate.hostname_match is True
 
 
 @pytest.mark.timeout(30)

@@ -36,7 +36,7 @@ def _verdict(
         result = probe(host, sink.port, servername=servername, timeout=5, policy=policy)
     assert result.protocols["TLSv1.3"] is True  # a completed probe, whatever the verdict
     assert result.certificate is not None
-    return result.certificate
+    return result.certificate.to_json()
 
 
 def _trusting(ca: TestCA, **kw: object) -> TrustPolicy:
@@ -302,7 +302,7 @@ def test_an_old_server_still_gets_a_trust_verdict(pki: TestCA) -> None:
         default = probe("127.0.0.1", sink.port, timeout=5, policy=_trusting(pki))
         allowing = probe("127.0.0.1", sink.port, timeout=5, policy=_trusting(pki, protocols=("TLSv1.1", "TLSv1.2")))
     assert default.protocols == {"TLSv1": False, "TLSv1.1": True, "TLSv1.2": False, "TLSv1.3": False}
-    assert default.certificate["trusted"] is True
+    assert default.certificate.trusted is True
     assert default.policy["usable_protocols"] == []  # sending with library defaults would fail
     assert allowing.policy["usable_protocols"] == ["TLSv1.1"]
 

@@ -8,11 +8,11 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TypeVar
 
 from jcsh.runtime.hosts import host_port
+from jcsh.runtime.later import Later
 from jcsh.runtime.smtp.dial import connect
 from jcsh.runtime.smtp.wire import (
     Deadline,
@@ -27,11 +27,38 @@ from jcsh.runtime.smtp.wire import (
     shown,
 )
 
-__all__ = ["Attempt", "Fatal", "Run", "run_attempt", "DATA_OUTCOMES"]
+__all__ = ["Outcome", "Attempt", "Fatal", "Run", "run_attempt", "DATA_OUTCOMES"]
 
-# Outcomes that say something about the server; the others ("connect", "timeout", "not-tls",
-# "tls-first", "protocol") mean it was never reached as an SMTP/TLS peer on this connection.
-DATA_OUTCOMES = frozenset({"accepted", "refused", "unverified", "no-starttls", "starttls-refused", "session-refused"})
+
+class Outcome(StrEnum):
+    """How one connection ended."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REFUSED = "refused"  # the handshake at this version
+    UNVERIFIED = "unverified"  # the verifying handshake: the chain failed
+    NO_STARTTLS = "no-starttls"
+    STARTTLS_REFUSED = "starttls-refused"
+    SESSION_REFUSED = "session-refused"
+    CONNECT = "connect"
+    TIMEOUT = "timeout"
+    NOT_TLS = "not-tls"
+    TLS_FIRST = "tls-first"
+    PROTOCOL = "protocol"
+
+
+# Outcomes that say something about the server; the others mean it was never reached as an
+# SMTP/TLS peer on this connection.
+DATA_OUTCOMES = frozenset(
+    {
+        Outcome.ACCEPTED,
+        Outcome.REFUSED,
+        Outcome.UNVERIFIED,
+        Outcome.NO_STARTTLS,
+        Outcome.STARTTLS_REFUSED,
+        Outcome.SESSION_REFUSED,
+    }
+)
 
 T = TypeVar("T")
 
@@ -45,28 +72,29 @@ class Fatal(Exception):
         self.message = message
 
 
-@dataclass
 class Attempt:
     """One connection with one client context, and what it saw."""
 
-    label: str  # a version name, or "trust" for the verifying handshake
-    context: ssl.SSLContext | Future[ssl.SSLContext]  # a Future while the system CAs still load
-    outcome: str = "pending"
-    reason: str = ""
-    banner: str | None = None
-    ehlo: dict[str, str] | None = None  # extensions before TLS (STARTTLS mode)
-    starttls_reply: str | None = None
-    ehlo_tls: dict[str, str] | None = None  # extensions over TLS
-    replies: list[str] = field(default_factory=list)  # the server's refusals, verbatim
-    refusal: Reply | None = None  # the reply that refused the session, EHLO or STARTTLS
-    refused_step: str = ""  # "the session", "EHLO" or "STARTTLS"
-    version: str | None = None
-    cipher: tuple[str, str, int] | None = None
-    chain: list[bytes] = field(default_factory=list)  # DER, leaf first, as the server sent it
-    verify_error: ssl.SSLCertVerificationError | None = None
+    # A plain class: dataclasses costs ~10 ms to import on the probe's path.
+    def __init__(self, label: str, context: ssl.SSLContext | Later[ssl.SSLContext]) -> None:
+        self.label = label  # a version name, or "trust" for the verifying handshake
+        self.context = context  # a Later while the system CAs still load
+        self.outcome: str = Outcome.PENDING
+        self.reason = ""
+        self.banner: str | None = None
+        self.ehlo: dict[str, str] | None = None  # extensions before TLS (STARTTLS mode)
+        self.starttls_reply: str | None = None
+        self.ehlo_tls: dict[str, str] | None = None  # extensions over TLS
+        self.replies: list[str] = []  # the server's refusals, verbatim
+        self.refusal: Reply | None = None  # the reply that refused the session, EHLO or STARTTLS
+        self.refused_step = ""  # "the session", "EHLO" or "STARTTLS"
+        self.version: str | None = None
+        self.cipher: tuple[str, str, int] | None = None
+        self.chain: list[bytes] = []  # DER, leaf first, as the server sent it
+        self.verify_error: ssl.SSLCertVerificationError | None = None
 
     def ssl_context(self) -> ssl.SSLContext:
-        return self.context.result() if isinstance(self.context, Future) else self.context
+        return self.context.result() if isinstance(self.context, Later) else self.context
 
     def done(self, outcome: str, reason: str = "") -> None:
         self.outcome, self.reason = outcome, reason
@@ -123,15 +151,15 @@ class Run:
         try:
             return connect(self.host, self.port, t, deadline, wake=self._wake_r), deadline
         except StepTimeout as e:
-            raise Fatal("timeout", f"no connection to {self.where}: {e.message}") from None
+            raise Fatal(Outcome.TIMEOUT, f"no connection to {self.where}: {e.message}") from None
         except OSError as e:
             import socket
 
             if isinstance(e, socket.gaierror):
-                raise Fatal("connect", f"cannot resolve {self.host}: {e.strerror}") from None
+                raise Fatal(Outcome.CONNECT, f"cannot resolve {self.host}: {e.strerror}") from None
             if isinstance(e, ConnectionRefusedError):
-                raise Fatal("connect", f"connection refused by {self.where} (nothing listens there)") from None
-            raise Fatal("connect", f"cannot connect to {self.where}: {e.strerror or e}") from None
+                raise Fatal(Outcome.CONNECT, f"connection refused by {self.where} (nothing listens there)") from None
+            raise Fatal(Outcome.CONNECT, f"cannot connect to {self.where}: {e.strerror or e}") from None
 
     def wait_readable(self, wire: Wire, until: float) -> bool:
         """Whether the server said something (or hung up) before `until`; raises when the probe is decided."""
@@ -147,15 +175,15 @@ class Run:
         try:
             return step()
         except Woken:
-            raise self.fatal or Fatal("connect", "the probe was called off") from None
+            raise self.fatal or Fatal(Outcome.CONNECT, "the probe was called off") from None
         except StepTimeout as e:
-            raise Fatal("timeout", e.message) from None
+            raise Fatal(Outcome.TIMEOUT, e.message) from None
         except ProtocolError as e:
-            raise Fatal("protocol", e.message) from None
+            raise Fatal(Outcome.PROTOCOL, e.message) from None
         except ServerClosed:
-            raise Fatal("connect", f"{self.where} closed the connection instead of answering {what}") from None
+            raise Fatal(Outcome.CONNECT, f"{self.where} closed the connection instead of answering {what}") from None
         except OSError as e:
-            raise Fatal("connect", f"{self.where} failed during {what}: {e.strerror or e}") from None
+            raise Fatal(Outcome.CONNECT, f"{self.where} failed during {what}: {e.strerror or e}") from None
 
     def close(self) -> None:
         os.close(self._wake_r)
@@ -172,7 +200,7 @@ def run_attempt(run: Run, att: Attempt) -> Attempt:
     except Fatal as f:
         att.done(f.outcome, f.message)
     except Exception as e:  # a surprise on one connection must not take the others down
-        att.done("connect", f"{type(e).__name__}: {e}")
+        att.done(Outcome.CONNECT, f"{type(e).__name__}: {e}")
     return att
 
 
@@ -185,19 +213,19 @@ def _starttls(run: Run, att: Attempt) -> None:
         att.banner = _line(greeting)
         if greeting.code != 220:
             att.refused("the session", greeting)
-            return att.done("session-refused", f"the server refused the session: {att.banner}")
+            return att.done(Outcome.SESSION_REFUSED, f"the server refused the session: {att.banner}")
         ehlo = run.call("EHLO", lambda: wire.command(f"EHLO {run.local_hostname}"))
         if ehlo.code != 250:
             att.refused("EHLO", ehlo)
-            return att.done("session-refused", f"the server refused EHLO: {_line(ehlo)}")
+            return att.done(Outcome.SESSION_REFUSED, f"the server refused EHLO: {_line(ehlo)}")
         att.ehlo = _features(ehlo)
         if "STARTTLS" not in att.ehlo:
-            return att.done("no-starttls", "no STARTTLS offered")
+            return att.done(Outcome.NO_STARTTLS, "no STARTTLS offered")
         agreed = run.call("STARTTLS", lambda: wire.command("STARTTLS"))
         att.starttls_reply = _line(agreed)
         if agreed.code != 220:
             att.refused("STARTTLS", agreed)
-            return att.done("starttls-refused", f"the server refused STARTTLS ({att.starttls_reply})")
+            return att.done(Outcome.STARTTLS_REFUSED, f"the server refused STARTTLS ({att.starttls_reply})")
         if _handshake(run, att, wire, agreed):
             _after_tls(run, att, wire, greet=False)
     finally:
@@ -243,7 +271,7 @@ def _await_greeting(run: Run, wire: Wire, deadline: Deadline) -> None:
     if run.tls_check_once.acquire(blocking=False) and _speaks_tls(run, deadline):
         run.abort(
             Fatal(
-                "tls-first",
+                Outcome.TLS_FIRST,
                 f"{run.where} sent no SMTP greeting but answers a TLS handshake: it speaks "
                 "TLS from the first byte (implicit TLS, like port 465); probe it with --implicit",
             )
@@ -251,9 +279,9 @@ def _await_greeting(run: Run, wire: Wire, deadline: Deadline) -> None:
     if run.wait_readable(wire, deadline.at):
         return
     if deadline.by_cap:
-        raise Fatal("timeout", deadline.expired(run.where).message)
+        raise Fatal(Outcome.TIMEOUT, deadline.expired(run.where).message)
     spent = time.monotonic() - deadline.started
-    raise Fatal("timeout", f"{run.where} accepted the connection but sent no SMTP greeting within {spent:.1f} s")
+    raise Fatal(Outcome.TIMEOUT, f"{run.where} accepted the connection but sent no SMTP greeting within {spent:.1f} s")
 
 
 def _speaks_tls(run: Run, within: Deadline) -> bool:
@@ -278,29 +306,29 @@ def _handshake(run: Run, att: Attempt, wire: Wire, agreed: Reply | None) -> bool
         wire.start_tls(att.ssl_context(), run.servername, wire.deadline("the TLS handshake", run.timeouts.read))
     except ssl.SSLCertVerificationError as e:
         att.verify_error = e
-        att.done("unverified", str(e.verify_message))
+        att.done(Outcome.UNVERIFIED, str(e.verify_message))
         return False
     except NotTls as e:
         if agreed is None:
             raise Fatal(
-                "not-tls",
+                Outcome.NOT_TLS,
                 f"{run.where} answered in plain text, not TLS: it is not an implicit-TLS port "
                 "(25 and 587 speak STARTTLS); probe it with --starttls",
             ) from None
         raise Fatal(
-            "not-tls",
+            Outcome.NOT_TLS,
             f"{run.where} agreed to STARTTLS ({_line(agreed)}) and then spoke plain text: {shown(e.first, 40)}",
         ) from None
     except ssl.SSLError as e:
         if isinstance(e, ssl.SSLEOFError) or e.reason == "UNEXPECTED_EOF_WHILE_READING":
-            att.done("refused", "refused by the server (it closed the connection during the handshake)")
+            att.done(Outcome.REFUSED, "refused by the server (it closed the connection during the handshake)")
         else:
-            att.done("refused", f"refused by the server ({e.reason or e})")
+            att.done(Outcome.REFUSED, f"refused by the server ({e.reason or e})")
         return False
     except Woken:
-        raise run.fatal or Fatal("connect", "the probe was called off") from None
+        raise run.fatal or Fatal(Outcome.CONNECT, "the probe was called off") from None
     except StepTimeout as e:
-        raise Fatal("timeout", e.message) from None
+        raise Fatal(Outcome.TIMEOUT, e.message) from None
     except (ServerClosed, OSError) as e:
         att.done(
             "refused", f"the server closed the connection during the handshake ({getattr(e, 'strerror', None) or e})"
@@ -311,7 +339,7 @@ def _handshake(run: Run, att: Attempt, wire: Wire, agreed: Reply | None) -> bool
     att.version = tls.version()
     att.cipher = tls.cipher()
     att.chain = _chain(tls)
-    att.done("accepted")
+    att.done(Outcome.ACCEPTED)
     return True
 
 

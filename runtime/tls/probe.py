@@ -7,21 +7,22 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from jcsh.runtime.errors import ConfigError, ConnectFailed, JcshError, LimitHit, TempFailure, UsageError
 from jcsh.runtime.hosts import bare_host
+from jcsh.runtime.later import Later, run_all
 from jcsh.runtime.smtp.wire import Reply, Timeouts
 from jcsh.runtime.tls.attempt import DATA_OUTCOMES, Attempt, Run, run_attempt
+from jcsh.runtime.tls.checks.certificate import CertificateResult, check_certificate
+from jcsh.runtime.tls.checks.session import Negotiated, SmtpFacts, negotiated, smtp_facts
+from jcsh.runtime.tls.checks.versions import VersionsResult, judge_versions
 from jcsh.runtime.tls.protocol_cache import cached_protocols
 from jcsh.runtime.tls.protocols import HAS_FLAG
 from jcsh.runtime.tls.trust import (
     TrustPolicy,
     client_context,
-    explain_verify_error,
     protocol_version,
     restrict_versions,
 )
@@ -34,36 +35,50 @@ VERSIONS: tuple[str, ...] = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 _PROBE_CIPHERS = "ALL:@SECLEVEL=0"
 
 
-@dataclass(frozen=True)
-class ProbeResult:
-    """Everything one probe found; `to_json()` is the `jcsh tls probe --json` document."""
+class ProbeResult(NamedTuple):
+    """Everything one probe found, each check's typed result; `to_json()` is the `tls probe --json` document."""
 
     host: str
     port: int
     mode: str
     servername: str
-    protocols: dict[str, bool]
-    reasons: dict[str, str]
-    negotiated: dict[str, Any] | None
-    certificate: dict[str, Any] | None
-    smtp: dict[str, Any]
+    versions: VersionsResult
+    negotiated: Negotiated | None
+    certificate: CertificateResult | None
+    smtp: SmtpFacts
     policy: dict[str, Any]
     elapsed_ms: int
+    chain: tuple[bytes, ...] = ()  # DER, leaf first: what the DANE and trust-store checks judge
+    extra: tuple[tuple[str, Any], ...] = ()  # further checks' results (name, result with to_json()), in order
+
+    @property
+    def protocols(self) -> dict[str, bool]:
+        return self.versions.protocols
+
+    @property
+    def reasons(self) -> dict[str, str]:
+        return self.versions.reasons
+
+    def with_check(self, name: str, result: Any) -> ProbeResult:
+        return self._replace(extra=(*self.extra, (name, result)))
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc = {
             "host": self.host,
             "port": self.port,
             "mode": self.mode,
             "servername": self.servername,
-            "protocols": dict(self.protocols),
-            "reasons": dict(self.reasons),
-            "negotiated": self.negotiated,
-            "certificate": self.certificate,
-            "smtp": self.smtp,
+            "protocols": self.protocols,
+            "reasons": self.reasons,
+            "negotiated": self.negotiated.to_json() if self.negotiated else None,
+            "certificate": self.certificate.to_json() if self.certificate else None,
+            "smtp": self.smtp.to_json(),
             "policy": self.policy,
             "elapsed_ms": self.elapsed_ms,
         }
+        for name, result in self.extra:
+            doc[name] = result.to_json() if hasattr(result, "to_json") else result
+        return doc
 
 
 def probe(
@@ -112,19 +127,19 @@ def probe(
     attempts = [Attempt(name, _pinned(name)) for name in wanted if getattr(ssl, HAS_FLAG[name], False)]
     run = Run(host, port, mode, servername, timeouts, local_hostname or socket.gethostname(), _pinned(None))
     strict = policy._replace(verify=True, trust_hosts=(), protocols=())
+    imported: Later[None] = Later(lambda: None)
     try:
-        with ThreadPoolExecutor(max_workers=len(attempts) + 4, thread_name_prefix="jcsh-probe") as pool:
-            # What this machine supports (first call in a process) and the system CAs (~30 ms)
-            # are found while the connections wait for the network.
-            supported = pool.submit(cached_protocols, home)
-            trust_context = pool.submit(_trust_context, strict, servername)
-            # cryptography.x509 (~35-60 ms to import) is needed for the certificate summary only;
-            # importing it here overlaps the handshakes instead of following them.
-            pool.submit(_import_certinfo)
-            attempts.append(Attempt("trust", trust_context))
-            if on_step is not None:
-                on_step(f"probing {run.where} ({mode}): {' '.join(a.label for a in attempts[:-1])} and trust")
-            list(pool.map(lambda a: _told(run_attempt(run, a), on_step), attempts))
+        # What this machine supports (first call in a process) and the system CAs (~30 ms)
+        # are found while the connections wait for the network.
+        supported = Later(lambda: cached_protocols(home), "jcsh-probe")
+        trust_context = Later(lambda: _trust_context(strict, servername), "jcsh-probe")
+        # cryptography.x509 (~35-60 ms to import) is needed for the certificate summary only;
+        # importing it here overlaps the handshakes instead of following them.
+        imported = Later(_import_certinfo, "jcsh-probe")
+        attempts.append(Attempt("trust", trust_context))
+        if on_step is not None:
+            on_step(f"probing {run.where} ({mode}): {' '.join(a.label for a in attempts[:-1])} and trust")
+        run_all([functools.partial(_attempt_told, run, a, on_step) for a in attempts], "jcsh-probe")
         trust_context.result()  # a credential that holds no usable certificate is a ConfigError
         here = supported.result()
         if not any(a.outcome in DATA_OUTCOMES for a in attempts):
@@ -140,37 +155,36 @@ def probe(
             attempts[-1] = _told(run_attempt(run, retry), on_step)
     finally:
         run.close()
+        imported.result()  # never leave an import running into the interpreter's exit
     refused = any(a.session_refused for a in attempts)
     if refused or not any(a.outcome in ("accepted", "unverified") for a in attempts):
         raise _failure(attempts, run.where)
 
     by_name = {a.label: a for a in attempts if a.label != "trust"}
-    verdicts: dict[str, bool] = {}
-    reasons: dict[str, str] = {}
-    for name in wanted:
-        # whatever the attempt saw, this machine cannot speak a version it does not support
-        seen = by_name.get(name) if name in here.names else None
-        verdicts[name] = seen is not None and seen.outcome == "accepted"
-        if seen is None:
-            reasons[name] = f"unsupported here: {here.reasons.get(name, 'no handshake at this version')}"
-        elif seen.outcome != "accepted":
-            reasons[name] = seen.reason
+    versions = judge_versions(wanted, by_name, here)
+    verdicts = versions.protocols
     trust = attempts[-1]
     accepted = [by_name[n] for n in reversed(VERSIONS) if verdicts.get(n)]
     best = accepted[0] if accepted else (trust if trust.outcome == "accepted" else None)
+    source = best if best is not None and best.chain else next((a for a in attempts if a.chain), None)
+    chain = tuple(source.chain) if source is not None else ()
     return ProbeResult(
         host=host,
         port=port,
         mode=mode,
         servername=servername,
-        protocols=verdicts,
-        reasons=reasons,
-        negotiated=_negotiated(best),
-        certificate=_certificate(best, trust, attempts, policy, host, servername),
-        smtp=_smtp_facts(attempts, best),
+        versions=versions,
+        negotiated=negotiated(best),
+        certificate=check_certificate(chain, trust, policy, host, servername),
+        smtp=smtp_facts(attempts, best),
         policy=_policy_facts(policy, host, verdicts, here.default_enabled),
         elapsed_ms=round((time.monotonic() - started) * 1000),
+        chain=chain,
     )
+
+
+def _attempt_told(run: Run, att: Attempt, on_step: Callable[[str], None] | None) -> Attempt:
+    return _told(run_attempt(run, att), on_step)
 
 
 def _told(att: Attempt, on_step: Callable[[str], None] | None) -> Attempt:
@@ -255,66 +269,6 @@ def _failure(attempts: list[Attempt], where: str) -> JcshError:
 
 def _reply(reply: Reply) -> str:
     return f"{reply.code} " + " / ".join(reply.lines)
-
-
-def _negotiated(best: Attempt | None) -> dict[str, Any] | None:
-    if best is None or best.cipher is None:
-        return None
-    cipher, protocol, bits = best.cipher
-    return {"version": best.version, "cipher": cipher, "cipher_protocol": protocol, "bits": bits}
-
-
-def _certificate(
-    best: Attempt | None, trust: Attempt, attempts: list[Attempt], policy: TrustPolicy, host: str, servername: str
-) -> dict[str, Any] | None:
-    from jcsh.runtime.tls.certinfo import hostname_matches, summarize
-
-    source = best if best is not None and best.chain else next((a for a in attempts if a.chain), None)
-    if source is None:
-        return None
-    leaf = source.chain[0]
-    if trust.outcome == "accepted":
-        verified, error = True, None
-    elif trust.outcome == "unverified" and trust.verify_error is not None:
-        verified, error = False, explain_verify_error(trust.verify_error, leaf)
-    else:
-        verified, error = None, f"could not check: {trust.reason}"
-    skipped = policy.skips_verification(host)
-    return {
-        **summarize(leaf),
-        "servername": servername,
-        "hostname_match": hostname_matches(leaf, servername),
-        "trusted": True if skipped else verified,
-        "verified": verified,
-        "trust_error": error,
-        "trust_skipped": skipped,
-        "chain": [summarize(der) for der in source.chain],
-    }
-
-
-def _smtp_facts(attempts: list[Attempt], best: Attempt | None) -> dict[str, Any]:
-    first = next((a for a in attempts if a.banner is not None), None)
-    plain_ehlo = next((a.ehlo for a in attempts if a.ehlo is not None), None)
-    tls_ehlo = (
-        best.ehlo_tls
-        if best is not None and best.ehlo_tls is not None
-        else next((a.ehlo_tls for a in attempts if a.ehlo_tls is not None), None)
-    )
-    extensions = tls_ehlo if tls_ehlo is not None else plain_ehlo or {}
-    size = extensions.get("SIZE", "")
-    replies: list[str] = []
-    for att in attempts:
-        replies += [r for r in att.replies if r not in replies]
-    return {
-        "banner": first.banner if first else None,
-        "ehlo": plain_ehlo,
-        "starttls_offered": None if plain_ehlo is None else "STARTTLS" in plain_ehlo,
-        "starttls_reply": next((a.starttls_reply for a in attempts if a.starttls_reply), None),
-        "ehlo_tls": tls_ehlo,
-        "auth": extensions.get("AUTH", "").split(),
-        "size": int(size) if size.isdigit() else None,
-        "replies": replies,
-    }
 
 
 def _policy_facts(policy: TrustPolicy, host: str, verdicts: dict[str, bool], defaults: list[str]) -> dict[str, Any]:

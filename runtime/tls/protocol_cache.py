@@ -6,7 +6,6 @@ import contextlib
 import os
 import ssl
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +90,8 @@ def remember(home: Path, report: ProtocolReport) -> None:
     tmp = None
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        import tempfile  # only when the cache is written (once per OpenSSL version)
+
         fd, tmp = tempfile.mkstemp(prefix=".tls-protocols-", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(doc, f)

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import functools
 import ssl
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from jcsh.runtime.tls.selfsigned import generate_self_signed
 from jcsh.runtime.tls.trust import restrict_versions
 
 __all__ = ["ProtocolReport", "supported_protocols", "NEWEST_FIRST", "HAS_FLAG"]
@@ -24,14 +21,13 @@ HAS_FLAG = {
 }
 
 
-@dataclass(frozen=True)
-class ProtocolReport:
+class ProtocolReport(NamedTuple):
     """The versions a handshake succeeded at (newest first), the client defaults, and why others failed."""
 
     names: list[str]
     default_enabled: list[str]
     openssl: str
-    reasons: dict[str, str] = field(default_factory=dict)  # missing version -> why
+    reasons: dict[str, str]  # missing version -> why
 
     def line(self) -> str:
         """The space-separated line the product's snippet prints."""
@@ -50,6 +46,11 @@ class ProtocolReport:
 @functools.cache
 def supported_protocols() -> ProtocolReport:
     """Every version this Python/OpenSSL can negotiate, found once per process."""
+    # imported here: a probe reads the answer from its cache and never needs them
+    import tempfile
+
+    from jcsh.runtime.tls.selfsigned import generate_self_signed
+
     with tempfile.TemporaryDirectory(prefix="jcsh-tls-") as folder:
         cert, key = generate_self_signed(Path(folder), ("localhost",), days=1, stem="probe")
         names: list[str] = []

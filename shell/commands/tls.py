@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from jcsh.runtime.errors import UsageError
-from jcsh.runtime.hosts import host_port
 from jcsh.shell.commands import seconds, syntax
 from jcsh.shell.context import Context
 
 if TYPE_CHECKING:
-    from jcsh.runtime.smtp.wire import Timeouts
-    from jcsh.runtime.tls.probe import ProbeResult
-    from jcsh.runtime.tls.trust import TrustPolicy
+    from jcsh.runtime.tls.checks.truststore import TrustStore
+    from jcsh.runtime.tls.scan import Extras, Job, Outcome
 
-__all__ = ["cmd_protocols", "cmd_probe", "render_probe"]
+__all__ = ["cmd_protocols", "cmd_probe"]
 
 
 def _protocols_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,11 +35,19 @@ def cmd_protocols(ctx: Context, args: argparse.Namespace) -> int:
 
 def _probe_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "target",
+        "targets",
         metavar="HOST[:PORT]",
-        nargs="?",
-        help="name, IPv4 or [IPv6], optional :PORT (default 25); default: the configured server",
+        nargs="*",
+        help="name, IPv4 or [IPv6], optional :PORT (default 25); several are probed at once; "
+        "default: the configured server",
     )
+    p.add_argument(
+        "--mx",
+        metavar="DOMAIN",
+        help="probe every MX host of DOMAIN at once (through $JCSH_NAMESERVERS when set), with DANE per host "
+        "and the domain's MTA-STS and TLS-RPT",
+    )
+    p.add_argument("--port", type=int, metavar="N", help="with --mx: the port of the MX hosts (default 25)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
         "--starttls",
@@ -59,6 +66,17 @@ def _probe_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--servername", metavar="NAME", help="SNI and the name the certificate must match (default: HOST)")
     p.add_argument("--protocols", metavar="LIST", help='versions to try, e.g. "TLSv1.2 TLSv1.3" (default: all four)')
     p.add_argument(
+        "--ciphers", action="store_true", help="also the cipher suites each accepted version accepts, and the order"
+    )
+    p.add_argument(
+        "--truststore",
+        metavar="FILE",
+        help="also judge the chain as a JVM with this trust store would (JKS or PKCS12; password changeit)",
+    )
+    p.add_argument(
+        "--truststore-password-stdin", action="store_true", help="read the trust store's password from standard input"
+    )
+    p.add_argument(
         "--timeout",
         type=seconds(3600),
         metavar="S",
@@ -74,98 +92,115 @@ def _probe_arguments(p: argparse.ArgumentParser) -> None:
     _probe_arguments,
 )
 def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
-    from jcsh.runtime.tls.probe import probe
-    from jcsh.shell.spinner import live_lines
+    from jcsh.runtime.tls.scan import Extras, first_failure, run_jobs
 
-    host, port, mode, policy, ehlo_name, timeouts = _target(ctx, args)
     protocols = tuple(p for p in re.split(r"[\s,]+", args.protocols or "") if p) or None
     if args.protocols is not None and protocols is None:
         raise UsageError("--protocols needs at least one version, e.g. TLSv1.2")
-    result = probe(
-        host,
-        port,
-        mode=mode,
-        servername=args.servername,
-        protocols=protocols,
-        timeout=args.timeout,
-        timeouts=timeouts,
-        policy=policy,
-        local_hostname=ehlo_name,
-        home=ctx.home,
-        on_step=live_lines(ctx) if args.verbose else None,
-    )
-    ctx.emit(result.to_json(), render_probe(result))
-    return 0
+    if args.mx is not None and args.targets:
+        raise UsageError("give either --mx DOMAIN or HOST[:PORT] targets, not both")
+    if args.port is not None and args.mx is None:
+        raise UsageError("--port goes with --mx; give a target as HOST:PORT")
+    if args.truststore_password_stdin and args.truststore is None:
+        raise UsageError("--truststore-password-stdin needs --truststore FILE")
+    extras = Extras(ciphers=args.ciphers, truststore=_truststore(ctx, args))  # exit 2 before any connection
+    if args.mx is not None:
+        return _probe_mx(ctx, args, protocols, extras)
+    jobs = [_job(ctx, args, t, protocols) for t in (args.targets or [None])]
+    if args.verbose:
+        jobs = [j._replace(on_step=_steps(ctx, j, len(jobs) > 1)) for j in jobs]
+    outcomes = run_jobs(jobs, extras)
+    if len(outcomes) == 1:
+        only = outcomes[0]
+        if only.error is not None:
+            raise only.error
+        assert only.result is not None
+        from jcsh.runtime.tls.report import render_probe
+
+        ctx.emit(only.result.to_json(), render_probe(only.result))
+        return 0
+    ctx.emit({"targets": [o.to_json() for o in outcomes]}, "\n\n".join(_section(o) for o in outcomes))
+    return first_failure([o.exit_code for o in outcomes])
 
 
-def _target(ctx: Context, args: argparse.Namespace) -> tuple[str, int, str | None, TrustPolicy, str | None, Timeouts]:
-    """Host, port, mode, trust policy, EHLO name and timeouts: from the command line, else the mail settings."""
+def _steps(ctx: Context, job: Job, several: bool) -> Callable[[str], None]:
+    """`-v`: each connection's outcome on stderr, prefixed with its target when there are several."""
+    from jcsh.runtime.tls.scan import where
+    from jcsh.shell.spinner import live_lines
+
+    say = live_lines(ctx)
+    if not several:
+        return say
+    prefix = where(job)
+    return lambda line: say(f"{prefix}: {line}")
+
+
+def _truststore(ctx: Context, args: argparse.Namespace) -> TrustStore | None:
+    if args.truststore is None:
+        return None
+    from jcsh.runtime.tls.checks.truststore import load_truststore
+
+    password = None
+    if args.truststore_password_stdin:
+        text = ctx.stdin.readline()
+        password = text.rstrip("\r\n")
+    return load_truststore(args.truststore, password)
+
+
+def _section(o: Outcome) -> str:
+    from jcsh.runtime.tls.report import render_probe
+    from jcsh.runtime.tls.scan import where
+
+    if o.result is not None:
+        return render_probe(o.result)
+    assert o.error is not None
+    return f"{where(o.job)}  FAILED (exit {o.exit_code}): {o.error.message}"
+
+
+def _probe_mx(ctx: Context, args: argparse.Namespace, protocols: tuple[str, ...] | None, extras: Extras) -> int:
+    from jcsh.runtime.mail.mx_probe import probe_mx, render_mx
+
+    base = _job(ctx, args, None, protocols, mx=True)
+
+    def make_job(address: str, mx_host: str) -> Job:
+        job = base._replace(host=address, servername=args.servername or mx_host, label=mx_host)
+        return job._replace(on_step=_steps(ctx, job, True)) if args.verbose else job
+
+    report = probe_mx(args.mx, args.port or 25, make_job, extras, base.policy, timeout=args.timeout or 10.0)
+    ctx.emit(report.to_json(), render_mx(report, _section))
+    return report.exit_code
+
+
+def _job(
+    ctx: Context, args: argparse.Namespace, target: str | None, protocols: tuple[str, ...] | None, *, mx: bool = False
+) -> Job:
+    """One target: from the command line, else the mail settings (host, port, mode, trust, EHLO name, timeouts)."""
     from jcsh.runtime.mail.settings import load_settings
     from jcsh.runtime.mail.trust import trust_policy
+    from jcsh.runtime.tls.scan import Job
 
-    if args.target is not None:
-        from jcsh.runtime.tls.target import parse_target
+    if target is not None or mx:
+        host, port = "", args.port or 25
+        if target is not None:
+            from jcsh.runtime.tls.target import parse_target
 
-        host, port = parse_target(args.target)
-        settings = load_settings(ctx.registry, ctx.credentials, server=host)
+            host, given = parse_target(target)
+            port = given if given is not None else (465 if args.mode == "implicit" else 25)
+        settings = load_settings(ctx.registry, ctx.credentials, server=host or None)
         mode = args.mode
-        if port is None:
-            port = 465 if mode == "implicit" else 25
     else:
         settings = load_settings(ctx.registry, ctx.credentials)
         host, port = settings.require_server(), settings.port.value  # ConfigError, as for testmail
         mode = args.mode or ("implicit" if settings.security.value == "TLS" else "starttls")
-    return host, port, mode, trust_policy(settings, ctx.credentials), settings.localhost.value, settings.timeouts()
-
-
-def render_probe(r: ProbeResult) -> str:
-    """The compact table `jcsh tls probe` prints."""
-    where = host_port(r.host, r.port)
-    sni = "" if r.servername == r.host else f", servername {r.servername}"
-    lines = [f"{where}  {r.mode}{sni}  {r.elapsed_ms} ms"]
-    for name, ok in r.protocols.items():
-        lines.append(f"  {name:<9}{'accepted' if ok else 'no':<10}{'' if ok else r.reasons.get(name, '')}".rstrip())
-    n = r.negotiated
-    if n:
-        lines.append(f"negotiated {n['version']} {n['cipher']} ({n['bits']} bits)")
-    if r.certificate:
-        lines += _certificate_lines(r.certificate)
-    lines += _smtp_lines(r.smtp)
-    return "\n".join(lines)
-
-
-def _certificate_lines(c: dict[str, Any]) -> list[str]:
-    if c["trust_skipped"]:
-        trust = f"not verified ({c['trust_skipped']})"
-        if c["verified"] is False:
-            trust += f"; would fail: {c['trust_error']}"
-    elif c["trusted"]:
-        trust = "trusted"
-    else:
-        trust = f"NOT trusted: {c['trust_error']}"
-    chain = " <- ".join(link["subject"] for link in c["chain"])
-    return [
-        f"certificate {c['subject']}",
-        f"  issuer    {c['issuer']}",
-        f"  names     {' '.join(c['sans']) or '(no subjectAltName)'}",
-        f"  valid     {c['not_before'][:10]} to {c['not_after'][:10]} ({c['days_left']} days left)",
-        f"  key       {c['key_type']} {c['key_size']}, {c['signature_algorithm']}",
-        f"  sha256    {c['sha256']}",
-        f"  host      {c['servername']} {'matches' if c['hostname_match'] else 'does NOT match'}",
-        f"  trust     {trust}",
-        f"  chain     {len(c['chain'])} sent: {chain}",
-    ]
-
-
-def _smtp_lines(s: dict[str, Any]) -> list[str]:
-    lines = []
-    if s["banner"]:
-        lines.append(f"smtp       {s['banner']}")
-    # AUTH and SIZE often appear only after STARTTLS, so both answers are shown.
-    for label, ehlo in (("ehlo     ", s["ehlo"]), ("after tls", s["ehlo_tls"])):
-        if ehlo is not None:
-            lines.append(f"  {label} " + " ".join(f"{k} {v}".strip() for k, v in ehlo.items()))
-    if s["starttls_offered"] is False:
-        lines.append("  STARTTLS not offered")
-    lines += [f"  reply    {reply}" for reply in s["replies"]]
-    return lines
+    return Job(
+        host=host,
+        port=port,
+        mode=mode,
+        servername=args.servername,
+        protocols=protocols,
+        timeout=args.timeout,
+        timeouts=settings.timeouts(),
+        policy=trust_policy(settings, ctx.credentials),
+        local_hostname=settings.localhost.value,
+        home=ctx.home,
+    )

@@ -7,12 +7,23 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from jcsh.runtime.resolver import DEFAULT_LIFETIME, Lookup
 from jcsh.runtime.tls.checks.render import shown, table
 
-__all__ = ["DaneStatus", "TlsaRecord", "DaneResult", "tlsa_name", "check_dane", "match_records", "render_dane"]
+__all__ = [
+    "DaneStatus",
+    "TlsaRecord",
+    "DaneResult",
+    "TlsaAnswer",
+    "tlsa_name",
+    "check_dane",
+    "fetch_tlsa",
+    "judge_tlsa",
+    "match_records",
+    "render_dane",
+]
 
 # RFC 6698 names, for the human table.
 USAGES = {0: "PKIX-TA", 1: "PKIX-EE", 2: "DANE-TA", 3: "DANE-EE"}
@@ -82,23 +93,43 @@ def tlsa_name(host: str, port: int) -> str:
     return f"_{port}._tcp.{host.rstrip('.')}"
 
 
+class TlsaAnswer(NamedTuple):
+    """The TLSA lookup alone, so that it can run while the handshakes do; `failed` when it gave no records."""
+
+    name: str
+    authenticated: bool
+    raw: tuple[tuple[int, int, int, bytes], ...]
+    failed: DaneResult | None = None
+
+
+def fetch_tlsa(host: str, port: int, *, lifetime: float = DEFAULT_LIFETIME) -> TlsaAnswer:
+    """The TLSA records of host:port through $JCSH_NAMESERVERS when set, and whether the answer had AD."""
+    name = tlsa_name(host, port)
+    answer, kind, message = Lookup(lifetime, dnssec=True).answer(name, "TLSA")
+    if answer is None:
+        if kind in ("nxdomain", "no-answer"):
+            return TlsaAnswer(name, False, (), DaneResult(name, False, (), DaneStatus.NO_RECORDS))
+        return TlsaAnswer(name, False, (), DaneResult(name, False, (), DaneStatus.ERROR, message))
+    import dns.flags
+
+    raw = tuple((r.usage, r.selector, r.mtype, bytes(r.cert)) for r in answer)
+    return TlsaAnswer(name, bool(answer.response.flags & dns.flags.AD), raw)
+
+
+def judge_tlsa(answer: TlsaAnswer, chain: Sequence[bytes]) -> DaneResult:
+    """Each record of a lookup matched against the chain (DER, leaf first; empty without a handshake)."""
+    if answer.failed is not None:
+        return answer.failed
+    records = match_records(answer.raw, chain)
+    return DaneResult(answer.name, answer.authenticated, records, _status(answer.authenticated, records))
+
+
 def check_dane(host: str, port: int, chain: Sequence[bytes], *, lifetime: float = DEFAULT_LIFETIME) -> DaneResult:
     """Fetch the TLSA records of host:port (through $JCSH_NAMESERVERS when set) and match them to chain.
 
     chain is DER, leaf first, as the server presented it (empty when there was no handshake).
     """
-    name = tlsa_name(host, port)
-    answer, kind, message = Lookup(lifetime, dnssec=True).answer(name, "TLSA")
-    if answer is None:
-        if kind in ("nxdomain", "no-answer"):
-            return DaneResult(name, False, (), DaneStatus.NO_RECORDS)
-        return DaneResult(name, False, (), DaneStatus.ERROR, message)
-    import dns.flags
-
-    authenticated = bool(answer.response.flags & dns.flags.AD)
-    raw = [(r.usage, r.selector, r.mtype, bytes(r.cert)) for r in answer]
-    records = match_records(raw, chain)
-    return DaneResult(name, authenticated, records, _status(authenticated, records))
+    return judge_tlsa(fetch_tlsa(host, port, lifetime=lifetime), chain)
 
 
 def _status(authenticated: bool, records: tuple[TlsaRecord, ...]) -> DaneStatus:
