@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from jcsh.runtime import __version__
 from jcsh.runtime.sandbox.limits import available_layers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,7 +80,7 @@ def test_wheel_installs_one_package_that_works_beside_a_dummy_runtime(tmp_path: 
         return ran.stdout
 
     version = ok("--version")
-    assert version.startswith("jcsh 0.1.0 (Python ")
+    assert version.startswith(f"jcsh {__version__} (Python ")
     assert all(layer in version for layer in available_layers())  # the installed worker applies them all
     assert ok("-c", "import json\nprint(json.dumps({'sum': 6 * 7}), jcsArgs)") == '{"sum": 42} []\n'
     protocols = ok("tls", "protocols")
@@ -91,4 +92,4 @@ def test_wheel_installs_one_package_that_works_beside_a_dummy_runtime(tmp_path: 
     dummy = _run(python, "-c", "import runtime", cwd=work, env=env)
     assert dummy.returncode == 1 and "the dummy runtime package" in dummy.stderr
     as_module = _run(python, "-m", "jcsh", "--version", cwd=work, env=env)
-    assert as_module.returncode == 0 and as_module.stdout.startswith("jcsh 0.1.0"), as_module.stderr
+    assert as_module.returncode == 0 and as_module.stdout.startswith(f"jcsh {__version__}"), as_module.stderr
