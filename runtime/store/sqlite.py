@@ -341,9 +341,12 @@ class SqliteStore:
 # The parent is everything before the last "/" ("/" for a top-level entry), computed in SQLite so that
 # a million-entry import makes no Python call per row for it: rtrim(p, Y) strips the characters of Y,
 # which are all but "/", from the right.
-_PARENT = "COALESCE(NULLIF(rtrim(rtrim(?1, replace(?1, '/', '')), '/'), ''), '/')"
+# The row comes in as plain `?` parameters (numbered ones with a sequence are deprecated since
+# Python 3.12 and an error in 3.14); the sub-select names them once, and `WHERE true` is how
+# SQLite's grammar lets an upsert follow a SELECT.
+_PARENT = "COALESCE(NULLIF(rtrim(rtrim(p, replace(p, '/', '')), '/'), ''), '/')"
 _PUT_ENTRY = (
-    f"INSERT INTO entry(path, parent, value) VALUES (?1, {_PARENT}, ?2) "
+    f"INSERT INTO entry(path, parent, value) SELECT p, {_PARENT}, v FROM (SELECT ? AS p, ? AS v) WHERE true "
     "ON CONFLICT(path) DO UPDATE SET value = COALESCE(excluded.value, entry.value)"
 )
 
