@@ -280,12 +280,20 @@ class Session:
                     self._sigint()
                 if kill_at is not None and now >= kill_at:
                     return self._stopped_by_kill(stop or StopReason.INTERRUPTED)
-                wake = min(t for t in (deadline if stop is None else None, kill_at, now + _POLL) if t is not None)
+                wake = now + _POLL
+                if stop is None and deadline < wake:
+                    wake = deadline
+                if kill_at is not None and kill_at < wake:
+                    wake = kill_at
                 message = self._receive(max(0.0, wake - now))
                 if message is None:
                     continue
                 kind = message["t"]
-                if kind == "out":
+                if kind == "call":  # first: a script's requests are most of the messages
+                    self._send(self._serve_call(message, refuse=stop is not None))
+                    if self.host is not None:
+                        deadline += self.host.take_paused()  # time the user spent answering a prompt
+                elif kind == "out":
                     stream = "err" if message.get("s") == "err" else "out"
                     text = message.get("d")
                     if type(text) is not str or stop in (StopReason.OUTPUT, StopReason.BROKEN):
@@ -304,10 +312,6 @@ class Session:
                             self._sigint()
                 elif kind == "limit" and stop is None:
                     stop, kill_at = StopReason.OUTPUT, now + GRACE_SECONDS
-                elif kind == "call":
-                    self._send(self._serve_call(message, refuse=stop is not None))
-                    if self.host is not None:
-                        deadline += self.host.take_paused()  # time the user spent answering a prompt
                 elif kind == "done":
                     return self._result(message, stop)
             except KeyboardInterrupt:
