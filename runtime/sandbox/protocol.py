@@ -32,15 +32,23 @@ _TIMEVAL = struct.Struct("@ll")  # struct timeval: a wrong layout is refused (EI
 _SLACK_EARLY, _SLACK_LATE = 0.005, 0.001
 # One encoder for every frame: json.dumps with options builds a new JSONEncoder at each call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-# And below JSONEncoder.encode, its C encoder made once: messages are built by our own code from
-# checked values (text, numbers, flags, lists, objects), so it keeps no markers to look for cycles
-# (json.dumps fills a fresh set per call); a cycle would still end, in RecursionError.
-_C_ENCODER = getattr(json.encoder, "c_make_encoder", None)  # None without the _json accelerator
-_ENCODE = (
-    _C_ENCODER(None, _ENCODER.default, encode_basestring, None, ":", ",", False, False, True)
-    if _C_ENCODER is not None
-    else None
-)
+
+
+def _c_encoder() -> Any:
+    """The C encoder below JSONEncoder.encode, made once; None where this Python has none to give.
+
+    Messages are built by our own code from checked values (text, numbers, flags, lists, objects),
+    so it keeps no markers to look for cycles (json.dumps fills a fresh set per call); a cycle
+    would still end, in RecursionError.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)  # None without the _json accelerator
+    try:
+        return make(None, _ENCODER.default, encode_basestring, None, ":", ",", False, False, True) if make else None
+    except (TypeError, ValueError):  # a Python whose private C encoder takes other arguments
+        return None
+
+
+_ENCODE = _c_encoder()
 # json.loads is the scanner behind two whitespace regex matches; frames have no whitespace around them.
 _SCAN = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # typeshed wants a scanner, CPython the decoder
 

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from jcsh.runtime.sandbox import protocol
 from jcsh.runtime.sandbox.client import Session
 from jcsh.runtime.sandbox.compiler import compile_user
 from jcsh.runtime.sandbox.imports import ALLOWED
@@ -42,8 +43,13 @@ def test_frames_round_trip_and_bad_frames_are_refused() -> None:
         Channel(b).recv(1)
 
 
-def test_frames_are_what_json_makes_and_reads() -> None:
-    # The C encoder made once writes what json.dumps writes; the scanner reads what json.loads reads.
+@pytest.mark.parametrize("c_encoder", [True, False])
+def test_frames_are_what_json_makes_and_reads(c_encoder: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The C encoder made once writes what json.dumps writes (as JSONEncoder.encode does where
+    # there is none); the scanner reads what json.loads reads.
+    if not c_encoder:
+        monkeypatch.setattr(protocol, "_ENCODE", None)
+    assert (protocol._ENCODE is not None) == c_encoder
     for message in (
         {"t": "call", "id": 7, "m": "registry.get", "a": {"path": "/a/é"}},
         {"t": "out", "d": 'quote " and \\ and \n', "n": None, "f": 1.5, "l": [True, {}, [1, -2]]},
