@@ -229,7 +229,9 @@ def registry_get(fx: Fixtures) -> list[Row]:
 
         jcsh = Side("jcsh", jcsh_calls)
         bare = Side("JSON round trip, 2 processes", peer)
-        alternate([jcsh, bare], fx.settings.runs(7), warmup=1)
+        # A sample is ~50 ms a side: 21 of them cost ~2 s and keep one burst of another process's
+        # work on the 2 CPUs from deciding the median (7 gave 1.0-2.0x for the same code at load 5-6).
+        alternate([jcsh, bare], fx.settings.runs(21), warmup=1)
     finally:
         peer.close()
         session.close()
