@@ -14,7 +14,7 @@ import time
 from jcsh.runtime.errors import JcshError, UsageError
 from jcsh.runtime.sandbox.limits import DEFAULT_LIMITS, cpu_backstop
 from jcsh.runtime.sandbox.process import WorkerProcess
-from jcsh.runtime.sandbox.protocol import MAX_FRAME, ProtocolError, encode
+from jcsh.runtime.sandbox.protocol import MAX_FRAME, ProtocolError, encode, encode_reply
 from jcsh.runtime.sandbox.stop import LIMITS, StopReason
 
 # Kept light on purpose (no typing, dataclasses, threading or re at import time): a command line
@@ -383,30 +383,27 @@ class Session:
     def _serve_call(self, message: dict[str, Any], *, refuse: bool) -> bytes:
         """The reply frame to one request, encoded once (the size check and the send share it)."""
         ident = message.get("id")
-        reply: dict[str, Any] = {"t": "reply", "id": ident}
+        error: dict[str, Any]
         try:
             if refuse:
                 raise JcshError("the script is being stopped", kind="limit")
             if self.host is None:
                 raise JcshError("this session has no host to serve requests", kind="failed")
-            reply["ok"] = self.host.handle(message.get("m"), message.get("a"))
+            answer = self.host.handle(message.get("m"), message.get("a"))
             try:
-                return encode(reply)  # must be JSON and fit a frame
+                return encode_reply(ident, answer)  # must be JSON and fit a frame
             except ProtocolError:
                 raise JcshError(
                     f"the answer to {message.get('m')} is larger than a script may receive", kind="limit"
                 ) from None
         except JcshError as e:
-            reply.pop("ok", None)
-            reply["err"] = {"kind": e.kind, "message": e.message, "code": e.exit_code}
+            error = {"kind": e.kind, "message": e.message, "code": e.exit_code}
         except KeyboardInterrupt:
             self._interrupts += 1
-            reply.pop("ok", None)
-            reply["err"] = {"kind": "limit", "message": "interrupted", "code": 130}
+            error = {"kind": "limit", "message": "interrupted", "code": 130}
         except Exception as e:
-            reply.pop("ok", None)
-            reply["err"] = {"kind": "failed", "message": f"{type(e).__name__}: {e}", "code": 1}
-        return encode(reply)
+            error = {"kind": "failed", "message": f"{type(e).__name__}: {e}", "code": 1}
+        return encode({"t": "reply", "id": ident, "err": error})
 
     # -- the rest of the contract ---------------------------------------------------------------
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import _socket
     from typing import Any
 
-__all__ = ["Channel", "ProtocolError", "MAX_FRAME", "encode", "decode"]
+__all__ = ["Channel", "ProtocolError", "MAX_FRAME", "encode", "encode_reply", "decode"]
 
 MAX_FRAME = 8 << 20
 _HEADER = struct.Struct(">I")
@@ -49,6 +49,7 @@ def _c_encoder() -> Any:
 
 
 _ENCODE = _c_encoder()
+_TEXT_REPLY = '{"t":"reply","id":%d,"ok":%s}'
 # json.loads is the scanner behind two whitespace regex matches; frames have no whitespace around them.
 _SCAN = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # typeshed wants a scanner, CPython the decoder
 
@@ -61,6 +62,18 @@ def encode(message: dict[str, Any]) -> bytes:
     """One frame: header and body."""
     text = "".join(_ENCODE(message, 0)) if _ENCODE is not None else _ENCODER.encode(message)
     body = text.encode("utf-8", "surrogatepass")
+    if len(body) > MAX_FRAME:
+        raise ProtocolError(f"message of {len(body)} bytes is over the {MAX_FRAME}-byte frame limit")
+    return _HEADER.pack(len(body)) + body
+
+
+def encode_reply(ident: Any, value: Any) -> bytes:
+    """The frame of the reply {t, id, ok}: what encode() makes of it, sooner for a text answer."""
+    if type(ident) is not int or type(value) is not str:
+        return encode({"t": "reply", "id": ident, "ok": value})
+    # Most answers are one text (registry.get): its JSON string in a fixed frame is a third of the
+    # C encoder's instructions, with the same bytes (tested against encode).
+    body = (_TEXT_REPLY % (ident, encode_basestring(value))).encode("utf-8", "surrogatepass")
     if len(body) > MAX_FRAME:
         raise ProtocolError(f"message of {len(body)} bytes is over the {MAX_FRAME}-byte frame limit")
     return _HEADER.pack(len(body)) + body

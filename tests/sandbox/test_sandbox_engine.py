@@ -11,6 +11,8 @@ import threading
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from jcsh.runtime.sandbox import protocol
 from jcsh.runtime.sandbox.client import Session
@@ -18,7 +20,7 @@ from jcsh.runtime.sandbox.compiler import compile_user
 from jcsh.runtime.sandbox.imports import ALLOWED
 from jcsh.runtime.sandbox.limits import available_layers, seccomp_available
 from jcsh.runtime.sandbox.link import Link
-from jcsh.runtime.sandbox.protocol import MAX_FRAME, Channel, ProtocolError, decode, encode
+from jcsh.runtime.sandbox.protocol import MAX_FRAME, Channel, ProtocolError, decode, encode, encode_reply
 from tests.sandbox.helpers import run
 
 # -- framing --------------------------------------------------------------------------------------
@@ -65,6 +67,19 @@ def test_frames_are_what_json_makes_and_reads(c_encoder: bool, monkeypatch: pyte
     for body in (b"", b"  ", b'{"t":"x"} {"t":"y"}', b'{"t":"x"}]', b'{"t":"x"'):
         with pytest.raises(ProtocolError, match="not valid JSON"):
             decode(body)
+
+
+@given(st.integers(), st.text())
+def test_a_text_reply_is_the_frame_encode_makes(ident: int, value: str) -> None:
+    assert encode_reply(ident, value) == encode({"t": "reply", "id": ident, "ok": value})
+
+
+def test_every_other_reply_goes_through_encode() -> None:
+    for ident, value in [(1, None), (2, ["a", 1]), (3, {"k": "v"}), (4, True), (5, 7), ("x", "t"), (True, "t")]:
+        assert encode_reply(ident, value) == encode({"t": "reply", "id": ident, "ok": value})
+    assert decode(encode_reply(9, 'a "quoted" \\ é\n')[4:]) == {"t": "reply", "id": 9, "ok": 'a "quoted" \\ é\n'}
+    with pytest.raises(ProtocolError):
+        encode_reply(1, "x" * MAX_FRAME)
 
 
 def test_frames_arrive_whole_however_the_reads_cut_them() -> None:
