@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import mimetypes
 import re
 from collections.abc import Mapping, Sequence
 from email import policy as email_policy
@@ -123,6 +122,8 @@ def _attachment(path_text: str, base: Path) -> tuple[Path | None, str | None]:
 
 
 def _mime_type(path: Path) -> tuple[str, str]:
+    import mimetypes  # attachments only
+
     kind, encoding = mimetypes.guess_type(path.name, strict=False)
     if encoding == "gzip":
         return "application", "gzip"
