@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, cast
 
-from jcsh.runtime.bounded import ATTACHMENT, read_bytes
 from jcsh.runtime.errors import JobFailed, UsageError
 
 # The email package (~55 M instructions to import) only for what needs it: a plain address, the
@@ -197,6 +196,8 @@ def build_message(settings: MailSettings, request: MailRequest) -> BuiltMessage:
     if request.html is not None:
         msg.add_alternative(request.html, subtype="html")
     for path in files:
+        from jcsh.runtime.bounded import ATTACHMENT, read_bytes  # attachments only
+
         main, sub = _mime_type(path)
         try:
             data = read_bytes(path, f"attachment {path}", ATTACHMENT)
