@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -43,8 +42,7 @@ class DaneStatus(StrEnum):
     ERROR = "error"  # the lookup failed (timeout, SERVFAIL): a DANE sender defers
 
 
-@dataclass(frozen=True)
-class TlsaRecord:
+class TlsaRecord(NamedTuple):
     """One TLSA record and whether it matches the chain (None: no chain to match, or nothing to say)."""
 
     usage: int
@@ -69,8 +67,7 @@ class TlsaRecord:
         }
 
 
-@dataclass(frozen=True)
-class DaneResult:
+class DaneResult(NamedTuple):
     """The TLSA lookup of one MX host and port, and each record's verdict."""
 
     name: str
@@ -105,15 +102,13 @@ class TlsaAnswer(NamedTuple):
 def fetch_tlsa(host: str, port: int, *, lifetime: float = DEFAULT_LIFETIME) -> TlsaAnswer:
     """The TLSA records of host:port through $JCSH_NAMESERVERS when set, and whether the answer had AD."""
     name = tlsa_name(host, port)
-    answer, kind, message = Lookup(lifetime, dnssec=True).answer(name, "TLSA")
-    if answer is None:
-        if kind in ("nxdomain", "no-answer"):
+    found = Lookup(lifetime, dnssec=True).records(name, "TLSA")
+    if found.kind is not None:
+        if found.kind in ("nxdomain", "no-answer"):
             return TlsaAnswer(name, False, (), DaneResult(name, False, (), DaneStatus.NO_RECORDS))
-        return TlsaAnswer(name, False, (), DaneResult(name, False, (), DaneStatus.ERROR, message))
-    import dns.flags
-
-    raw = tuple((r.usage, r.selector, r.mtype, bytes(r.cert)) for r in answer)
-    return TlsaAnswer(name, bool(answer.response.flags & dns.flags.AD), raw)
+        return TlsaAnswer(name, False, (), DaneResult(name, False, (), DaneStatus.ERROR, found.message))
+    raw = tuple((r.usage, r.selector, r.mtype, bytes(r.cert)) for r in found.records)
+    return TlsaAnswer(name, found.authenticated, raw)
 
 
 def judge_tlsa(answer: TlsaAnswer, chain: Sequence[bytes]) -> DaneResult:
