@@ -9,9 +9,8 @@ import socket
 import ssl
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from jcsh.runtime.resolver import DEFAULT_LIFETIME, Lookup, resolve_host
 from jcsh.runtime.tls.checks.render import shown, table
@@ -51,15 +50,13 @@ class StsStatus(StrEnum):
     ERROR = "error"  # record, policy or its fetch is broken: `error` says how
 
 
-@dataclass(frozen=True)
-class StsPolicy:
+class StsPolicy(NamedTuple):
     mode: StsMode
     max_age: int
     mx: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class MtaStsResult:
+class MtaStsResult(NamedTuple):
     """What a sender learns about DOMAIN's MTA-STS policy."""
 
     domain: str
@@ -87,8 +84,7 @@ class MtaStsResult:
         }
 
 
-@dataclass(frozen=True)
-class TlsRptResult:
+class TlsRptResult(NamedTuple):
     record: str | None
     rua: tuple[str, ...] = ()
     error: str | None = None
@@ -265,13 +261,16 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
     def connect(self) -> None:
         for i, address in enumerate(self._addresses):
             try:
-                self._raw = socket.create_connection((address, self.port), self.timeout)
+                # an address as bytes: getaddrinfo runs every str through the idna codec (~10 ms to import)
+                host: str | bytes = address.encode("ascii") if address.isascii() else address
+                # typeshed says str, but create_connection hands host to getaddrinfo, which takes bytes
+                self._raw = socket.create_connection((host, self.port), self.timeout)  # type: ignore[arg-type]
                 break
             except OSError:
                 if self.killed or i == len(self._addresses) - 1:
                     raise
         assert self._raw is not None
-        self.sock = self._context.wrap_socket(self._raw, server_hostname=self.host)
+        self.sock = self._context.wrap_socket(self._raw, server_hostname=_sni(self.host))
 
     def kill(self) -> None:
         """Cut the connection from another thread (the watchdog): any read in progress ends."""
@@ -285,6 +284,13 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
                 except OSError:
                     pass
                 return
+
+
+def _sni(host: str) -> str | bytes:
+    """host as bytes when IDNA would encode it as it is: ssl then skips the idna codec (~10 ms to import)."""
+    from jcsh.runtime.dns_wire import plain_name
+
+    return host.encode("ascii") if plain_name(host) is not None else host
 
 
 def parse_policy(text: str) -> StsPolicy:
