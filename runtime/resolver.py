@@ -151,6 +151,8 @@ def _system_servers() -> _Servers | None:
             rotate = rotate or "rotate" in tokens[1:]
             edns = edns or "edns0" in tokens[1:]
     for server in servers:
+        if "%" in server:  # a scoped IPv6 address: dnspython's rules for those are its own
+            return None
         try:
             ipaddress.ip_address(server)
         except ValueError:
