@@ -115,11 +115,7 @@ def probe_mx(
 
 
 def _import_certinfo() -> None:
-    # loaded into sys.modules while the lookups and handshakes wait on the network: the probes'
-    # certificate summaries, and DANE's SPKI matching (serialization, ~5 ms) after the handshakes
-    import cryptography.hazmat.primitives.serialization  # noqa: F401
-
-    import jcsh.runtime.tls.certinfo  # noqa: F401
+    import jcsh.runtime.tls.certinfo  # noqa: F401  (loaded into sys.modules for the probes)
 
 
 def _one(

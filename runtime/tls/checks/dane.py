@@ -177,16 +177,26 @@ def _matches(selector: int, mtype: int, data: bytes, der: bytes, cert: Any) -> b
     if selector == 0:
         content = der
     else:
-        from cryptography.hazmat.primitives import serialization
-
-        content = cert.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        Encoding, PublicFormat = _key_formats()
+        content = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     if mtype == 1:
         content = hashlib.sha256(content).digest()
     elif mtype == 2:
         content = hashlib.sha512(content).digest()
     return content == data
+
+
+def _key_formats() -> tuple[Any, Any]:
+    """cryptography's Encoding and PublicFormat enums, without importing its serialization package.
+
+    The package's __init__ also imports its SSH key module (dataclasses, the cipher modules:
+    ~10 ms); the enums live in `_serialization`, which cryptography.x509 has already loaded.
+    """
+    try:
+        from cryptography.hazmat.primitives._serialization import Encoding, PublicFormat
+    except ImportError:  # a cryptography that moved them: the public names are the same enums
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    return Encoding, PublicFormat
 
 
 def _links(certs: list[Any]) -> bool:
