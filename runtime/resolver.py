@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jcsh.runtime.errors import ConfigError
@@ -203,50 +204,64 @@ class Lookup:
 
     def records(self, name: str, rdtype: str) -> Found:
         """The records of one query, its error kind and message, and whether the answer was authenticated (AD)."""
-        lifetime = self._left(name, rdtype)
-        if isinstance(lifetime, Found):
-            return lifetime
-        plain = self._ask_plain(name, rdtype, lifetime)
-        if isinstance(plain, Found):
-            return plain
-        answer, kind, message = self._resolve(name, rdtype, plain)
-        if answer is None:
-            return Found([], kind, message)
-        import dns.flags
+        return self.records_many([(name, rdtype)])[0]
 
-        return Found(list(answer), None, None, bool(answer.response.flags & dns.flags.AD))
+    def records_many(self, questions: Sequence[tuple[str, str]]) -> list[Found]:
+        """Several queries at once, each outcome as records() gives it: the plain ones cost one round trip in all."""
+        lifetime = self._lifetime()
+        if lifetime is None:
+            return [Found([], "timeout", _late(name, rdtype)) for name, rdtype in questions]
+        out: list[Found] = []
+        for (name, rdtype), plain in zip(questions, self._ask_plain(questions, lifetime), strict=True):
+            if isinstance(plain, Found):
+                out.append(plain)
+                continue
+            answer, kind, message = self._resolve(name, rdtype, plain)
+            if answer is None:
+                out.append(Found([], kind, message))
+                continue
+            import dns.flags
+
+            out.append(Found(list(answer), None, None, bool(answer.response.flags & dns.flags.AD)))
+        return out
 
     def answer(self, name: str, rdtype: str) -> tuple[dns.resolver.Answer | None, str | None, str | None]:
         """dnspython's whole answer (its `response` holds the header flags), or None with the error kind and message."""
-        lifetime = self._left(name, rdtype)
-        if isinstance(lifetime, Found):
-            return None, lifetime.kind, lifetime.message
+        lifetime = self._lifetime()
+        if lifetime is None:
+            return None, "timeout", _late(name, rdtype)
         return self._resolve(name, rdtype, lifetime)
 
-    def _left(self, name: str, rdtype: str) -> float | Found:
-        """The time this query may take, or the timeout outcome when the script's limit has already passed."""
+    def _lifetime(self) -> float | None:
+        """The time a query may take now, or None when the script's time limit has already passed."""
         lifetime = self.lifetime
         if self.deadline is not None:
             import time
 
             lifetime = min(lifetime, self.deadline - time.monotonic())
             if lifetime <= 0:
-                late = f"the script's time limit ran out before the {rdtype} record of {name} was asked"
-                return Found([], "timeout", late)
+                return None
         return lifetime
 
-    def _ask_plain(self, name: str, rdtype: str, lifetime: float) -> float | Found:
-        """The outcome of a plain answer, else the time left for dnspython to ask again.
+    def _ask_plain(self, questions: Sequence[tuple[str, str]], lifetime: float) -> list[float | Found]:
+        """Each question's outcome from a plain answer, else the time left for dnspython to ask it again.
 
         The servers are tried as dnspython tries them: in order (shuffled with `options rotate`),
         each for at most the per-server timeout, round after round with a growing pause, until a
-        reply comes or the lifetime is spent.
+        reply comes or the lifetime is spent; the questions of one call travel together.
         """
-        from jcsh.runtime.dns_wire import NoReply, Unclear, ask, plain_name
+        from jcsh.runtime.dns_wire import NoReply, Unclear, ask_all, plain_name
 
-        labels = plain_name(name) if self._plain is not None and isinstance(name, str) else None
-        if self._plain is None or labels is None:
-            return lifetime
+        out: list[float | Found] = [lifetime] * len(questions)
+        if self._plain is None:
+            return out
+        pending = {}
+        for i, (name, _) in enumerate(questions):
+            labels = plain_name(name) if isinstance(name, str) else None
+            if labels is not None:
+                pending[i] = labels
+        if not pending:
+            return out
         import time
 
         servers = self._plain.servers
@@ -257,29 +272,41 @@ class Lookup:
         start = time.monotonic()
         per_server = min(2.0, self.lifetime)  # dnspython's timeout (see _resolver)
         backoff = 0.1
-        dnssec, edns = self.dnssec, self._plain.edns
-        while True:
+        while pending:
             for server in servers:
                 left = lifetime - (time.monotonic() - start)
-                if left <= 0:
-                    return Found([], "timeout", self._timeout(name, rdtype))
-                try:
-                    reply = ask(server, labels, rdtype, min(per_server, left), dnssec=dnssec, edns=edns)
-                except NoReply:
-                    continue
-                except Unclear:
-                    left = lifetime - (time.monotonic() - start)
-                    return left if left > 0 else Found([], "timeout", self._timeout(name, rdtype))
-                if reply.nxdomain:
-                    return Found([], "nxdomain", f"{name} does not exist (NXDOMAIN)")
-                if not reply.records:
-                    return Found([], "no-answer", f"{name} has no {rdtype} record")
-                return Found(list(reply.records), None, None, reply.authenticated)
+                if left <= 0 or not pending:
+                    break
+                asked = list(pending)
+                replies = ask_all(
+                    server,
+                    [(pending[i], questions[i][1]) for i in asked],
+                    min(per_server, left),
+                    dnssec=self.dnssec,
+                    edns=self._plain.edns,
+                )
+                for i, reply in zip(asked, replies, strict=True):
+                    if isinstance(reply, NoReply):
+                        continue
+                    del pending[i]
+                    name, rdtype = questions[i]
+                    if isinstance(reply, Unclear):
+                        rest = lifetime - (time.monotonic() - start)
+                        out[i] = rest if rest > 0 else Found([], "timeout", self._timeout(name, rdtype))
+                    elif reply.nxdomain:
+                        out[i] = Found([], "nxdomain", f"{name} does not exist (NXDOMAIN)")
+                    elif not reply.records:
+                        out[i] = Found([], "no-answer", f"{name} has no {rdtype} record")
+                    else:
+                        out[i] = Found(list(reply.records), None, None, reply.authenticated)
             left = lifetime - (time.monotonic() - start)
-            if left <= 0:
-                return Found([], "timeout", self._timeout(name, rdtype))
+            if not pending or left <= 0:
+                break
             time.sleep(min(backoff, left))
             backoff = min(backoff * 2, 2.0)
+        for i in pending:
+            out[i] = Found([], "timeout", self._timeout(*questions[i]))
+        return out
 
     def _timeout(self, name: str, rdtype: str) -> str:
         return f"no answer from {self.shown} within {self.lifetime:g} s for the {rdtype} record of {name}"
@@ -304,20 +331,29 @@ class Lookup:
             return None, "temporary", f"DNS failure for the {rdtype} record of {name}: {e}"
 
     def addresses(self, host: str) -> HostLookup:
-        found: list[str] = []
-        kinds: list[tuple[str, str]] = []
-        for rdtype in ("A", "AAAA"):
-            records, kind, message = self.query(host, rdtype)
-            found += [r.address for r in records]
-            if kind:
-                kinds.append((kind, message or ""))
-        if found:
-            return HostLookup(host, tuple(found))
-        for worst in ("timeout", "temporary", "nxdomain"):  # a temporary failure outranks "no record"
-            for kind, message in kinds:
-                if kind == worst:
-                    return HostLookup(host, (), kind, message)
-        return HostLookup(host, (), "no-address", f"{host} has no address record (A or AAAA)")
+        return self.addresses_many([host])[0]
+
+    def addresses_many(self, hosts: Sequence[str]) -> list[HostLookup]:
+        """The A and AAAA records of each host, all asked at once."""
+        found = self.records_many([(host, rdtype) for host in hosts for rdtype in ("A", "AAAA")])
+        return [_host_lookup(host, found[2 * i : 2 * i + 2]) for i, host in enumerate(hosts)]
+
+
+def _late(name: str, rdtype: str) -> str:
+    return f"the script's time limit ran out before the {rdtype} record of {name} was asked"
+
+
+def _host_lookup(host: str, found: Sequence[Found]) -> HostLookup:
+    """A host's addresses from its A and AAAA outcomes; with none, the worst reason why."""
+    addresses = [r.address for f in found for r in f.records]
+    if addresses:
+        return HostLookup(host, tuple(addresses))
+    kinds = [(f.kind, f.message or "") for f in found if f.kind]
+    for worst in ("timeout", "temporary", "nxdomain"):  # a temporary failure outranks "no record"
+        for kind, message in kinds:
+            if kind == worst:
+                return HostLookup(host, (), kind, message)
+    return HostLookup(host, (), "no-address", f"{host} has no address record (A or AAAA)")
 
 
 def _failures(err: Exception) -> str:

@@ -169,6 +169,34 @@ def test_a_silent_first_server_is_passed_over_as_dnspython_does(monkeypatch: pyt
         assert 1.8 < time.monotonic() - start < 2.8  # the per-server timeout, then the next server
 
 
+class Slow(DnsResponder):
+    """Every reply 0.3 s late (each query on its own thread, as the base responder serves them)."""
+
+    def answer(self, wire: bytes) -> bytes | None:
+        time.sleep(0.3)
+        return super().answer(wire)
+
+
+def test_the_addresses_of_every_mx_host_are_asked_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from jcsh.runtime.mail.detect import detect
+
+    server = Slow()
+    with server:
+        server.add("example.test", "MX", "10 mx1.example.test.", "20 mx2.example.test.")
+        server.add("mx1.example.test", "A", "127.0.0.1")
+        server.add("mx2.example.test", "AAAA", "::1")
+        monkeypatch.setenv("JCSH_NAMESERVERS", server.address)
+        start = time.monotonic()
+        found = detect("example.test", lifetime=2)
+        elapsed = time.monotonic() - start
+    assert [(c.host, c.addresses, c.error) for c in found.candidates] == [
+        ("mx1.example.test", ("127.0.0.1",), None),
+        ("mx2.example.test", ("::1",), None),
+    ]
+    assert sorted(server.asked("A") + server.asked("AAAA")) == ["mx1.example.test"] * 2 + ["mx2.example.test"] * 2
+    assert elapsed < 0.9  # MX, then the four address queries together: two round trips, not five
+
+
 def test_a_closed_port_gets_dnspythons_outcome(monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
         holder.bind(("127.0.0.1", 0))

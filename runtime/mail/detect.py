@@ -129,11 +129,13 @@ def detect(domain: str, *, lifetime: float = DEFAULT_LIFETIME, deadline: float |
         )
     candidates = []
     kinds = set()
+    # every host's A and AAAA asked at once: one round trip instead of two a host
+    looked = iter(lookup.addresses_many([host for _, host in mx if host != "."]))
     for preference, host in mx:
         if host == ".":
             candidates.append(Candidate(host, preference, (), "null MX mixed with other MX records; skipped"))
             continue
-        got = lookup.addresses(host)
+        got = next(looked)
         kinds.add(got.kind)
         candidates.append(Candidate(host, preference, got.addresses, got.message))
     chosen = next((c for c in candidates if c.addresses), None)

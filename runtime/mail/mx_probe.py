@@ -77,8 +77,6 @@ def probe_mx(
     found ($JCSH_NAMESERVERS), with the MX name as SNI and the name the certificate must match.
     """
     from jcsh.runtime.mail.detect import detect
-    from jcsh.runtime.tls.checks.mta_sts import check_mta_sts, check_tls_rpt
-    from jcsh.runtime.tls.trust import client_context
 
     if not 0 < port < 65536:
         raise UsageError(f"port {port} is not 1-65535")
@@ -87,11 +85,8 @@ def probe_mx(
     # record need no MX answer: they start with the MX lookup.
     imported = Later(_import_certinfo, "jcsh-mx")
     strict = policy._replace(verify=True, trust_hosts=())
-    sts = Later(
-        lambda: check_mta_sts(domain, client_context(strict, "mta-sts." + domain), timeout=timeout, lifetime=lifetime),
-        "jcsh-mx",
-    )
-    rpt = Later(lambda: check_tls_rpt(domain, lifetime=lifetime), "jcsh-mx")
+    sts = Later(functools.partial(_mta_sts, domain, strict, timeout, lifetime), "jcsh-mx")
+    rpt = Later(functools.partial(_tls_rpt, domain, lifetime), "jcsh-mx")
     found = detect(domain, lifetime=lifetime)
     if found.kind is not None and not any(c.addresses for c in found.candidates):
         imported.result()  # no import left running into the interpreter's exit
@@ -112,6 +107,20 @@ def probe_mx(
         sts_result,
         rpt_result,
     )
+
+
+def _mta_sts(domain: str, strict: TrustPolicy, timeout: float, lifetime: float) -> MtaStsResult:
+    # imported here, not before the MX lookup: the module pulls in http.client (+email.parser)
+    from jcsh.runtime.tls.checks.mta_sts import check_mta_sts
+    from jcsh.runtime.tls.trust import client_context
+
+    return check_mta_sts(domain, client_context(strict, "mta-sts." + domain), timeout=timeout, lifetime=lifetime)
+
+
+def _tls_rpt(domain: str, lifetime: float) -> TlsRptResult:
+    from jcsh.runtime.tls.checks.mta_sts import check_tls_rpt
+
+    return check_tls_rpt(domain, lifetime=lifetime)
 
 
 def _import_certinfo() -> None:
