@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import struct
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -129,9 +130,24 @@ def plain_name(name: str) -> tuple[bytes, ...] | None:
     return tuple(label.encode("ascii") for label in labels)
 
 
-def build_query(labels: tuple[bytes, ...], rdtype: str, *, dnssec: bool, edns: bool) -> tuple[int, bytes]:
+_ids = bytearray()  # query ids drawn from the OS in bulk (each os.urandom call gives the GIL away)
+_ids_lock = threading.Lock()
+
+
+def _new_id() -> int:
+    with _ids_lock:
+        if len(_ids) < 2:
+            _ids.extend(os.urandom(64))
+        qid = int.from_bytes(_ids[:2], "big")
+        del _ids[:2]
+    return qid
+
+
+def build_query(
+    labels: tuple[bytes, ...], rdtype: str, *, dnssec: bool, edns: bool, qid: int | None = None
+) -> tuple[int, bytes]:
     """(id, message): RD set; with dnssec, AD asked and EDNS0 with DO (as runtime/resolver.py asks dnspython)."""
-    qid = int.from_bytes(os.urandom(2), "big")
+    qid = _new_id() if qid is None else qid
     flags = _FLAG_RD | (_FLAG_AD if dnssec else 0)
     use_edns = dnssec or edns
     head = struct.pack("!HHHHHH", qid, flags, 1, 0, 0, 1 if use_edns else 0)
@@ -285,57 +301,51 @@ def ask_all(
     dnssec: bool,
     edns: bool,
 ) -> list[Reply | Unclear]:
-    """Several queries over UDP to server at once, each on its own socket, waiting at most `wait`
-    seconds in all: each question's plain Reply, or the Unclear (NoReply: silence) that ends it.
+    """Several queries over UDP to server at once, waiting at most `wait` seconds in all: each
+    question's plain Reply, or the Unclear (NoReply: silence) that ends it.
 
-    Sent together, a batch costs one round trip instead of one each (an MX host's A and AAAA,
-    every host of a domain); each reply is judged alone, as separate queries would be.
+    Sent together from one socket (told apart by their ids), a batch costs one round trip instead
+    of one each (an MX host's A and AAAA, every host of a domain), and few system calls: each
+    gives the GIL away, and gets it back only when another thread lets go (up to 5 ms while one
+    imports). Each reply is judged alone, as separate queries would be.
     """
-    import select
-
+    out: list[Reply | Unclear] = [NoReply("no reply in time")] * len(questions)
+    waiting: dict[int, int] = {}  # query id -> question
+    messages = []
+    for i, (labels, rdtype) in enumerate(questions):
+        if rdtype not in _READ:
+            out[i] = Unclear(f"{rdtype} is not read here")
+            continue
+        qid = _new_id()
+        while qid in waiting:
+            qid = _new_id()
+        waiting[qid] = i
+        messages.append(build_query(labels, rdtype, dnssec=dnssec, edns=edns, qid=qid)[1])
+    if not waiting:
+        return out
     family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
     deadline = time.monotonic() + wait
-    out: list[Reply | Unclear] = [NoReply("no reply in time")] * len(questions)
-    waiting: dict[socket.socket, tuple[int, int]] = {}
     try:
-        for i, (labels, rdtype) in enumerate(questions):
-            if rdtype not in _READ:
-                out[i] = Unclear(f"{rdtype} is not read here")
-                continue
-            qid, message = build_query(labels, rdtype, dnssec=dnssec, edns=edns)
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            waiting[sock] = (i, qid)
-            try:
-                sock.setblocking(False)
-                sock.connect(server)  # only the server's own datagrams reach this socket
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect(server)  # only the server's own datagrams reach this socket
+            for message in messages:
                 sock.send(message)
-            except OSError as e:  # no route and the like: dnspython decides what that means
-                out[i] = Unclear(str(e))
-                del waiting[sock]
-                sock.close()
-        while waiting:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            ready, _, _ = select.select(list(waiting), [], [], left)
-            for sock in ready:
-                i, qid = waiting[sock]
+            while waiting:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                sock.settimeout(left)
+                data = sock.recv(65535)
+                i = waiting.pop(int.from_bytes(data[:2], "big"), -1) if len(data) >= 2 else -1
+                if i < 0:
+                    continue  # a late reply to an earlier query, or not DNS: dnspython ignores it too
                 try:
-                    data = sock.recv(65535)
-                except BlockingIOError:
-                    continue
-                except OSError as e:  # ICMP port unreachable and the like: dnspython decides
-                    out[i] = Unclear(str(e))
-                else:
-                    if len(data) >= 2 and int.from_bytes(data[:2], "big") != qid:
-                        continue  # a late reply to someone else's query: dnspython ignores it too
-                    try:
-                        out[i] = read_reply(data, qid, *questions[i])
-                    except Unclear as e:
-                        out[i] = e
-                del waiting[sock]
-                sock.close()
-    finally:
-        for sock in waiting:
-            sock.close()
+                    out[i] = read_reply(data, int.from_bytes(data[:2], "big"), *questions[i])
+                except Unclear as e:
+                    out[i] = e
+    except TimeoutError:
+        pass  # what has not come is NoReply
+    except OSError as e:  # ICMP port unreachable and the like: dnspython decides what they mean
+        for i in waiting.values():
+            out[i] = Unclear(str(e))
     return out
