@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -81,15 +82,16 @@ def probe_mx(
     if not 0 < port < 65536:
         raise UsageError(f"port {port} is not 1-65535")
     lifetime = extras.lifetime
-    # The certificate module (cryptography, ~70 ms to import), the MTA-STS policy and the TLS-RPT
-    # record need no MX answer: they start with the MX lookup.
-    imported = Later(_import_certinfo, "jcsh-mx")
+    # The MTA-STS policy and the TLS-RPT record need no MX answer: they start with the MX lookup.
+    # (Each probe loads the certificate module itself while its handshakes run, as a single probe
+    # does; DANE-EE matching needs no cryptography.)
     strict = policy._replace(verify=True, trust_hosts=())
-    sts = Later(functools.partial(_mta_sts, domain, strict, timeout, lifetime), "jcsh-mx")
+    imported = threading.Event()  # set once the MTA-STS module is loaded
+    sts = Later(functools.partial(_mta_sts, domain, strict, timeout, lifetime, imported), "jcsh-mx")
     rpt = Later(functools.partial(_tls_rpt, domain, lifetime), "jcsh-mx")
     found = detect(domain, lifetime=lifetime)
     if found.kind is not None and not any(c.addresses for c in found.candidates):
-        imported.result()  # no import left running into the interpreter's exit
+        imported.wait(5.0)  # no import left running into the interpreter's exit
         raise _dns_error(found.kind, found.message or f"no mail server found for {domain}")
     hosts = [c for c in found.candidates if c.host != "."]
     dane = extras._replace(dane=True)
@@ -97,7 +99,6 @@ def probe_mx(
         [functools.partial(_one, c.host, c.addresses, c.error, port, make_job, dane) for c in hosts], "jcsh-mx"
     )
     sts_result, rpt_result = sts.result(), rpt.result()
-    imported.result()
     return MxReport(
         found.domain,
         tuple(
@@ -109,22 +110,22 @@ def probe_mx(
     )
 
 
-def _mta_sts(domain: str, strict: TrustPolicy, timeout: float, lifetime: float) -> MtaStsResult:
+def _mta_sts(
+    domain: str, strict: TrustPolicy, timeout: float, lifetime: float, imported: threading.Event
+) -> MtaStsResult:
     # imported here, not before the MX lookup: the module pulls in http.client (+email.parser)
-    from jcsh.runtime.tls.checks.mta_sts import check_mta_sts
-    from jcsh.runtime.tls.trust import client_context
-
+    try:
+        from jcsh.runtime.tls.checks.mta_sts import check_mta_sts
+        from jcsh.runtime.tls.trust import client_context
+    finally:
+        imported.set()
     return check_mta_sts(domain, client_context(strict, "mta-sts." + domain), timeout=timeout, lifetime=lifetime)
 
 
 def _tls_rpt(domain: str, lifetime: float) -> TlsRptResult:
-    from jcsh.runtime.tls.checks.mta_sts import check_tls_rpt
+    from jcsh.runtime.tls.checks.mta_sts import check_tls_rpt  # loaded by _mta_sts's thread or this one
 
     return check_tls_rpt(domain, lifetime=lifetime)
-
-
-def _import_certinfo() -> None:
-    import jcsh.runtime.tls.certinfo  # noqa: F401  (loaded into sys.modules for the probes)
 
 
 def _one(
