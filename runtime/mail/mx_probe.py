@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jcsh.runtime.errors import ConnectFailed, JcshError, LimitHit, TempFailure, UsageError
-from jcsh.runtime.later import Later, run_all
+from jcsh.runtime.later import Later
 from jcsh.runtime.tls.checks.render import shown
 from jcsh.runtime.tls.scan import Extras, Job, Outcome, first_failure, run_job
 
@@ -82,22 +81,21 @@ def probe_mx(
     if not 0 < port < 65536:
         raise UsageError(f"port {port} is not 1-65535")
     lifetime = extras.lifetime
-    # The MTA-STS policy and the TLS-RPT record need no MX answer: they start with the MX lookup.
-    # (Each probe loads the certificate module itself while its handshakes run, as a single probe
-    # does; DANE-EE matching needs no cryptography.)
-    strict = policy._replace(verify=True, trust_hosts=())
-    imported = threading.Event()  # set once the MTA-STS module is loaded
-    sts = Later(functools.partial(_mta_sts, domain, strict, timeout, lifetime, imported), "jcsh-mx")
-    rpt = Later(functools.partial(_tls_rpt, domain, lifetime), "jcsh-mx")
     found = detect(domain, lifetime=lifetime)
     if found.kind is not None and not any(c.addresses for c in found.candidates):
-        imported.wait(5.0)  # no import left running into the interpreter's exit
         raise _dns_error(found.kind, found.message or f"no mail server found for {domain}")
     hosts = [c for c in found.candidates if c.host != "."]
     dane = extras._replace(dane=True)
-    outcomes = run_all(
-        [functools.partial(_one, c.host, c.addresses, c.error, port, make_job, dane) for c in hosts], "jcsh-mx"
-    )
+    probes = [
+        Later(functools.partial(_one, c.host, c.addresses, c.error, port, make_job, dane), "jcsh-mx") for c in hosts
+    ]
+    # MTA-STS and TLS-RPT start once the probes have: their imports (http.client, email.parser)
+    # and the policy fetch then use the time the handshakes wait on the network, instead of
+    # holding the GIL while the MX lookup and the probes' first steps need it.
+    strict = policy._replace(verify=True, trust_hosts=())
+    sts = Later(functools.partial(_mta_sts, domain, strict, timeout, lifetime), "jcsh-mx")
+    rpt = Later(functools.partial(_tls_rpt, domain, lifetime), "jcsh-mx")
+    outcomes = [p.result() for p in probes]
     sts_result, rpt_result = sts.result(), rpt.result()
     return MxReport(
         found.domain,
@@ -110,20 +108,15 @@ def probe_mx(
     )
 
 
-def _mta_sts(
-    domain: str, strict: TrustPolicy, timeout: float, lifetime: float, imported: threading.Event
-) -> MtaStsResult:
-    # imported here, not before the MX lookup: the module pulls in http.client (+email.parser)
-    try:
-        from jcsh.runtime.tls.checks.mta_sts import check_mta_sts
-        from jcsh.runtime.tls.trust import client_context
-    finally:
-        imported.set()
+def _mta_sts(domain: str, strict: TrustPolicy, timeout: float, lifetime: float) -> MtaStsResult:
+    from jcsh.runtime.tls.checks.mta_sts import check_mta_sts
+    from jcsh.runtime.tls.trust import client_context
+
     return check_mta_sts(domain, client_context(strict, "mta-sts." + domain), timeout=timeout, lifetime=lifetime)
 
 
 def _tls_rpt(domain: str, lifetime: float) -> TlsRptResult:
-    from jcsh.runtime.tls.checks.mta_sts import check_tls_rpt  # loaded by _mta_sts's thread or this one
+    from jcsh.runtime.tls.checks.mta_sts import check_tls_rpt
 
     return check_tls_rpt(domain, lifetime=lifetime)
 
