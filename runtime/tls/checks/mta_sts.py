@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import http.client
 import os
 import re
-import socket
 import ssl
 import threading
 from collections.abc import Sequence
@@ -199,14 +197,15 @@ def fetch_policy(
     found = resolve_host(host, lifetime=lifetime)
     if not found.addresses:
         raise PolicyError(f"cannot resolve {host}: {found.message}")
-    conn = _PinnedHTTPS(host, found.addresses, port, context, timeout)
+    from jcsh.runtime.tls.checks.mta_sts_fetch import PinnedHTTPS, is_http_error
+
+    conn = PinnedHTTPS(host, found.addresses, port, context, timeout, _sni)
     # A watchdog closes the socket at the deadline: a server that drips bytes cannot hold us longer.
     watchdog = threading.Timer(timeout, conn.kill)
     watchdog.start()
     try:
-        conn.request("GET", "/.well-known/mta-sts.txt", headers={"Accept": "text/plain", "Connection": "close"})
-        response = conn.getresponse()
-        body = response.read(MAX_POLICY_BYTES + 1)
+        response = conn.get("/.well-known/mta-sts.txt", MAX_POLICY_BYTES + 1)
+        body = response.body
         if conn.killed:  # what arrived before the cut is not the whole answer
             raise TimeoutError
         if 300 <= response.status < 400:
@@ -228,7 +227,9 @@ def fetch_policy(
         raise PolicyError(f"the certificate of {host} is not trusted: {explain_verify_error(e, None)}") from None
     except PolicyError:
         raise
-    except (OSError, http.client.HTTPException, ValueError) as e:
+    except Exception as e:
+        if not isinstance(e, OSError | ValueError) and not is_http_error(e):
+            raise
         if conn.killed or isinstance(e, TimeoutError):
             raise PolicyError(f"no complete policy from {host} within {timeout:g} s") from None
         raise PolicyError(f"cannot fetch the policy from {host}: {_why(e)}") from None
@@ -247,43 +248,6 @@ def _why(err: Exception) -> str:
     if isinstance(err, ConnectionRefusedError):
         return "connection refused"
     return getattr(err, "strerror", None) or str(err) or type(err).__name__
-
-
-class _PinnedHTTPS(http.client.HTTPSConnection):
-    """HTTPS to the addresses we resolved (each in turn until one connects), verified for `host`."""
-
-    def __init__(self, host: str, addresses: Sequence[str], port: int, context: ssl.SSLContext, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=context)
-        self._addresses, self._context = addresses, context
-        self._raw: socket.socket | None = None
-        self.killed = False
-
-    def connect(self) -> None:
-        for i, address in enumerate(self._addresses):
-            try:
-                # an address as bytes: getaddrinfo runs every str through the idna codec (~10 ms to import)
-                host: str | bytes = address.encode("ascii") if address.isascii() else address
-                # typeshed says str, but create_connection hands host to getaddrinfo, which takes bytes
-                self._raw = socket.create_connection((host, self.port), self.timeout)  # type: ignore[arg-type]
-                break
-            except OSError:
-                if self.killed or i == len(self._addresses) - 1:
-                    raise
-        assert self._raw is not None
-        self.sock = self._context.wrap_socket(self._raw, server_hostname=_sni(self.host))
-
-    def kill(self) -> None:
-        """Cut the connection from another thread (the watchdog): any read in progress ends."""
-        # wrap_socket takes the descriptor over from the raw socket; shut down whichever holds it,
-        # through the plain socket method (SSLSocket.shutdown would drop the TLS object under a reader).
-        self.killed = True
-        for sock in (self.sock, self._raw):
-            if sock is not None and sock.fileno() >= 0:
-                try:
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                return
 
 
 def _sni(host: str) -> str | bytes:
