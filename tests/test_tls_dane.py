@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
-from jcsh.runtime.tls.checks.dane import DaneStatus, check_dane, match_records, render_dane
+from jcsh.runtime.tls.checks.dane import DaneStatus, _Chain, _plain_spki, check_dane, match_records, render_dane
 from tests.support.dns import DnsResponder
 from tests.support.pki import TestCA
 
@@ -147,3 +149,119 @@ def test_garbage_chain_matches_nothing_and_escapes_stay_out(dns_env: DnsResponde
     assert result.status is DaneStatus.MISMATCH
     assert result.records[0].matched is False
     assert "\x1b" not in "\n".join(render_dane(result))
+
+
+# -- the leaf's SubjectPublicKeyInfo read without cryptography (runtime/tls/checks/dane.py _plain_spki) --
+
+
+def _self_signed(key: Any) -> bytes:
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "spki.test")])
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+    )
+    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey) else hashes.SHA256()
+    return builder.sign(key, algorithm).public_bytes(serialization.Encoding.DER)
+
+
+KEYS = {
+    "rsa-2048": lambda: rsa.generate_private_key(65537, 2048),
+    "rsa-1024-e3": lambda: rsa.generate_private_key(3, 1024),
+    "p-256": lambda: ec.generate_private_key(ec.SECP256R1()),
+    "p-384": lambda: ec.generate_private_key(ec.SECP384R1()),
+    "p-521": lambda: ec.generate_private_key(ec.SECP521R1()),
+    "ed25519": ed25519.Ed25519PrivateKey.generate,
+    "ed448": ed448.Ed448PrivateKey.generate,
+    "secp256k1": lambda: ec.generate_private_key(ec.SECP256K1()),  # not read plainly: cryptography's
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KEYS))
+def test_spki_read_plainly_equals_cryptographys(kind: str) -> None:
+    for _ in range(3 if kind.startswith("rsa") else 10):  # RSA moduli and EC points of every length
+        der = _self_signed(KEYS[kind]())
+        assert (_plain_spki(der) is not None) is (kind != "secp256k1")
+        assert _Chain([der]).content(0, 1) == _spki(der)
+        assert _Chain([der]).content(0, 0) == der
+
+
+@pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")  # old roots' serials
+def test_spki_of_system_certificates_equals_cryptographys() -> None:
+    seen = 0
+    for path in sorted(Path("/etc/ssl/certs").glob("*.pem"))[:400]:
+        try:
+            der = x509.load_pem_x509_certificate(path.read_bytes()).public_bytes(serialization.Encoding.DER)
+            expected = _spki(der)
+        except Exception:  # a bundle, or a key cryptography does not support: nothing to compare
+            continue
+        assert _Chain([der]).content(0, 1) == expected, path
+        seen += _plain_spki(der) is not None
+    if not seen:
+        pytest.skip("no system certificates")
+
+
+def test_a_compressed_ec_point_is_left_to_cryptography() -> None:
+    der = _self_signed(ec.generate_private_key(ec.SECP256R1()))
+    key = x509.load_der_x509_certificate(der).public_key()
+    point = key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    compressed = key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
+    # 65 -> 33 bytes inside BIT STRING (67 -> 35), SubjectPublicKeyInfo (89 -> 57), TBS and certificate
+    body = der.replace(b"\x03\x42\x00" + point, b"\x03\x22\x00" + compressed)
+    assert len(body) == len(der) - 32
+    patched = _shrink_lengths(body, 32)
+    assert _plain_spki(patched) is None
+    assert _Chain([patched]).content(0, 1) == _spki(patched)
+
+
+def _shrink_lengths(der: bytes, by: int) -> bytes:
+    """The certificate with its outer, TBS and SubjectPublicKeyInfo lengths lowered by `by` (a test helper)."""
+    out = bytearray(der)
+
+    def fix(at: int) -> int:  # the length field of the SEQUENCE at `at`; returns where its content starts
+        if out[at + 1] == 0x82:
+            n = int.from_bytes(out[at + 2 : at + 4], "big") - by
+            out[at + 2 : at + 4] = n.to_bytes(2, "big")
+            return at + 4
+        if out[at + 1] == 0x81:
+            out[at + 2] -= by
+            return at + 3
+        out[at + 1] -= by
+        return at + 2
+
+    tbs = fix(0)
+    fix(tbs)
+    spki = bytes(out).find(b"\x30\x59\x30\x13")  # P-256's SubjectPublicKeyInfo header
+    assert spki > 0
+    out[spki + 1] -= by
+    return bytes(out)
+
+
+def test_dane_ee_needs_no_cryptography_import(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    der = _self_signed(ec.generate_private_key(ec.SECP256R1()))
+    (tmp_path / "leaf.der").write_bytes(der)
+    digest = hashlib.sha256(_spki(der)).hexdigest()
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from jcsh.runtime.tls.checks.dane import match_records\n"
+        f"der = Path({str(tmp_path / 'leaf.der')!r}).read_bytes()\n"
+        f"raw = [(3, 1, 1, bytes.fromhex({digest!r})), (3, 0, 1, b'x' * 32)]\n"
+        "print([r.matched for r in match_records(raw, [der])], 'cryptography' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=20, check=True)
+    assert out.stdout.split() == ["[True,", "False]", "False"]

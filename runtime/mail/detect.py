@@ -9,8 +9,7 @@ Lookups go through runtime/resolver.py (`$JCSH_NAMESERVERS` when set).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from jcsh.runtime.resolver import (
     DEFAULT_LIFETIME,
@@ -34,8 +33,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """One MX host (or the domain itself for an implicit MX) and what its lookup gave."""
 
     host: str
@@ -52,8 +50,7 @@ class Candidate:
         }
 
 
-@dataclass(frozen=True)
-class Detection:
+class Detection(NamedTuple):
     """The outcome: a server and how it was found, or an error kind and a message saying what happened."""
 
     domain: str
@@ -83,7 +80,7 @@ class Detection:
 
 def detect(domain: str, *, lifetime: float = DEFAULT_LIFETIME, deadline: float | None = None) -> Detection:
     """Find the mail server of domain (RFC 5321 5.1); never raises for DNS outcomes."""
-    import dns.name
+    from jcsh.runtime.dns_wire import plain_name
 
     domain = domain.strip().rstrip(".")
     if domain.startswith("["):
@@ -95,10 +92,13 @@ def detect(domain: str, *, lifetime: float = DEFAULT_LIFETIME, deadline: float |
             "bad-domain",
             f"{domain} is an address literal, not a domain: there is no MX to look up",
         )
-    try:
-        dns.name.from_text(domain)
-    except Exception as e:  # dnspython raises several label errors; all mean the same here
-        return Detection(domain, None, None, (), "bad-domain", f"{domain!r} is not a valid domain name ({e})")
+    if plain_name(domain) is None:  # escapes, IDNA, odd labels: dnspython judges (~30 ms to import)
+        import dns.name
+
+        try:
+            dns.name.from_text(domain)
+        except Exception as e:  # dnspython raises several label errors; all mean the same here
+            return Detection(domain, None, None, (), "bad-domain", f"{domain!r} is not a valid domain name ({e})")
     lookup = Lookup(lifetime, deadline=deadline)
 
     def fail(kind: str, message: str, candidates: tuple[Candidate, ...] = ()) -> Detection:
@@ -129,11 +129,13 @@ def detect(domain: str, *, lifetime: float = DEFAULT_LIFETIME, deadline: float |
         )
     candidates = []
     kinds = set()
+    # every host's A and AAAA asked at once: one round trip instead of two a host
+    looked = iter(lookup.addresses_many([host for _, host in mx if host != "."]))
     for preference, host in mx:
         if host == ".":
             candidates.append(Candidate(host, preference, (), "null MX mixed with other MX records; skipped"))
             continue
-        got = lookup.addresses(host)
+        got = next(looked)
         kinds.add(got.kind)
         candidates.append(Candidate(host, preference, got.addresses, got.message))
     chosen = next((c for c in candidates if c.addresses), None)

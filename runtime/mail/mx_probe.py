@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jcsh.runtime.errors import ConnectFailed, JcshError, LimitHit, TempFailure, UsageError
-from jcsh.runtime.later import Later, run_all
+from jcsh.runtime.later import Later
 from jcsh.runtime.tls.checks.render import shown
 from jcsh.runtime.tls.scan import Extras, Job, Outcome, first_failure, run_job
 
@@ -77,32 +77,26 @@ def probe_mx(
     found ($JCSH_NAMESERVERS), with the MX name as SNI and the name the certificate must match.
     """
     from jcsh.runtime.mail.detect import detect
-    from jcsh.runtime.tls.checks.mta_sts import check_mta_sts, check_tls_rpt
-    from jcsh.runtime.tls.trust import client_context
 
     if not 0 < port < 65536:
         raise UsageError(f"port {port} is not 1-65535")
     lifetime = extras.lifetime
-    # The certificate module (cryptography, ~70 ms to import), the MTA-STS policy and the TLS-RPT
-    # record need no MX answer: they start with the MX lookup.
-    imported = Later(_import_certinfo, "jcsh-mx")
-    strict = policy._replace(verify=True, trust_hosts=())
-    sts = Later(
-        lambda: check_mta_sts(domain, client_context(strict, "mta-sts." + domain), timeout=timeout, lifetime=lifetime),
-        "jcsh-mx",
-    )
-    rpt = Later(lambda: check_tls_rpt(domain, lifetime=lifetime), "jcsh-mx")
     found = detect(domain, lifetime=lifetime)
     if found.kind is not None and not any(c.addresses for c in found.candidates):
-        imported.result()  # no import left running into the interpreter's exit
         raise _dns_error(found.kind, found.message or f"no mail server found for {domain}")
     hosts = [c for c in found.candidates if c.host != "."]
     dane = extras._replace(dane=True)
-    outcomes = run_all(
-        [functools.partial(_one, c.host, c.addresses, c.error, port, make_job, dane) for c in hosts], "jcsh-mx"
-    )
+    probes = [
+        Later(functools.partial(_one, c.host, c.addresses, c.error, port, make_job, dane), "jcsh-mx") for c in hosts
+    ]
+    # MTA-STS and TLS-RPT start once the probes have: their imports (http.client, email.parser)
+    # and the policy fetch then use the time the handshakes wait on the network, instead of
+    # holding the GIL while the MX lookup and the probes' first steps need it.
+    strict = policy._replace(verify=True, trust_hosts=())
+    sts = Later(functools.partial(_mta_sts, domain, strict, timeout, lifetime), "jcsh-mx")
+    rpt = Later(functools.partial(_tls_rpt, domain, lifetime), "jcsh-mx")
+    outcomes = [p.result() for p in probes]
     sts_result, rpt_result = sts.result(), rpt.result()
-    imported.result()
     return MxReport(
         found.domain,
         tuple(
@@ -114,8 +108,17 @@ def probe_mx(
     )
 
 
-def _import_certinfo() -> None:
-    import jcsh.runtime.tls.certinfo  # noqa: F401  (loaded into sys.modules for the probes)
+def _mta_sts(domain: str, strict: TrustPolicy, timeout: float, lifetime: float) -> MtaStsResult:
+    from jcsh.runtime.tls.checks.mta_sts import check_mta_sts
+    from jcsh.runtime.tls.trust import client_context
+
+    return check_mta_sts(domain, client_context(strict, "mta-sts." + domain), timeout=timeout, lifetime=lifetime)
+
+
+def _tls_rpt(domain: str, lifetime: float) -> TlsRptResult:
+    from jcsh.runtime.tls.checks.mta_sts import check_tls_rpt
+
+    return check_tls_rpt(domain, lifetime=lifetime)
 
 
 def _one(

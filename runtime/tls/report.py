@@ -34,16 +34,23 @@ def render_probe(r: ProbeResult) -> str:
 
 def render_check(name: str, result: Any) -> list[str]:
     """The lines of a further check (ciphers, trust store, DANE), by its name."""
-    renderer = _renderers().get(name)
+    renderer = _renderer(name)
     return renderer(result) if renderer is not None else []
 
 
-def _renderers() -> dict[str, Callable[[Any], list[str]]]:
-    # imported when a check ran: each pulls in what its check needs (cryptography, dnspython)
-    out: dict[str, Callable[[Any], list[str]]] = {}
-    from jcsh.runtime.tls.checks.ciphers import render_ciphers
-    from jcsh.runtime.tls.checks.dane import render_dane
-    from jcsh.runtime.tls.checks.truststore import render_truststore
+def _renderer(name: str) -> Callable[[Any], list[str]] | None:
+    # only the module of a check that ran: each pulls in what its check needs (the ciphers
+    # module concurrent.futures and dataclasses, ~10 ms, which a DANE-only probe never uses)
+    if name == "ciphers":
+        from jcsh.runtime.tls.checks.ciphers import render_ciphers
 
-    out.update(ciphers=render_ciphers, dane=render_dane, truststore=render_truststore)
-    return out
+        return render_ciphers
+    if name == "dane":
+        from jcsh.runtime.tls.checks.dane import render_dane
+
+        return render_dane
+    if name == "truststore":
+        from jcsh.runtime.tls.checks.truststore import render_truststore
+
+        return render_truststore
+    return None

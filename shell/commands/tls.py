@@ -167,7 +167,7 @@ def _probe_mx(ctx: Context, args: argparse.Namespace, protocols: tuple[str, ...]
         return job._replace(on_step=_steps(ctx, job, True)) if args.verbose else job
 
     report = probe_mx(args.mx, args.port or 25, make_job, extras, base.policy, timeout=args.timeout or 10.0)
-    ctx.emit(report.to_json(), render_mx(report, _section))
+    ctx.emit(report.to_json(), None if ctx.json else render_mx(report, _section))  # no tables for --json
     return report.exit_code
 
 

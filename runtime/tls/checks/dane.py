@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -43,8 +42,7 @@ class DaneStatus(StrEnum):
     ERROR = "error"  # the lookup failed (timeout, SERVFAIL): a DANE sender defers
 
 
-@dataclass(frozen=True)
-class TlsaRecord:
+class TlsaRecord(NamedTuple):
     """One TLSA record and whether it matches the chain (None: no chain to match, or nothing to say)."""
 
     usage: int
@@ -69,8 +67,7 @@ class TlsaRecord:
         }
 
 
-@dataclass(frozen=True)
-class DaneResult:
+class DaneResult(NamedTuple):
     """The TLSA lookup of one MX host and port, and each record's verdict."""
 
     name: str
@@ -105,15 +102,13 @@ class TlsaAnswer(NamedTuple):
 def fetch_tlsa(host: str, port: int, *, lifetime: float = DEFAULT_LIFETIME) -> TlsaAnswer:
     """The TLSA records of host:port through $JCSH_NAMESERVERS when set, and whether the answer had AD."""
     name = tlsa_name(host, port)
-    answer, kind, message = Lookup(lifetime, dnssec=True).answer(name, "TLSA")
-    if answer is None:
-        if kind in ("nxdomain", "no-answer"):
+    found = Lookup(lifetime, dnssec=True).records(name, "TLSA")
+    if found.kind is not None:
+        if found.kind in ("nxdomain", "no-answer"):
             return TlsaAnswer(name, False, (), DaneResult(name, False, (), DaneStatus.NO_RECORDS))
-        return TlsaAnswer(name, False, (), DaneResult(name, False, (), DaneStatus.ERROR, message))
-    import dns.flags
-
-    raw = tuple((r.usage, r.selector, r.mtype, bytes(r.cert)) for r in answer)
-    return TlsaAnswer(name, bool(answer.response.flags & dns.flags.AD), raw)
+        return TlsaAnswer(name, False, (), DaneResult(name, False, (), DaneStatus.ERROR, found.message))
+    raw = tuple((r.usage, r.selector, r.mtype, bytes(r.cert)) for r in found.records)
+    return TlsaAnswer(name, found.authenticated, raw)
 
 
 def judge_tlsa(answer: TlsaAnswer, chain: Sequence[bytes]) -> DaneResult:
@@ -145,18 +140,11 @@ def _status(authenticated: bool, records: tuple[TlsaRecord, ...]) -> DaneStatus:
 
 def match_records(raw: Sequence[tuple[int, int, int, bytes]], chain: Sequence[bytes]) -> tuple[TlsaRecord, ...]:
     """Each (usage, selector, matching type, data) judged against chain (DER, leaf first)."""
-    from cryptography import x509
-
-    certs: list[x509.Certificate | None] = []
-    for der in chain:
-        try:
-            certs.append(x509.load_der_x509_certificate(der))
-        except ValueError:
-            certs.append(None)  # an undecodable certificate matches nothing
-    return tuple(_judge(u, s, m, data, list(chain), certs) for u, s, m, data in raw)
+    certs = _Chain(chain)
+    return tuple(_judge(u, s, m, data, certs) for u, s, m, data in raw)
 
 
-def _judge(usage: int, selector: int, mtype: int, data: bytes, chain: list[bytes], certs: list[Any]) -> TlsaRecord:
+def _judge(usage: int, selector: int, mtype: int, data: bytes, chain: _Chain) -> TlsaRecord:
     hexdata = data.hex()
     if usage not in USAGES:
         return TlsaRecord(usage, selector, mtype, hexdata, None, f"unknown usage {usage}")
@@ -165,28 +153,57 @@ def _judge(usage: int, selector: int, mtype: int, data: bytes, chain: list[bytes
     if mtype not in MATCHING:
         return TlsaRecord(usage, selector, mtype, hexdata, None, f"unknown matching type {mtype}")
     note = None if usage in _SMTP_USAGES else f"usage {usage} ({USAGES[usage]}) does not count for SMTP (RFC 7672)"
-    if not chain:
+    if not chain.ders:
         return TlsaRecord(usage, selector, mtype, hexdata, None, note or "no certificate to match")
     if usage in (1, 3):  # end entity: the leaf itself
-        matched = _matches(selector, mtype, data, chain[0], certs[0])
+        matched = _matches(selector, mtype, data, chain, 0)
     else:  # trust anchor: a certificate above the leaf that the chain really leads to
-        matched = any(
-            _matches(selector, mtype, data, chain[i], certs[i]) and _links(certs[: i + 1]) for i in range(1, len(chain))
-        )
+        matched = any(_matches(selector, mtype, data, chain, i) and _links(chain, i) for i in range(1, len(chain.ders)))
     return TlsaRecord(usage, selector, mtype, hexdata, matched, note)
 
 
-def _matches(selector: int, mtype: int, data: bytes, der: bytes, cert: Any) -> bool:
-    if cert is None:
-        return False
-    if selector == 0:
-        content = der
-    else:
-        from cryptography.hazmat.primitives import serialization
+class _Chain:
+    """The presented chain, each certificate read by cryptography only when a record needs it.
 
-        content = cert.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+    cryptography.x509 costs 30-60 ms to import. A DANE-EE record (the usual one for SMTP) needs
+    only the leaf's bytes or its SubjectPublicKeyInfo, which _plain_spki reads from the DER for
+    the common keys; cryptography reads the rest, and every chain a DANE-TA record must verify.
+    """
+
+    def __init__(self, chain: Sequence[bytes]) -> None:
+        self.ders = list(chain)
+        self._certs: dict[int, Any] = {}
+
+    def cert(self, i: int) -> Any:
+        """cryptography's Certificate for the i-th, or None when it cannot decode it."""
+        if i not in self._certs:
+            from cryptography import x509
+
+            try:
+                self._certs[i] = x509.load_der_x509_certificate(self.ders[i])
+            except ValueError:
+                self._certs[i] = None  # an undecodable certificate matches nothing
+        return self._certs[i]
+
+    def content(self, i: int, selector: int) -> bytes | None:
+        """What a record with this selector hashes: the certificate, or its SubjectPublicKeyInfo (DER)."""
+        der = self.ders[i]
+        spki = _plain_spki(der)
+        if spki is not None:
+            return der if selector == 0 else spki
+        cert = self.cert(i)
+        if cert is None:
+            return None
+        if selector == 0:
+            return der
+        Encoding, PublicFormat = _key_formats()
+        return bytes(cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo))
+
+
+def _matches(selector: int, mtype: int, data: bytes, chain: _Chain, i: int) -> bool:
+    content = chain.content(i, selector)
+    if content is None:
+        return False
     if mtype == 1:
         content = hashlib.sha256(content).digest()
     elif mtype == 2:
@@ -194,8 +211,118 @@ def _matches(selector: int, mtype: int, data: bytes, der: bytes, cert: Any) -> b
     return content == data
 
 
-def _links(certs: list[Any]) -> bool:
-    """Whether each certificate is signed by the next one (the anchor last)."""
+# AlgorithmIdentifiers (DER) of the keys whose SubjectPublicKeyInfo cryptography writes back byte
+# for byte as the certificate holds it (tests/test_tls_dane.py holds the two equal), and each key's
+# check: RSA with NULL parameters, EC on P-256/384/521 with an uncompressed point, Ed25519, Ed448.
+_RSA_ALG = bytes.fromhex("300d06092a864886f70d0101010500")
+_EC_ALGS = {
+    bytes.fromhex("301306072a8648ce3d020106082a8648ce3d030107"): 32,  # P-256
+    bytes.fromhex("301006072a8648ce3d020106052b81040022"): 48,  # P-384
+    bytes.fromhex("301006072a8648ce3d020106052b81040023"): 66,  # P-521
+}
+_ED_ALGS = {bytes.fromhex("300506032b6570"): 32, bytes.fromhex("300506032b6571"): 57}  # Ed25519, Ed448
+
+
+def _tlv(data: bytes, at: int, end: int) -> tuple[int, int, int] | None:
+    """(tag, start of the value, end of the value) of the DER element at `at`, or None if it is not strict DER."""
+    if at + 2 > end:
+        return None
+    tag, first = data[at], data[at + 1]
+    at += 2
+    if first < 0x80:
+        length = first
+    else:
+        count = first & 0x7F
+        if not 1 <= count <= 3 or at + count > end or data[at] == 0:
+            return None
+        length = int.from_bytes(data[at : at + count], "big")
+        if length < 0x80 or length >> (8 * (count - 1)) == 0:  # DER: the shortest form
+            return None
+        at += count
+    if at + length > end:
+        return None
+    return tag, at, at + length
+
+
+def _plain_spki(der: bytes) -> bytes | None:
+    """The SubjectPublicKeyInfo of a DER certificate, as cryptography would write it; None when unsure."""
+    cert = _tlv(der, 0, len(der))
+    if cert is None or cert[0] != 0x30 or cert[2] != len(der):
+        return None
+    tbs = _tlv(der, cert[1], cert[2])
+    if tbs is None or tbs[0] != 0x30:
+        return None
+    after = tbs[2]
+    for tag in (0x30, 0x03):  # signatureAlgorithm, signatureValue: the certificate ends with them
+        item = _tlv(der, after, cert[2])
+        if item is None or item[0] != tag:
+            return None
+        after = item[2]
+    if after != cert[2]:
+        return None
+    at, fields = tbs[1], []
+    for _ in range(7):  # [0] version, serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo
+        item = _tlv(der, at, tbs[2])
+        if item is None:
+            return None
+        fields.append((at, *item))
+        at = item[2]
+    if fields[0][1] != 0xA0:  # a v1 certificate: left to cryptography
+        return None
+    start, tag, value, end = fields[6]
+    if [f[1] for f in fields[1:]] != [0x02, 0x30, 0x30, 0x30, 0x30, 0x30]:
+        return None
+    spki = der[start:end]
+    return spki if _plain_key(der, value, end) else None
+
+
+def _plain_key(der: bytes, at: int, end: int) -> bool:
+    """Whether the SubjectPublicKeyInfo's content (at..end) is a common key in its one DER form."""
+    alg = _tlv(der, at, end)
+    if alg is None or alg[0] != 0x30:
+        return False
+    algorithm = der[at : alg[2]]
+    bits = _tlv(der, alg[2], end)
+    if bits is None or bits[0] != 0x03 or bits[2] != end or bits[2] - bits[1] < 2 or der[bits[1]] != 0:
+        return False
+    key = der[bits[1] + 1 : bits[2]]
+    if algorithm in _EC_ALGS:
+        return len(key) == 1 + 2 * _EC_ALGS[algorithm] and key[0] == 0x04
+    if algorithm in _ED_ALGS:
+        return len(key) == _ED_ALGS[algorithm]
+    if algorithm != _RSA_ALG:
+        return False
+    seq = _tlv(key, 0, len(key))  # RSAPublicKey: SEQUENCE { modulus INTEGER, publicExponent INTEGER }
+    if seq is None or seq[0] != 0x30 or seq[2] != len(key):
+        return False
+    at = seq[1]
+    for _ in range(2):
+        number = _tlv(key, at, seq[2])
+        if number is None or number[0] != 0x02 or number[2] == number[1]:
+            return False
+        first, second = key[number[1]], key[number[1] + 1] if number[2] - number[1] > 1 else None
+        if first & 0x80 or (first == 0 and (second is None or not second & 0x80)):  # positive, minimal
+            return False
+        at = number[2]
+    return at == seq[2]
+
+
+def _key_formats() -> tuple[Any, Any]:
+    """cryptography's Encoding and PublicFormat enums, without importing its serialization package.
+
+    The package's __init__ also imports its SSH key module (dataclasses, the cipher modules:
+    ~10 ms); the enums live in `_serialization`, which cryptography.x509 has already loaded.
+    """
+    try:
+        from cryptography.hazmat.primitives._serialization import Encoding, PublicFormat
+    except ImportError:  # a cryptography that moved them: the public names are the same enums
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    return Encoding, PublicFormat
+
+
+def _links(chain: _Chain, upto: int) -> bool:
+    """Whether each certificate up to the anchor at `upto` is signed by the next one."""
+    certs = [chain.cert(i) for i in range(upto + 1)]
     if any(c is None for c in certs):
         return False
     for child, parent in itertools.pairwise(certs):

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import http.client
 import os
 import re
-import socket
 import ssl
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from jcsh.runtime.resolver import DEFAULT_LIFETIME, Lookup, resolve_host
 from jcsh.runtime.tls.checks.render import shown, table
@@ -51,15 +48,13 @@ class StsStatus(StrEnum):
     ERROR = "error"  # record, policy or its fetch is broken: `error` says how
 
 
-@dataclass(frozen=True)
-class StsPolicy:
+class StsPolicy(NamedTuple):
     mode: StsMode
     max_age: int
     mx: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class MtaStsResult:
+class MtaStsResult(NamedTuple):
     """What a sender learns about DOMAIN's MTA-STS policy."""
 
     domain: str
@@ -87,8 +82,7 @@ class MtaStsResult:
         }
 
 
-@dataclass(frozen=True)
-class TlsRptResult:
+class TlsRptResult(NamedTuple):
     record: str | None
     rua: tuple[str, ...] = ()
     error: str | None = None
@@ -203,14 +197,15 @@ def fetch_policy(
     found = resolve_host(host, lifetime=lifetime)
     if not found.addresses:
         raise PolicyError(f"cannot resolve {host}: {found.message}")
-    conn = _PinnedHTTPS(host, found.addresses, port, context, timeout)
+    from jcsh.runtime.tls.checks.mta_sts_fetch import PinnedHTTPS, is_http_error
+
+    conn = PinnedHTTPS(host, found.addresses, port, context, timeout, _sni)
     # A watchdog closes the socket at the deadline: a server that drips bytes cannot hold us longer.
     watchdog = threading.Timer(timeout, conn.kill)
     watchdog.start()
     try:
-        conn.request("GET", "/.well-known/mta-sts.txt", headers={"Accept": "text/plain", "Connection": "close"})
-        response = conn.getresponse()
-        body = response.read(MAX_POLICY_BYTES + 1)
+        response = conn.get("/.well-known/mta-sts.txt", MAX_POLICY_BYTES + 1)
+        body = response.body
         if conn.killed:  # what arrived before the cut is not the whole answer
             raise TimeoutError
         if 300 <= response.status < 400:
@@ -232,7 +227,9 @@ def fetch_policy(
         raise PolicyError(f"the certificate of {host} is not trusted: {explain_verify_error(e, None)}") from None
     except PolicyError:
         raise
-    except (OSError, http.client.HTTPException, ValueError) as e:
+    except Exception as e:
+        if not isinstance(e, OSError | ValueError) and not is_http_error(e):
+            raise
         if conn.killed or isinstance(e, TimeoutError):
             raise PolicyError(f"no complete policy from {host} within {timeout:g} s") from None
         raise PolicyError(f"cannot fetch the policy from {host}: {_why(e)}") from None
@@ -253,38 +250,11 @@ def _why(err: Exception) -> str:
     return getattr(err, "strerror", None) or str(err) or type(err).__name__
 
 
-class _PinnedHTTPS(http.client.HTTPSConnection):
-    """HTTPS to the addresses we resolved (each in turn until one connects), verified for `host`."""
+def _sni(host: str) -> str | bytes:
+    """host as bytes when IDNA would encode it as it is: ssl then skips the idna codec (~10 ms to import)."""
+    from jcsh.runtime.dns_wire import plain_name
 
-    def __init__(self, host: str, addresses: Sequence[str], port: int, context: ssl.SSLContext, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=context)
-        self._addresses, self._context = addresses, context
-        self._raw: socket.socket | None = None
-        self.killed = False
-
-    def connect(self) -> None:
-        for i, address in enumerate(self._addresses):
-            try:
-                self._raw = socket.create_connection((address, self.port), self.timeout)
-                break
-            except OSError:
-                if self.killed or i == len(self._addresses) - 1:
-                    raise
-        assert self._raw is not None
-        self.sock = self._context.wrap_socket(self._raw, server_hostname=self.host)
-
-    def kill(self) -> None:
-        """Cut the connection from another thread (the watchdog): any read in progress ends."""
-        # wrap_socket takes the descriptor over from the raw socket; shut down whichever holds it,
-        # through the plain socket method (SSLSocket.shutdown would drop the TLS object under a reader).
-        self.killed = True
-        for sock in (self.sock, self._raw):
-            if sock is not None and sock.fileno() >= 0:
-                try:
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                return
+    return host.encode("ascii") if plain_name(host) is not None else host
 
 
 def parse_policy(text: str) -> StsPolicy:
