@@ -127,15 +127,11 @@ def probe(
     attempts = [Attempt(name, _pinned(name)) for name in wanted if getattr(ssl, HAS_FLAG[name], False)]
     run = Run(host, port, mode, servername, timeouts, local_hostname or socket.gethostname(), _pinned(None))
     strict = policy._replace(verify=True, trust_hosts=(), protocols=())
-    imported: Later[None] = Later(lambda: None)
     try:
         # What this machine supports (first call in a process) and the system CAs (~30 ms)
         # are found while the connections wait for the network.
         supported = Later(lambda: cached_protocols(home), "jcsh-probe")
         trust_context = Later(lambda: _trust_context(strict, servername), "jcsh-probe")
-        # cryptography.x509 (~35-60 ms to import) is needed for the certificate summary only;
-        # importing it here overlaps the handshakes instead of following them.
-        imported = Later(_import_certinfo, "jcsh-probe")
         attempts.append(Attempt("trust", trust_context))
         if on_step is not None:
             on_step(f"probing {run.where} ({mode}): {' '.join(a.label for a in attempts[:-1])} and trust")
@@ -155,7 +151,6 @@ def probe(
             attempts[-1] = _told(run_attempt(run, retry), on_step)
     finally:
         run.close()
-        imported.result()  # never leave an import running into the interpreter's exit
     refused = any(a.session_refused for a in attempts)
     if refused or not any(a.outcome in ("accepted", "unverified") for a in attempts):
         raise _failure(attempts, run.where)
@@ -195,10 +190,6 @@ def _told(att: Attempt, on_step: Callable[[str], None] | None) -> Attempt:
             got += f" {att.version} {att.cipher[0]}"
         on_step(f"{att.label}: {got}" + (f" ({att.reason})" if att.reason else ""))
     return att
-
-
-def _import_certinfo() -> None:
-    import jcsh.runtime.tls.certinfo  # noqa: F401  (imported for its side effect: loaded in sys.modules)
 
 
 @functools.lru_cache(maxsize=8)
