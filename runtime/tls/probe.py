@@ -14,7 +14,7 @@ from jcsh.runtime.errors import ConfigError, ConnectFailed, JcshError, LimitHit,
 from jcsh.runtime.hosts import bare_host
 from jcsh.runtime.later import Later, run_all
 from jcsh.runtime.smtp.wire import Reply, Timeouts
-from jcsh.runtime.tls.attempt import DATA_OUTCOMES, Attempt, Run, run_attempt
+from jcsh.runtime.tls.attempt import DATA_OUTCOMES, Attempt, Run, keeping, run_attempt
 from jcsh.runtime.tls.checks.certificate import CertificateResult, check_certificate
 from jcsh.runtime.tls.checks.session import Negotiated, SmtpFacts, negotiated, smtp_facts
 from jcsh.runtime.tls.checks.versions import VersionsResult, judge_versions
@@ -123,27 +123,45 @@ def probe(
     wanted = _wanted(protocols)
     servername = servername or host
 
-    # Contexts are built here, before the threads: setting old versions touches warning filters.
-    attempts = [Attempt(name, _pinned(name)) for name in wanted if getattr(ssl, HAS_FLAG[name], False)]
+    # Contexts are built before the threads: setting old versions touches warning filters.
+    tried = [Attempt(name, _pinned(name)) for name in wanted if getattr(ssl, HAS_FLAG[name], False)]
     run = Run(host, port, mode, servername, timeouts, local_hostname or socket.gethostname(), _pinned(None))
     strict = policy._replace(verify=True, trust_hosts=(), protocols=())
+    # The TLSv1.3 attempt verifies too when that is the very handshake the trust check would make
+    # (a verifying client at OpenSSL's defaults negotiates 1.3 with a server that speaks it): one
+    # connection fewer per target. Its ClientHello is the unverified 1.3 one byte for byte, and a
+    # failed verification comes after the server chose TLS 1.3 and sent its certificates.
+    both = next((a for a in tried if a.label == "TLSv1.3"), None) if _verifier_offers_tls13() else None
     try:
-        # What this machine supports (first call in a process) and the system CAs (~30 ms)
-        # are found while the connections wait for the network.
+        # What this machine supports (first call in a process) and the CAs load while the
+        # connections wait for the network.
         supported = Later(lambda: cached_protocols(home), "jcsh-probe")
-        trust_context = Later(lambda: _trust_context(strict, servername), "jcsh-probe")
-        attempts.append(Attempt("trust", trust_context))
+        if both is not None:
+            both.context = Later(lambda: _verifying_tls13(strict, ssl.get_default_verify_paths()), "jcsh-probe")
+            attempts = tried
+        else:
+            attempts = [*tried, Attempt("trust", Later(lambda: _trust_context(strict, servername), "jcsh-probe"))]
         if on_step is not None:
-            on_step(f"probing {run.where} ({mode}): {' '.join(a.label for a in attempts[:-1])} and trust")
-        run_all([functools.partial(_attempt_told, run, a, on_step) for a in attempts], "jcsh-probe")
-        trust_context.result()  # a credential that holds no usable certificate is a ConfigError
+            on_step(f"probing {run.where} ({mode}): {' '.join(a.label for a in tried)} and trust")
+        # the attempt doing both is told once it is split into its two checks
+        run_all(
+            [functools.partial(_attempt_told, run, a, None if a is both else on_step) for a in attempts], "jcsh-probe"
+        )
+        for att in attempts:
+            att.ssl_context()  # a credential that holds no usable certificate is a ConfigError
         here = supported.result()
         if not any(a.outcome in DATA_OUTCOMES for a in attempts):
+            if both is not None:
+                _told(both, on_step)
+                _told(both.clone("trust"), on_step)
             raise _failure(attempts, run.where)
         # A server that limits parallel connections per client drops some: ask those again, one by one.
         for i, att in enumerate(attempts):
             if att.outcome == "connect" and run.in_time():
-                attempts[i] = _told(run_attempt(run, Attempt(att.label, att.context)), on_step)
+                attempts[i] = _told(run_attempt(run, Attempt(att.label, att.context)), None if att is both else on_step)
+                both = attempts[i] if att is both else both
+        if both is not None:
+            attempts = _split(run, attempts, both, strict, servername, on_step)
         # A verifying client offers TLS 1.2+ by default; judge an older server's certificate anyway.
         old = [a.label for a in attempts[:-1] if a.outcome == "accepted" and a.label in here.names]
         if attempts[-1].outcome == "refused" and old and run.in_time():
@@ -176,6 +194,57 @@ def probe(
         elapsed_ms=round((time.monotonic() - started) * 1000),
         chain=chain,
     )
+
+
+def _split(
+    run: Run,
+    attempts: list[Attempt],
+    both: Attempt,
+    strict: TrustPolicy,
+    servername: str,
+    on_step: Callable[[str], None] | None,
+) -> list[Attempt]:
+    """The attempts as the version check and the trust check see them: `both` made one handshake for
+    TLSv1.3 and for trust; the trust attempt last, as when it has a connection of its own."""
+    i = attempts.index(both)
+    version, trust = both, both.clone("trust")
+    if both.outcome == "unverified":
+        # TLS 1.3 was agreed: what the unverified handshake would have completed. Its SMTP facts
+        # after TLS come from the other versions' connections, or, with none, from one of its own.
+        version = both.clone(both.label)
+        version.outcome, version.reason, version.verify_error, version.version = "accepted", "", None, both.label
+        trust.version, trust.cipher, trust.chain = None, None, []  # as a verification of its own leaves them
+        if not any(a.outcome == "accepted" for a in attempts if a is not both) and run.in_time():
+            version = run_attempt(run, Attempt(both.label, _pinned(both.label)))
+    elif both.outcome == "refused" and run.in_time():
+        # no TLS 1.3 there: the trust check needs a handshake of its own (OpenSSL's defaults)
+        trust = run_attempt(run, Attempt("trust", _trust_context(strict, servername)))
+    attempts = [*attempts[:i], version, *attempts[i + 1 :], trust]
+    _told(version, on_step)
+    _told(trust, on_step)
+    return attempts
+
+
+@functools.cache
+def _verifier_offers_tls13() -> bool:
+    """Whether a verifying client at OpenSSL's defaults offers TLS 1.3 (openssl.cnf may say otherwise)."""
+    if not ssl.HAS_TLSv1_3:
+        return False
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    top, bottom = ctx.maximum_version, ctx.minimum_version
+    return top in (ssl.TLSVersion.MAXIMUM_SUPPORTED, ssl.TLSVersion.TLSv1_3) and (
+        bottom in (ssl.TLSVersion.MINIMUM_SUPPORTED,) or bottom <= ssl.TLSVersion.TLSv1_3
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _verifying_tls13(strict: TrustPolicy, system: ssl.DefaultVerifyPaths) -> ssl.SSLContext:
+    """The trust check's context at exactly TLS 1.3, keeping its TLS objects; kept per process for
+    the policy and the system CAs ($SSL_CERT_FILE, $SSL_CERT_DIR) it was made with."""
+    del system  # a key only: client_context reads the same paths
+    ctx = keeping(client_context(strict, ""))  # "": a strict policy verifies every host
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_3  # not deprecated: no warning filters
+    return ctx
 
 
 def _attempt_told(run: Run, att: Attempt, on_step: Callable[[str], None] | None) -> Attempt:
