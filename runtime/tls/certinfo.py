@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from jcsh.runtime.hosts import bare_host
-from jcsh.runtime.tls.certfields import read_fields, rfc4514
+from jcsh.runtime.tls.certfields import CertFields, read_fields, rfc4514
 
 if TYPE_CHECKING:
     from cryptography import x509
 
-__all__ = ["summarize", "hostname_matches", "subject_names"]
+__all__ = ["summarize", "hostname_matches", "subject_names", "examine"]
 
 # cryptography.x509 costs 30-60 ms to import: it is imported only for a certificate that
 # runtime/tls/certfields.py does not read (an uncommon key, name or extension, or broken DER).
@@ -27,9 +28,20 @@ def _load(der: bytes) -> x509.Certificate:
         raise ValueError(f"not a DER certificate: {e}") from None
 
 
-def summarize(der: bytes) -> dict[str, Any]:
+def examine(chain: Sequence[bytes], host: str) -> tuple[list[dict[str, Any]], bool]:
+    """The summary of each certificate of a chain, and whether the first is valid for `host`;
+    each certificate read once (a leaf is summarized, listed in the chain and matched)."""
+    read: dict[bytes, CertFields | None] = {}
+    for der in chain:
+        if der not in read:
+            read[der] = read_fields(der)
+    summaries = [summarize(der, read[der]) for der in chain]
+    return summaries, hostname_matches(chain[0], host, read[chain[0]])
+
+
+def summarize(der: bytes, fields: CertFields | None = None) -> dict[str, Any]:
     """Subject, issuer, SANs, validity, days left, key, signature algorithm and SHA-256 of a DER cert."""
-    fields = read_fields(der)
+    fields = fields or read_fields(der)
     if fields is None:
         return _summarize(der)
     import hashlib
@@ -105,14 +117,14 @@ def subject_names(cert: x509.Certificate) -> list[str]:
     return names
 
 
-def hostname_matches(der: bytes, host: str) -> bool:
+def hostname_matches(der: bytes, host: str, fields: CertFields | None = None) -> bool:
     """Whether the certificate is valid for `host` (RFC 6125: SANs, left-most wildcard; CN only without SANs)."""
     host = bare_host(host)
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
         ip = None
-    fields = read_fields(der)
+    fields = fields or read_fields(der)
     if fields is not None:
         san = fields.san
         if ip is not None:
