@@ -19,7 +19,7 @@ from jcsh.runtime.tls.attempt import DATA_OUTCOMES, Attempt, Run, keeping, run_a
 from jcsh.runtime.tls.checks.certificate import CertificateResult, check_certificate
 from jcsh.runtime.tls.checks.session import Negotiated, SmtpFacts, negotiated, smtp_facts
 from jcsh.runtime.tls.checks.versions import VersionsResult, judge_versions
-from jcsh.runtime.tls.protocol_cache import cached_protocols
+from jcsh.runtime.tls.protocol_cache import cached_protocols, read_cached_protocols
 from jcsh.runtime.tls.protocols import HAS_FLAG
 from jcsh.runtime.tls.trust import (
     TrustPolicy,
@@ -134,11 +134,13 @@ def probe(
     # failed verification comes after the server chose TLS 1.3 and sent its certificates.
     both = next((a for a in tried if a.label == "TLSv1.3"), None) if _verifier_offers_tls13() else None
     try:
-        # What this machine supports (first call in a process) and the CAs load while the
-        # connections wait for the network.
-        supported = Later(lambda: cached_protocols(home), "jcsh-probe")
+        # What this machine supports (unless its cache answers) and the CAs (the first time in a
+        # process) are found while the connections wait for the network.
+        supported = read_cached_protocols(home) or Later(lambda: cached_protocols(home), "jcsh-probe")
         if both is not None:
-            both.context = Later(lambda: _verifying_tls13(strict, ssl.get_default_verify_paths()), "jcsh-probe")
+            key = (strict, ssl.get_default_verify_paths())
+            made = _VERIFYING.get(key)
+            both.context = made or Later(lambda: _verifying_tls13(*key), "jcsh-probe")
             attempts = tried
         else:
             attempts = [*tried, Attempt("trust", Later(lambda: _trust_context(strict, servername), "jcsh-probe"))]
@@ -150,7 +152,7 @@ def probe(
         )
         for att in attempts:
             att.ssl_context()  # a credential that holds no usable certificate is a ConfigError
-        here = supported.result()
+        here = supported.result() if isinstance(supported, Later) else supported
         if not any(a.outcome in DATA_OUTCOMES for a in attempts):
             if both is not None:
                 _told(both, on_step)
@@ -238,13 +240,19 @@ def _verifier_offers_tls13() -> bool:
     )
 
 
-@functools.lru_cache(maxsize=8)
+_VERIFYING: dict[tuple[TrustPolicy, ssl.DefaultVerifyPaths], ssl.SSLContext] = {}
+
+
 def _verifying_tls13(strict: TrustPolicy, system: ssl.DefaultVerifyPaths) -> ssl.SSLContext:
     """The trust check's context at exactly TLS 1.3, keeping its TLS objects; kept per process for
     the policy and the system CAs ($SSL_CERT_FILE, $SSL_CERT_DIR) it was made with."""
-    del system  # a key only: client_context reads the same paths
-    ctx = keeping(client_context(strict, ""))  # "": a strict policy verifies every host
-    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_3  # not deprecated: no warning filters
+    ctx = _VERIFYING.get((strict, system))
+    if ctx is None:
+        ctx = keeping(client_context(strict, ""))  # "": a strict policy verifies every host
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_3  # not deprecated: no warning filters
+        if len(_VERIFYING) >= 8:
+            _VERIFYING.clear()
+        _VERIFYING[(strict, system)] = ctx
     return ctx
 
 
