@@ -217,7 +217,8 @@ def _split(
         version = both.clone(both.label)
         version.outcome, version.reason, version.verify_error, version.version = "accepted", "", None, both.label
         trust.version, trust.cipher, trust.chain = None, None, []  # as a verification of its own leaves them
-        if not any(a.outcome == "accepted" for a in attempts if a is not both) and run.in_time():
+        alone = not any(a.outcome == "accepted" for a in attempts if a is not both)
+        if (alone or both.cipher is None) and run.in_time():
             version = run_attempt(run, Attempt(both.label, _pinned(both.label)))
     elif both.outcome == "refused" and run.in_time():
         # no TLS 1.3 there: the trust check needs a handshake of its own (OpenSSL's defaults)
@@ -234,9 +235,11 @@ def _verifier_offers_tls13() -> bool:
     if not ssl.HAS_TLSv1_3:
         return False
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    top, bottom = ctx.maximum_version, ctx.minimum_version
-    return top in (ssl.TLSVersion.MAXIMUM_SUPPORTED, ssl.TLSVersion.TLSv1_3) and (
-        bottom in (ssl.TLSVersion.MINIMUM_SUPPORTED,) or bottom <= ssl.TLSVersion.TLSv1_3
+    # MINIMUM_SUPPORTED (-2) sorts below every version; MAXIMUM_SUPPORTED (-1) means the newest
+    top = ctx.maximum_version
+    return (
+        top in (ssl.TLSVersion.MAXIMUM_SUPPORTED, ssl.TLSVersion.TLSv1_3)
+        and ctx.minimum_version <= ssl.TLSVersion.TLSv1_3
     )
 
 
