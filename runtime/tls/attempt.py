@@ -129,12 +129,12 @@ class Run:
         servername: str,
         timeouts: Timeouts,
         local_hostname: str,
-        tls_check: ssl.SSLContext,
+        tls_check: ssl.SSLContext | Callable[[], ssl.SSLContext],
     ) -> None:
         self.host, self.port, self.mode, self.servername = host, port, mode, servername
         self.timeouts = timeouts
         self.local_hostname = local_hostname
-        self.tls_check = tls_check
+        self.tls_check = tls_check  # the context of the TLS-first check, or what makes it (rarely needed)
         self.where = host_port(host, port)
         self.fatal: Fatal | None = None
         self.tls_check_once = threading.Lock()
@@ -319,7 +319,8 @@ def _speaks_tls(run: Run, within: Deadline) -> bool:
     except Fatal:
         return False
     try:
-        wire.start_tls(run.tls_check, run.servername, check)
+        ctx = run.tls_check if isinstance(run.tls_check, ssl.SSLContext) else run.tls_check()
+        wire.start_tls(ctx, run.servername, check)
         return True
     except Exception:
         return False

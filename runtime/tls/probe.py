@@ -126,7 +126,8 @@ def probe(
 
     # Contexts are built before the threads: setting old versions touches warning filters.
     tried = [Attempt(name, _pinned(name)) for name in wanted if getattr(ssl, HAS_FLAG[name], False)]
-    run = Run(host, port, mode, servername, timeouts, local_hostname or socket.gethostname(), _pinned(None))
+    tls_check = functools.partial(_pinned, None)  # made only for a server that sends no greeting
+    run = Run(host, port, mode, servername, timeouts, local_hostname or socket.gethostname(), tls_check)
     strict = policy._replace(verify=True, trust_hosts=(), protocols=())
     # The TLSv1.3 attempt verifies too when that is the very handshake the trust check would make
     # (a verifying client at OpenSSL's defaults negotiates 1.3 with a server that speaks it): one
@@ -229,18 +230,15 @@ def _split(
     return attempts
 
 
-@functools.cache
 def _verifier_offers_tls13() -> bool:
     """Whether a verifying client at OpenSSL's defaults offers TLS 1.3 (openssl.cnf may say otherwise)."""
     if not ssl.HAS_TLSv1_3:
         return False
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if not _DEFAULT_RANGE:
+        _pinned("TLSv1.3")  # notes the range a fresh client context has
+    bottom, top = _DEFAULT_RANGE[0]
     # MINIMUM_SUPPORTED (-2) sorts below every version; MAXIMUM_SUPPORTED (-1) means the newest
-    top = ctx.maximum_version
-    return (
-        top in (ssl.TLSVersion.MAXIMUM_SUPPORTED, ssl.TLSVersion.TLSv1_3)
-        and ctx.minimum_version <= ssl.TLSVersion.TLSv1_3
-    )
+    return top in (ssl.TLSVersion.MAXIMUM_SUPPORTED, ssl.TLSVersion.TLSv1_3) and bottom <= ssl.TLSVersion.TLSv1_3
 
 
 _VERIFYING: dict[tuple[TrustPolicy, ssl.DefaultVerifyPaths], ssl.SSLContext] = {}
@@ -297,6 +295,9 @@ def _wanted(protocols: tuple[str, ...] | None) -> tuple[str, ...]:
 
 _PINNED: dict[str | None, ssl.SSLContext] = {}
 _PINNED_LOCK = threading.Lock()
+# (minimum, maximum) of a fresh client context, as OpenSSL's configuration sets them: noted from
+# the first pinned context before it is pinned (a context costs ~2 million instructions to make)
+_DEFAULT_RANGE: list[tuple[ssl.TLSVersion, ssl.TLSVersion]] = []
 
 
 def _pinned(name: str | None) -> ssl.SSLContext:
@@ -309,6 +310,8 @@ def _pinned(name: str | None) -> ssl.SSLContext:
         ctx = _PINNED.get(name)
         if ctx is None:
             ctx = _PINNED[name] = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            if not _DEFAULT_RANGE:
+                _DEFAULT_RANGE.append((ctx.minimum_version, ctx.maximum_version))
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE  # the verifying handshake is a separate attempt
             restrict_versions(ctx, VERSIONS if name is None else [name])
