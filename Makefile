@@ -11,6 +11,14 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q -e '.[test,dev]'
+	@# setuptools serves the editable jcsh through an import hook that a .pth imports at every start
+	@# (pathlib, urllib.parse, ipaddress: ~11 ms of each process). A plain path line to a folder that
+	@# holds only a link to jcsh/ imports the same live sources without it; the dist-info (metadata,
+	@# the console script) stays as pip wrote it. See docs/decisions.md, "One jcsh package".
+	site=$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') && \
+	rm -f "$$site"/__editable__*jcsh* "$$site"/__pycache__/__editable__*jcsh* && \
+	mkdir -p $(VENV)/jcsh-path && ln -sfn $(CURDIR)/jcsh $(VENV)/jcsh-path/jcsh && \
+	echo $(abspath $(VENV))/jcsh-path > "$$site"/jcsh.pth
 	touch $(STAMP)
 
 # PYTHONDONTWRITEBYTECODE may be set; compiled files keep start-up fast all the same.

@@ -143,23 +143,33 @@ ECHO_CHILD = """\
 import json, socket, struct, sys
 sock = socket.socket(fileno=int(sys.argv[1]))
 header = struct.Struct(">I")
-def exactly(n):
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
+encode = json.JSONEncoder(separators=(",", ":")).encode
+buf = b""
+def frame():
+    global buf
+    while True:
+        if len(buf) >= 4:
+            end = 4 + header.unpack_from(buf)[0]
+            if len(buf) >= end:
+                body, buf = buf[4:end], buf[end:]
+                return body
+        chunk = sock.recv(65536)
         if not chunk:
             sys.exit(0)
-        data += chunk
-    return data
+        buf += chunk
 while True:
-    call = json.loads(exactly(header.unpack(exactly(4))[0]))
-    body = json.dumps({"t": "reply", "id": call["id"], "ok": "value of the bench"}).encode()
+    call = json.loads(frame())
+    body = encode({"t": "reply", "id": call["id"], "ok": "value of the bench"}).encode()
     sock.sendall(header.pack(len(body)) + body)
 """
 
 
 class _EchoPeer:
-    """The bare round trip: send a call frame to the child, read its reply frame, `calls` times."""
+    """The bare round trip: send a call frame to the child, read its reply frame, `calls` times.
+
+    Both ends make jcsh's frames (compact JSON, so the same sizes), with one shared encoder and a
+    frame read whole from one recv when it came whole, as jcsh's channel does.
+    """
 
     def __init__(self, fx: Fixtures, calls: int) -> None:
         script = fx.scratch / "echo_child.py"
@@ -169,22 +179,27 @@ class _EchoPeer:
         child.close()
         self.calls = calls
         self.header = struct.Struct(">I")
+        self.encode = json.JSONEncoder(separators=(",", ":")).encode
+        self.buf = b""
 
-    def _exactly(self, n: int) -> bytes:
-        data = b""
-        while len(data) < n:
-            chunk = self.sock.recv(n - len(data))
+    def _frame(self) -> bytes:
+        while True:
+            if len(self.buf) >= 4:
+                end = 4 + self.header.unpack_from(self.buf)[0]
+                if len(self.buf) >= end:
+                    body, self.buf = self.buf[4:end], self.buf[end:]
+                    return body
+            chunk = self.sock.recv(65536)
             if not chunk:
                 raise CaseError("the JSON echo child hung up")
-            data += chunk
-        return data
+            self.buf += chunk
 
     def __call__(self) -> float:
         start = time.perf_counter()
         for i in range(self.calls):
-            body = json.dumps({"t": "call", "id": i, "m": "registry.get", "a": {"path": GET_PATH}}).encode()
+            body = self.encode({"t": "call", "id": i, "m": "registry.get", "a": {"path": GET_PATH}}).encode()
             self.sock.sendall(self.header.pack(len(body)) + body)
-            reply = json.loads(self._exactly(self.header.unpack(self._exactly(4))[0]))
+            reply = json.loads(self._frame())
             if reply.get("ok") != "value of the bench":
                 raise CaseError(f"the JSON echo child replied {reply!r}")
         return (time.perf_counter() - start) / self.calls
@@ -214,7 +229,9 @@ def registry_get(fx: Fixtures) -> list[Row]:
 
         jcsh = Side("jcsh", jcsh_calls)
         bare = Side("JSON round trip, 2 processes", peer)
-        alternate([jcsh, bare], fx.settings.runs(7), warmup=1)
+        # A sample is ~50 ms a side: 21 of them cost ~2 s and keep one burst of another process's
+        # work on the 2 CPUs from deciding the median (7 gave 1.0-2.0x for the same code at load 5-6).
+        alternate([jcsh, bare], fx.settings.runs(21), warmup=1)
     finally:
         peer.close()
         session.close()

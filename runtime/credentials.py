@@ -7,7 +7,6 @@ The plaintext is only ever held by a `Secret`, whose repr and str never show it.
 from __future__ import annotations
 
 import builtins
-import json
 import os
 from collections.abc import Callable
 from enum import StrEnum
@@ -98,6 +97,8 @@ class OAuthClient(NamedTuple):
 
     @classmethod
     def from_json(cls, text: str) -> OAuthClient:
+        import json  # OAuth 2.0 credentials only: a password or certificate is not JSON (json: ~1 ms)
+
         data = json.loads(text)
         return cls(data["grant"], data.get("token_url"), data.get("client_id"), data.get("scope"), tuple(data["holds"]))
 
@@ -277,6 +278,8 @@ class CredentialStore:
         allow_plaintext: bool = False,
     ) -> Credential:
         """Store an OAuth 2.0 client (its secrets encrypted together); nothing is fetched."""
+        import json
+
         _check_field("endpoint", endpoint)
         _check_field("virtual user", virtual_user)
         real_user = _check_field("real user", real_user, optional=True)
@@ -306,6 +309,8 @@ class CredentialStore:
 
     def oauth_secrets(self, credential: Credential) -> dict[str, Secret]:
         """An OAuth 2.0 credential's secrets by name (client_secret, refresh_token, client_key, access_token)."""
+        import json
+
         text = self.secret(credential).reveal()
         try:
             data = json.loads(text)
@@ -324,6 +329,8 @@ class CredentialStore:
         row = self.store.credential(Identity(credential.protocol, credential.endpoint, credential.virtual_user))
         if row is None or row.token is None:
             return None
+        import json
+
         from jcsh.runtime.fernet_key import InvalidToken
 
         try:
@@ -340,6 +347,8 @@ class CredentialStore:
 
     def store_token(self, credential: Credential, token: CachedToken, rotated_refresh: Secret | None = None) -> None:
         """Cache an access token; a rotated refresh token replaces the stored one in the same transaction."""
+        import json
+
         identity = Identity(credential.protocol, credential.endpoint, credential.virtual_user)
         data = {
             "access_token": token.access_token.reveal(),

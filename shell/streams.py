@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any, TextIO
 
-__all__ = ["StreamClosed", "reserve_std_fds", "Output", "Input", "std_streams"]
+__all__ = ["StreamClosed", "reserve_std_fds", "flush_std_streams", "Output", "Input", "std_streams"]
 
 
 class StreamClosed(OSError):
@@ -30,6 +30,17 @@ def reserve_std_fds() -> None:
             if null != fd:  # os.open takes the lowest free number: fd, unless a lower one is also closed
                 os.dup2(null, fd)
                 os.close(null)
+
+
+def flush_std_streams() -> bool:
+    """Flush sys.stdout and sys.stderr as the interpreter does at exit; False when one fails."""
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 class Output(io.TextIOBase):

@@ -54,3 +54,26 @@ def test_help_lists_every_command(home: Path) -> None:
 def test_global_timeout_on_a_non_script_command_says_it_is_ignored(home: Path) -> None:
     ran = jcsh(home, "--timeout", "3", "registry", "ls")
     assert ran.code == 0 and "limits scripts only" in ran.err
+
+
+def test_argparse_strings_are_the_same_with_or_without_the_catalog_lookup() -> None:
+    import argparse
+    import gettext
+    import os
+    import subprocess
+    import sys
+
+    import jcsh.shell.commands  # noqa: F401  # applies the identity where no catalog can exist
+
+    no_catalogs = not os.path.isdir(gettext.bindtextdomain(gettext.textdomain()))
+    assert argparse._ is (str if no_catalogs else gettext.gettext)  # type: ignore[attr-defined]
+    for text in ("usage: ", "options", "positional arguments", "show this help message and exit"):
+        assert argparse._(text) == gettext.gettext(text)  # type: ignore[attr-defined]
+    parse = (
+        "import sys\n"
+        "from jcsh.shell.cli import build_parser\n"
+        "build_parser('testmail').parse_args(['testmail', '--to', 'a@example.test'])\n"
+        "print('locale' in sys.modules)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", parse], capture_output=True, text=True, timeout=60, check=True)
+    assert ran.stdout.strip() == str(not no_catalogs)  # gettext's lookup is what imports locale

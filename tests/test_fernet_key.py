@@ -116,7 +116,15 @@ def test_reading_a_secret_does_not_import_cryptography(tmp_path: object) -> None
         "import sys, ssl\n"
         "from jcsh.runtime.fernet_key import FernetKey\n"
         f"assert FernetKey({key!r}).decrypt({token!r}) == b's3cret'\n"
-        "print(sorted(m for m in sys.modules if m.startswith('cryptography')))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('cryptography', 'hmac', 'hashlib'))))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_mac_with_and_without_openssl_hashlib_is_hmacs(monkeypatch: pytest.MonkeyPatch) -> None:
+    key, message = os.urandom(16), os.urandom(100)
+    expected = hmac.digest(key, message, "sha256")
+    assert fernet_key._hmac_sha256(key, message) == expected
+    monkeypatch.setitem(sys.modules, "_hashlib", None)  # a Python built without it: the hmac module's
+    assert fernet_key._hmac_sha256(key, message) == expected

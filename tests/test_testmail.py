@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -306,3 +308,50 @@ def test_json_result_has_the_same_shape_when_it_fails_before_connecting(
     doc = json.loads(ran.out)
     assert ran.code == code and doc["status"] == "failed" and doc["error"]["kind"] == kind
     assert {"server", "port", "security", "accepted", "refused", "warnings", "tls", "verified"} <= set(doc)
+
+
+# Runs jcsh's console entry point in a process whose teardown is visible: an object that writes
+# when it is finalized, and (with "atexit") an exit handler that must still run.
+_TEARDOWN_PROBE = """
+import atexit, os, sys
+class Finalized:
+    def __del__(self):
+        os.write(2, b"teardown ran\\n")
+keep = Finalized()
+if sys.argv[1] == "atexit":
+    atexit.register(lambda: os.write(2, b"atexit ran\\n"))
+sys.argv = ["jcsh", *sys.argv[2:]]
+from jcsh.shell.entry import main
+sys.exit(main())
+"""
+
+
+def _entry(home: Path, mode: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _TEARDOWN_PROBE, mode, "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.timeout(60)
+def test_testmail_exits_without_the_interpreter_teardown_unless_it_has_work(home, pki) -> None:
+    trust_root(home, pki)
+    with tls_sink(pki) as sink:
+        basic(home, sink.port, STARTTLS_REQUIRED)
+        sent = _entry(home, "plain", "testmail", "--to", TO)
+        with_handler = _entry(home, "atexit", "testmail", "--to", TO)
+        sink.wait_for(2)
+    # Skipped teardown, every byte of the summary still written, the exit code kept.
+    assert sent.returncode == 0 and "status:     sent" in sent.stdout, sent.stderr
+    assert "teardown ran" not in sent.stderr
+    # An exit handler is waiting: the interpreter ends as usual, and runs it.
+    assert with_handler.returncode == 0 and "status:     sent" in with_handler.stdout
+    assert "atexit ran" in with_handler.stderr and "teardown ran" in with_handler.stderr
+    refused = _entry(home, "plain", "testmail", "--to", "not an address")
+    assert refused.returncode == 2 and "not a valid email address" in refused.stderr
+    assert "teardown ran" not in refused.stderr
+    # Commands outside the list keep the interpreter's own exit.
+    listed = _entry(home, "plain", "registry", "get", f"{MAIL}/Server")
+    assert listed.returncode == 0 and listed.stdout == "127.0.0.1\n" and "teardown ran" in listed.stderr

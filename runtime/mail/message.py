@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import functools
-import mimetypes
 import re
 from collections.abc import Mapping, Sequence
-from email import policy as email_policy
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime, localtime, make_msgid
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
-from jcsh.runtime.bounded import ATTACHMENT, read_bytes
 from jcsh.runtime.errors import JobFailed, UsageError
 
+# The email package (~55 M instructions to import) only for what needs it: a plain address, the
+# Date and the Message-ID come from runtime/mail/plain.py, which writes what email.utils writes.
+from jcsh.runtime.mail.plain import format_datetime, localtime, make_msgid, plain_address
+
 if TYPE_CHECKING:
+    from email.headerregistry import Address
+    from email.message import EmailMessage
+
     from jcsh.runtime.mail.settings import MailSettings
 
 __all__ = ["MailRequest", "BuiltMessage", "build_message", "parse_address", "check_header_value"]
@@ -67,6 +68,8 @@ class BuiltMessage(NamedTuple):
     warnings: list[str]
 
     def as_bytes(self) -> bytes:
+        from email import policy as email_policy
+
         return self.message.as_bytes(policy=email_policy.SMTPUTF8 if self.smtputf8 else email_policy.SMTP)
 
 
@@ -85,6 +88,11 @@ def check_header_value(name: str, value: str) -> str:
 def parse_address(text: str, what: str = "address") -> tuple[Address, bool]:
     """One mailbox ("a@b.example" or "Name <a@b.example>") and whether it needs SMTPUTF8."""
     check_header_value(what, text)
+    plain = plain_address(text)
+    if plain is not None:  # it reads as itself, ASCII: no need to import email's header registry
+        return cast("Address", plain), False  # it has every attribute of an Address read here
+    from email import policy as email_policy
+
     try:
         header = email_policy.SMTP.header_factory("To", text)
     except Exception:  # the parser raises IndexError, HeaderParseError...: all mean "does not parse"
@@ -123,6 +131,8 @@ def _attachment(path_text: str, base: Path) -> tuple[Path | None, str | None]:
 
 
 def _mime_type(path: Path) -> tuple[str, str]:
+    import mimetypes  # attachments only
+
     kind, encoding = mimetypes.guess_type(path.name, strict=False)
     if encoding == "gzip":
         return "application", "gzip"
@@ -166,6 +176,9 @@ def build_message(settings: MailSettings, request: MailRequest) -> BuiltMessage:
         else:
             raise JobFailed(f"{why}; nothing was sent (AttachmentError={settings.attachment_error.value})")
 
+    from email import policy as email_policy
+    from email.message import EmailMessage
+
     msg = EmailMessage(policy=email_policy.SMTP)
     msg["From"] = sender
     if to:
@@ -183,6 +196,8 @@ def build_message(settings: MailSettings, request: MailRequest) -> BuiltMessage:
     if request.html is not None:
         msg.add_alternative(request.html, subtype="html")
     for path in files:
+        from jcsh.runtime.bounded import ATTACHMENT, read_bytes  # attachments only
+
         main, sub = _mime_type(path)
         try:
             data = read_bytes(path, f"attachment {path}", ATTACHMENT)

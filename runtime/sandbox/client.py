@@ -14,7 +14,7 @@ import time
 from jcsh.runtime.errors import JcshError, UsageError
 from jcsh.runtime.sandbox.limits import DEFAULT_LIMITS, cpu_backstop
 from jcsh.runtime.sandbox.process import WorkerProcess
-from jcsh.runtime.sandbox.protocol import MAX_FRAME, ProtocolError, encode
+from jcsh.runtime.sandbox.protocol import MAX_FRAME, ProtocolError, encode, encode_reply
 from jcsh.runtime.sandbox.stop import LIMITS, StopReason
 
 # Kept light on purpose (no typing, dataclasses, threading or re at import time): a command line
@@ -280,12 +280,20 @@ class Session:
                     self._sigint()
                 if kill_at is not None and now >= kill_at:
                     return self._stopped_by_kill(stop or StopReason.INTERRUPTED)
-                wake = min(t for t in (deadline if stop is None else None, kill_at, now + _POLL) if t is not None)
+                wake = now + _POLL
+                if stop is None and deadline < wake:
+                    wake = deadline
+                if kill_at is not None and kill_at < wake:
+                    wake = kill_at
                 message = self._receive(max(0.0, wake - now))
                 if message is None:
                     continue
                 kind = message["t"]
-                if kind == "out":
+                if kind == "call":  # first: a script's requests are most of the messages
+                    self._send(self._serve_call(message, refuse=stop is not None))
+                    if self.host is not None:
+                        deadline += self.host.take_paused()  # time the user spent answering a prompt
+                elif kind == "out":
                     stream = "err" if message.get("s") == "err" else "out"
                     text = message.get("d")
                     if type(text) is not str or stop in (StopReason.OUTPUT, StopReason.BROKEN):
@@ -304,10 +312,6 @@ class Session:
                             self._sigint()
                 elif kind == "limit" and stop is None:
                     stop, kill_at = StopReason.OUTPUT, now + GRACE_SECONDS
-                elif kind == "call":
-                    self._send(self._serve_call(message, refuse=stop is not None))
-                    if self.host is not None:
-                        deadline += self.host.take_paused()  # time the user spent answering a prompt
                 elif kind == "done":
                     return self._result(message, stop)
             except KeyboardInterrupt:
@@ -379,30 +383,27 @@ class Session:
     def _serve_call(self, message: dict[str, Any], *, refuse: bool) -> bytes:
         """The reply frame to one request, encoded once (the size check and the send share it)."""
         ident = message.get("id")
-        reply: dict[str, Any] = {"t": "reply", "id": ident}
+        error: dict[str, Any]
         try:
             if refuse:
                 raise JcshError("the script is being stopped", kind="limit")
             if self.host is None:
                 raise JcshError("this session has no host to serve requests", kind="failed")
-            reply["ok"] = self.host.handle(message.get("m"), message.get("a"))
+            answer = self.host.handle(message.get("m"), message.get("a"))
             try:
-                return encode(reply)  # must be JSON and fit a frame
+                return encode_reply(ident, answer)  # must be JSON and fit a frame
             except ProtocolError:
                 raise JcshError(
                     f"the answer to {message.get('m')} is larger than a script may receive", kind="limit"
                 ) from None
         except JcshError as e:
-            reply.pop("ok", None)
-            reply["err"] = {"kind": e.kind, "message": e.message, "code": e.exit_code}
+            error = {"kind": e.kind, "message": e.message, "code": e.exit_code}
         except KeyboardInterrupt:
             self._interrupts += 1
-            reply.pop("ok", None)
-            reply["err"] = {"kind": "limit", "message": "interrupted", "code": 130}
+            error = {"kind": "limit", "message": "interrupted", "code": 130}
         except Exception as e:
-            reply.pop("ok", None)
-            reply["err"] = {"kind": "failed", "message": f"{type(e).__name__}: {e}", "code": 1}
-        return encode(reply)
+            error = {"kind": "failed", "message": f"{type(e).__name__}: {e}", "code": 1}
+        return encode({"t": "reply", "id": ident, "err": error})
 
     # -- the rest of the contract ---------------------------------------------------------------
 

@@ -49,8 +49,8 @@ _Spec = dict[str, tuple[str, bool]]  # name -> (kind, required)
 def _check(method: str, params: Any, spec: _Spec) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise UsageError(f"{method}: parameters must be an object")
-    unknown = sorted(set(params) - set(spec))
-    if unknown:
+    if not params.keys() <= spec.keys():
+        unknown = sorted(set(params) - set(spec))
         raise UsageError(f"{method}: unknown parameter {unknown[0]!r}")
     out: dict[str, Any] = {}
     for name, (kind, required) in spec.items():
@@ -59,8 +59,10 @@ def _check(method: str, params: Any, spec: _Spec) -> dict[str, Any]:
             if required:
                 raise UsageError(f"{method}: {name} is required")
             out[name] = [] if kind == "texts" else ({} if kind == "headers" else None)
-            continue
-        out[name] = _value(method, name, kind, value)
+        elif kind == "text" and type(value) is str and len(value) <= _TEXT_MAX:
+            out[name] = value  # what _value would say of the most common parameter, without the call
+        else:
+            out[name] = _value(method, name, kind, value)
     return out
 
 
@@ -167,6 +169,12 @@ METHODS: dict[str, Method] = {
 }
 # Grants whose requests make network connections, counted against the run's budget.
 _NETWORK = (Grant.SEND, Grant.PROBE, Grant.OPENED)
+# method -> (its parameters, its grant, its handler's name, whether it connects), looked up once a request
+_DISPATCH = {
+    name: (method.params, method.grant, "_" + name.replace(".", "_"), method.grant in _NETWORK)
+    for name, method in METHODS.items()
+}
+_READ = Grant.READ
 _SCRIPT_NAMES = {"mail.session.open": "mail.session"}
 
 
@@ -218,13 +226,14 @@ class Host:
         """Check one request and carry it out; JcshError when refused or failed."""
         if type(method) is not str or method not in METHODS:
             raise UsageError(f"unknown request {str(method)[:60]!r}")
-        spec = METHODS[method]
-        checked = _check(method, params if params is not None else {}, spec.params)
+        spec, grant, name, network = _DISPATCH[method]
+        checked = _check(method, params if params is not None else {}, spec)
         self._settings_seen = {}  # the settings a check read are the ones the call uses
         try:
-            self._permit(method, spec.grant, checked)
-            handler = getattr(self, "_" + method.replace(".", "_"))
-            if spec.grant in _NETWORK:
+            if grant is not _READ:  # reads are always granted: _permit has nothing to ask
+                self._permit(method, grant, checked)
+            handler = getattr(self, name)
+            if network:
                 with self.budget.open_connections():
                     return handler(**checked)
             return handler(**checked)

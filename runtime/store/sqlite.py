@@ -226,7 +226,11 @@ class SqliteStore:
     # -- the registry tree ----------------------------------------------------------------------
 
     def entry(self, path: str) -> Entry | None:
-        row = self._do(lambda: self._conn.execute("SELECT value FROM entry WHERE path = ?", (path,)).fetchone())
+        # _do written out: this is every registry.get, and the closure costs as much as the row's copy.
+        try:
+            row = self._conn.execute("SELECT value FROM entry WHERE path = ?", (path,)).fetchone()
+        except (sqlite3.Error, OSError) as e:
+            raise self._fault(e) from None
         return None if row is None else Entry(row[0])
 
     def children(self, path: str) -> Iterator[Child]:

@@ -67,6 +67,20 @@ _SPECS: dict[str, Spec] = {}
 _loaded = False
 
 
+def _untranslated_where_no_catalog_can_be() -> None:
+    """argparse passes each of its own strings through gettext, which imports locale and looks for
+    a catalog under gettext's folder for the domain (sys.base_prefix/share/locale) on every call:
+    ~1 ms of each start. Where that folder does not exist (pyenv and python.org builds), no string
+    can be translated, so argparse gets the identity: the same strings without the lookups."""
+    import gettext  # argparse imported it
+
+    if not os.path.isdir(gettext.bindtextdomain(gettext.textdomain())):
+        argparse._ = str  # type: ignore[attr-defined]  # argparse's module-level gettext alias
+
+
+_untranslated_where_no_catalog_can_be()
+
+
 def syntax(name: str, summary: str, arguments: Builder | None = None) -> Callable[[Runner], Runner]:
     """Register `cmd_<name>` as the command `name` (e.g. "tls probe") with its help line."""
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from jcsh.runtime.bounded import HTML
 from jcsh.runtime.errors import JcshError
 from jcsh.runtime.hosts import host_port
 from jcsh.shell.commands import read_text, seconds, syntax
@@ -105,6 +104,12 @@ def summary(result: SendResult, *, color: bool = False) -> str:
     return "\n".join(f"{(k + ':').ljust(width)} " + (paint(v, c, color) if c else v) for k, v, c in rows)
 
 
+def _html(ctx: Context, name: str) -> str:
+    from jcsh.runtime.bounded import HTML  # --html only: runtime.bounded is not otherwise on this path
+
+    return read_text(ctx, name, what="--html", bounds=HTML)
+
+
 @syntax("testmail", "send a test mail with the configured mail module", _arguments)
 def cmd_testmail(ctx: Context, args: argparse.Namespace) -> int:
     import socket
@@ -139,7 +144,7 @@ def cmd_testmail(ctx: Context, args: argparse.Namespace) -> int:
             from_=args.from_,
             subject=args.subject if args.subject is not None else f"jcsh test mail from {host} at {when}",
             body=body,
-            html=read_text(ctx, args.html, what="--html", bounds=HTML) if args.html else None,
+            html=_html(ctx, args.html) if args.html else None,
             attachments=args.attach,
         )
         live = live_lines(ctx) if args.verbose else None

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import errno
+import json
+import os
+import signal
 import socket
 import threading
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from jcsh.runtime.sandbox import protocol
 from jcsh.runtime.sandbox.client import Session
 from jcsh.runtime.sandbox.compiler import compile_user
 from jcsh.runtime.sandbox.imports import ALLOWED
 from jcsh.runtime.sandbox.limits import available_layers, seccomp_available
-from jcsh.runtime.sandbox.protocol import MAX_FRAME, Channel, ProtocolError, decode, encode
+from jcsh.runtime.sandbox.link import Link
+from jcsh.runtime.sandbox.protocol import MAX_FRAME, Channel, ProtocolError, decode, encode, encode_reply
 from tests.sandbox.helpers import run
 
 # -- framing --------------------------------------------------------------------------------------
@@ -35,6 +43,119 @@ def test_frames_round_trip_and_bad_frames_are_refused() -> None:
     left.close()
     with pytest.raises(EOFError):
         Channel(b).recv(1)
+
+
+@pytest.mark.parametrize("c_encoder", [True, False])
+def test_frames_are_what_json_makes_and_reads(c_encoder: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The C encoder made once writes what json.dumps writes (as JSONEncoder.encode does where
+    # there is none); the scanner reads what json.loads reads.
+    if not c_encoder:
+        monkeypatch.setattr(protocol, "_ENCODE", None)
+    assert (protocol._ENCODE is not None) == c_encoder
+    for message in (
+        {"t": "call", "id": 7, "m": "registry.get", "a": {"path": "/a/é"}},
+        {"t": "out", "d": 'quote " and \\ and \n', "n": None, "f": 1.5, "l": [True, {}, [1, -2]]},
+    ):
+        body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        assert encode(message) == len(body).to_bytes(4, "big") + body
+        assert decode(body) == message
+    surrogate = {"t": "out", "d": "\ud800"}  # a lone surrogate goes out as json.dumps makes it
+    assert encode(surrogate)[4:] == json.dumps(surrogate, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8", "surrogatepass"
+    )
+    assert decode(b' \n{"t": "x"}\t') == {"t": "x"}  # whitespace around the object, as json.loads allows
+    for body in (b"", b"  ", b'{"t":"x"} {"t":"y"}', b'{"t":"x"}]', b'{"t":"x"'):
+        with pytest.raises(ProtocolError, match="not valid JSON"):
+            decode(body)
+
+
+@given(st.integers(), st.text())
+def test_a_text_reply_is_the_frame_encode_makes(ident: int, value: str) -> None:
+    assert encode_reply(ident, value) == encode({"t": "reply", "id": ident, "ok": value})
+
+
+def test_every_other_reply_goes_through_encode() -> None:
+    for ident, value in [(1, None), (2, ["a", 1]), (3, {"k": "v"}), (4, True), (5, 7), ("x", "t"), (True, "t")]:
+        assert encode_reply(ident, value) == encode({"t": "reply", "id": ident, "ok": value})
+    assert decode(encode_reply(9, 'a "quoted" \\ é\n')[4:]) == {"t": "reply", "id": 9, "ok": 'a "quoted" \\ é\n'}
+    with pytest.raises(ProtocolError):
+        encode_reply(1, "x" * MAX_FRAME)
+
+
+def test_frames_arrive_whole_however_the_reads_cut_them() -> None:
+    a, b = socket.socketpair()
+    right = Channel(b)
+    first, second = encode({"t": "out", "d": "1"}), encode({"t": "out", "d": "2" * 70000})
+    a.sendall(first + second[:3])  # one frame and a part of the next header in one read
+    threading.Timer(0.1, a.sendall, [second[3:]]).start()
+    assert right.recv(5) == {"t": "out", "d": "1"}
+    assert right.recv(5) == {"t": "out", "d": "2" * 70000}
+    a.sendall(first + first)  # two frames in one read
+    assert right.recv(5) == right.recv(0.01) == {"t": "out", "d": "1"}
+    assert right.recv(0.01) is None
+
+
+def _timed_receives(right: Channel, left: socket.socket) -> None:
+    started = time.monotonic()
+    assert right.recv(0.2) is None
+    assert 0.19 <= time.monotonic() - started < 1.0  # the time asked for, not much more
+    threading.Timer(0.1, left.sendall, [encode({"t": "out", "d": "late"})]).start()
+    started = time.monotonic()
+    assert right.recv(5) == {"t": "out", "d": "late"}  # a message ends the wait
+    assert time.monotonic() - started < 2
+    assert right.recv(0.05) is None
+    threading.Timer(0.3, left.sendall, [encode({"t": "out", "d": "later"})]).start()
+    assert right.recv() == {"t": "out", "d": "later"}  # no timeout: it waits, past the 0.05 s just set
+
+
+def test_receive_waits_as_long_as_asked() -> None:
+    a, b = socket.socketpair()
+    _timed_receives(Channel(b), a)
+
+
+class _NoReceiveTimeout(socket.socket):
+    """A socket whose system has no SO_RCVTIMEO: the channel polls instead."""
+
+    def setsockopt(self, level: int, name: int, value: object) -> None:  # type: ignore[override]
+        if name == socket.SO_RCVTIMEO:
+            raise OSError(errno.ENOPROTOOPT, "no receive timeout here")
+        super().setsockopt(level, name, value)  # type: ignore[call-overload]
+
+
+def test_receive_waits_by_polling_without_a_receive_timeout() -> None:
+    a, b = socket.socketpair()
+    right = Channel(_NoReceiveTimeout(fileno=b.detach()))
+    _timed_receives(right, a)
+    assert right._selector is not None
+
+
+def test_ctrl_c_during_a_request_is_raised_after_its_reply() -> None:
+    # The worker's request and its reply go whole: a Ctrl-C that comes between them waits.
+    a, b = socket.socketpair()
+    link, parent = Link(Channel(a), 1 << 20), Channel(b)
+
+    def serve() -> None:
+        call = parent.recv(5)
+        assert call is not None
+        os.kill(os.getpid(), signal.SIGINT)  # while the worker waits for the reply
+        time.sleep(0.2)
+        parent.send({"t": "reply", "id": call["id"], "ok": "first"})
+
+    old = signal.signal(signal.SIGINT, link.on_sigint)
+    link.running = True
+    try:
+        server = threading.Thread(target=serve)
+        server.start()
+        with pytest.raises(KeyboardInterrupt):
+            link.call("registry.get", {"path": "/a"})
+        server.join(5)
+        with pytest.raises(BlockingIOError):
+            a.recv(1, socket.MSG_DONTWAIT)  # the reply was read, not left for the next request
+        threading.Timer(0.05, lambda: parent.send({"t": "reply", "id": parent.recv(5)["id"], "ok": "second"})).start()
+        assert link.call("registry.get", {"path": "/a"}) == "second"
+    finally:
+        link.running = False
+        signal.signal(signal.SIGINT, old)
 
 
 # -- results --------------------------------------------------------------------------------------

@@ -233,6 +233,7 @@ def test_host_checks_every_request(host: Host) -> None:
         ("registry.get", {}),
         ("registry.get", {"path": 3}),
         ("registry.get", {"path": "/a", "extra": 1}),
+        ("registry.get", {"path": "/" + "x" * (64 * 1024)}),
         ("registry.get", ["/a"]),
         ("registry.set", {"path": "/a", "value": "x" * (64 * 1024 + 1)}),
         ("registry.delete", {"path": "/a", "recursive": "yes"}),
@@ -246,6 +247,10 @@ def test_host_checks_every_request(host: Host) -> None:
     for method, params in bad:
         with pytest.raises(UsageError):
             host.handle(method, params)
+    with pytest.raises(UsageError, match=r"registry\.get: unknown parameter 'extra'"):
+        host.handle("registry.get", {"extra": 1, "path": "/a"})
+    with pytest.raises(UsageError, match=r"registry\.get: path is 65537 characters long; the limit is 65536"):
+        host.handle("registry.get", {"path": "/" * 65537})
 
 
 def test_registry_get_many_reads_the_store_at_each_call(live: Session, registry: Registry) -> None:
