@@ -624,3 +624,24 @@ def test_cli_mail_settings_bad_value_exits_1(home: Path, registry: Registry) -> 
     ran = jcsh(home, "mail", "settings", "--json")
     assert ran.code == 1
     assert ran.json == {"error": {"kind": "config", "message": f"{MAIL}/Port = 'abc' is not a port number (1-65535)"}}
+
+
+def test_plain_addresses_read_as_the_header_registry_reads_them() -> None:
+    """parse_address's shortcut for a bare dot-atom addr-spec equals email.headerregistry's reading."""
+    import random
+
+    from jcsh.runtime.mail import values
+
+    rng = random.Random(15)
+    alphabet = "aZ09_+-.@"
+    samples = ["a@example.test", "first.last+tag@mail-1.example.test", "_@x", "A-B@C", "x@a.b.c.d"]
+    samples += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
+    taken = 0
+    for text in samples:
+        if values._PLAIN_ADDRESS.fullmatch(text) is None:
+            continue
+        taken += 1
+        assert values.parse_address(text) == values._parse_address(text), text
+    assert taken > 100
+    for text in ("a..b@example.test", ".a@example.test", "a@example..test", "a@example.test.", "a b@example.test"):
+        assert values._PLAIN_ADDRESS.fullmatch(text) is None  # left to the header registry

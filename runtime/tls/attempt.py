@@ -27,7 +27,7 @@ from jcsh.runtime.smtp.wire import (
     shown,
 )
 
-__all__ = ["Outcome", "Attempt", "Fatal", "Run", "run_attempt", "DATA_OUTCOMES"]
+__all__ = ["Outcome", "Attempt", "Fatal", "Run", "run_attempt", "keeping", "DATA_OUTCOMES"]
 
 
 class Outcome(StrEnum):
@@ -96,6 +96,13 @@ class Attempt:
     def ssl_context(self) -> ssl.SSLContext:
         return self.context.result() if isinstance(self.context, Later) else self.context
 
+    def clone(self, label: str) -> Attempt:
+        """The same connection's findings under another label (one connection, two checks)."""
+        twin = Attempt(label, self.context)
+        twin.__dict__.update({k: v for k, v in self.__dict__.items() if k not in ("label", "replies", "chain")})
+        twin.replies, twin.chain = list(self.replies), list(self.chain)
+        return twin
+
     def done(self, outcome: str, reason: str = "") -> None:
         self.outcome, self.reason = outcome, reason
 
@@ -122,12 +129,12 @@ class Run:
         servername: str,
         timeouts: Timeouts,
         local_hostname: str,
-        tls_check: ssl.SSLContext,
+        tls_check: ssl.SSLContext | Callable[[], ssl.SSLContext],
     ) -> None:
         self.host, self.port, self.mode, self.servername = host, port, mode, servername
         self.timeouts = timeouts
         self.local_hostname = local_hostname
-        self.tls_check = tls_check
+        self.tls_check = tls_check  # the context of the TLS-first check, or what makes it (rarely needed)
         self.where = host_port(host, port)
         self.fatal: Fatal | None = None
         self.tls_check_once = threading.Lock()
@@ -188,6 +195,26 @@ class Run:
     def close(self) -> None:
         os.close(self._wake_r)
         os.close(self._wake_w)
+
+
+_made = threading.local()
+
+
+class _Kept(ssl.SSLObject):
+    """A TLS object that stays reachable from its thread after its handshake failed (see `keeping`)."""
+
+    @classmethod
+    def _create(cls, *args: object, **kwargs: object) -> ssl.SSLObject:
+        made = super()._create(*args, **kwargs)  # type: ignore[misc]
+        _made.last = made
+        return made
+
+
+def keeping(ctx: ssl.SSLContext) -> ssl.SSLContext:
+    """ctx, its TLS objects kept: after a failed verification, the cipher and the chain the server
+    sent are still there (the version check reads them; ssl keeps them from getpeercert)."""
+    ctx.sslobject_class = _Kept
+    return ctx
 
 
 def run_attempt(run: Run, att: Attempt) -> Attempt:
@@ -292,7 +319,8 @@ def _speaks_tls(run: Run, within: Deadline) -> bool:
     except Fatal:
         return False
     try:
-        wire.start_tls(run.tls_check, run.servername, check)
+        ctx = run.tls_check if isinstance(run.tls_check, ssl.SSLContext) else run.tls_check()
+        wire.start_tls(ctx, run.servername, check)
         return True
     except Exception:
         return False
@@ -302,11 +330,16 @@ def _speaks_tls(run: Run, within: Deadline) -> bool:
 
 def _handshake(run: Run, att: Attempt, wire: Wire, agreed: Reply | None) -> bool:
     """One TLS handshake (after `agreed`, the 220 to STARTTLS); records version, cipher and chain, or why it failed."""
+    _made.last = None
     try:
         wire.start_tls(att.ssl_context(), run.servername, wire.deadline("the TLS handshake", run.timeouts.read))
     except ssl.SSLCertVerificationError as e:
         att.verify_error = e
         att.done(Outcome.UNVERIFIED, str(e.verify_message))
+        kept = getattr(_made, "last", None)
+        if kept is not None:  # the server's choice of cipher and its certificates came before the verdict
+            att.cipher = kept.cipher()
+            att.chain = _chain(kept)
         return False
     except NotTls as e:
         if agreed is None:

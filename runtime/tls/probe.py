@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,11 +15,11 @@ from jcsh.runtime.errors import ConfigError, ConnectFailed, JcshError, LimitHit,
 from jcsh.runtime.hosts import bare_host
 from jcsh.runtime.later import Later, run_all
 from jcsh.runtime.smtp.wire import Reply, Timeouts
-from jcsh.runtime.tls.attempt import DATA_OUTCOMES, Attempt, Run, run_attempt
+from jcsh.runtime.tls.attempt import DATA_OUTCOMES, Attempt, Run, keeping, run_attempt
 from jcsh.runtime.tls.checks.certificate import CertificateResult, check_certificate
 from jcsh.runtime.tls.checks.session import Negotiated, SmtpFacts, negotiated, smtp_facts
 from jcsh.runtime.tls.checks.versions import VersionsResult, judge_versions
-from jcsh.runtime.tls.protocol_cache import cached_protocols
+from jcsh.runtime.tls.protocol_cache import cached_protocols, read_cached_protocols
 from jcsh.runtime.tls.protocols import HAS_FLAG
 from jcsh.runtime.tls.trust import (
     TrustPolicy,
@@ -123,31 +124,48 @@ def probe(
     wanted = _wanted(protocols)
     servername = servername or host
 
-    # Contexts are built here, before the threads: setting old versions touches warning filters.
-    attempts = [Attempt(name, _pinned(name)) for name in wanted if getattr(ssl, HAS_FLAG[name], False)]
-    run = Run(host, port, mode, servername, timeouts, local_hostname or socket.gethostname(), _pinned(None))
+    # Contexts are built before the threads: setting old versions touches warning filters.
+    tried = [Attempt(name, _pinned(name)) for name in wanted if getattr(ssl, HAS_FLAG[name], False)]
+    tls_check = functools.partial(_pinned, None)  # made only for a server that sends no greeting
+    run = Run(host, port, mode, servername, timeouts, local_hostname or socket.gethostname(), tls_check)
     strict = policy._replace(verify=True, trust_hosts=(), protocols=())
-    imported: Later[None] = Later(lambda: None)
+    # The TLSv1.3 attempt verifies too when that is the very handshake the trust check would make
+    # (a verifying client at OpenSSL's defaults negotiates 1.3 with a server that speaks it): one
+    # connection fewer per target. Its ClientHello is the unverified 1.3 one byte for byte, and a
+    # failed verification comes after the server chose TLS 1.3 and sent its certificates.
+    both = next((a for a in tried if a.label == "TLSv1.3"), None) if _verifier_offers_tls13() else None
     try:
-        # What this machine supports (first call in a process) and the system CAs (~30 ms)
-        # are found while the connections wait for the network.
-        supported = Later(lambda: cached_protocols(home), "jcsh-probe")
-        trust_context = Later(lambda: _trust_context(strict, servername), "jcsh-probe")
-        # cryptography.x509 (~35-60 ms to import) is needed for the certificate summary only;
-        # importing it here overlaps the handshakes instead of following them.
-        imported = Later(_import_certinfo, "jcsh-probe")
-        attempts.append(Attempt("trust", trust_context))
+        # What this machine supports (unless its cache answers) and the CAs (the first time in a
+        # process) are found while the connections wait for the network.
+        supported = read_cached_protocols(home) or Later(lambda: cached_protocols(home), "jcsh-probe")
+        if both is not None:
+            key = (strict, ssl.get_default_verify_paths())
+            made = _VERIFYING.get(key)
+            both.context = made or Later(lambda: _verifying_tls13(*key), "jcsh-probe")
+            attempts = tried
+        else:
+            attempts = [*tried, Attempt("trust", Later(lambda: _trust_context(strict, servername), "jcsh-probe"))]
         if on_step is not None:
-            on_step(f"probing {run.where} ({mode}): {' '.join(a.label for a in attempts[:-1])} and trust")
-        run_all([functools.partial(_attempt_told, run, a, on_step) for a in attempts], "jcsh-probe")
-        trust_context.result()  # a credential that holds no usable certificate is a ConfigError
-        here = supported.result()
+            on_step(f"probing {run.where} ({mode}): {' '.join(a.label for a in tried)} and trust")
+        # the attempt doing both is told once it is split into its two checks
+        run_all(
+            [functools.partial(_attempt_told, run, a, None if a is both else on_step) for a in attempts], "jcsh-probe"
+        )
+        for att in attempts:
+            att.ssl_context()  # a credential that holds no usable certificate is a ConfigError
+        here = supported.result() if isinstance(supported, Later) else supported
         if not any(a.outcome in DATA_OUTCOMES for a in attempts):
+            if both is not None:
+                _told(both, on_step)
+                _told(both.clone("trust"), on_step)
             raise _failure(attempts, run.where)
         # A server that limits parallel connections per client drops some: ask those again, one by one.
         for i, att in enumerate(attempts):
             if att.outcome == "connect" and run.in_time():
-                attempts[i] = _told(run_attempt(run, Attempt(att.label, att.context)), on_step)
+                attempts[i] = _told(run_attempt(run, Attempt(att.label, att.context)), None if att is both else on_step)
+                both = attempts[i] if att is both else both
+        if both is not None:
+            attempts = _split(run, attempts, both, strict, servername, on_step)
         # A verifying client offers TLS 1.2+ by default; judge an older server's certificate anyway.
         old = [a.label for a in attempts[:-1] if a.outcome == "accepted" and a.label in here.names]
         if attempts[-1].outcome == "refused" and old and run.in_time():
@@ -155,7 +173,6 @@ def probe(
             attempts[-1] = _told(run_attempt(run, retry), on_step)
     finally:
         run.close()
-        imported.result()  # never leave an import running into the interpreter's exit
     refused = any(a.session_refused for a in attempts)
     if refused or not any(a.outcome in ("accepted", "unverified") for a in attempts):
         raise _failure(attempts, run.where)
@@ -183,6 +200,63 @@ def probe(
     )
 
 
+def _split(
+    run: Run,
+    attempts: list[Attempt],
+    both: Attempt,
+    strict: TrustPolicy,
+    servername: str,
+    on_step: Callable[[str], None] | None,
+) -> list[Attempt]:
+    """The attempts as the version check and the trust check see them: `both` made one handshake for
+    TLSv1.3 and for trust; the trust attempt last, as when it has a connection of its own."""
+    i = attempts.index(both)
+    version, trust = both, both.clone("trust")
+    if both.outcome == "unverified":
+        # TLS 1.3 was agreed: what the unverified handshake would have completed. Its SMTP facts
+        # after TLS come from the other versions' connections, or, with none, from one of its own.
+        version = both.clone(both.label)
+        version.outcome, version.reason, version.verify_error, version.version = "accepted", "", None, both.label
+        trust.version, trust.cipher, trust.chain = None, None, []  # as a verification of its own leaves them
+        alone = not any(a.outcome == "accepted" for a in attempts if a is not both)
+        if (alone or both.cipher is None) and run.in_time():
+            version = run_attempt(run, Attempt(both.label, _pinned(both.label)))
+    elif both.outcome == "refused" and run.in_time():
+        # no TLS 1.3 there: the trust check needs a handshake of its own (OpenSSL's defaults)
+        trust = run_attempt(run, Attempt("trust", _trust_context(strict, servername)))
+    attempts = [*attempts[:i], version, *attempts[i + 1 :], trust]
+    _told(version, on_step)
+    _told(trust, on_step)
+    return attempts
+
+
+def _verifier_offers_tls13() -> bool:
+    """Whether a verifying client at OpenSSL's defaults offers TLS 1.3 (openssl.cnf may say otherwise)."""
+    if not ssl.HAS_TLSv1_3:
+        return False
+    if not _DEFAULT_RANGE:
+        _pinned("TLSv1.3")  # notes the range a fresh client context has
+    bottom, top = _DEFAULT_RANGE[0]
+    # MINIMUM_SUPPORTED (-2) sorts below every version; MAXIMUM_SUPPORTED (-1) means the newest
+    return top in (ssl.TLSVersion.MAXIMUM_SUPPORTED, ssl.TLSVersion.TLSv1_3) and bottom <= ssl.TLSVersion.TLSv1_3
+
+
+_VERIFYING: dict[tuple[TrustPolicy, ssl.DefaultVerifyPaths], ssl.SSLContext] = {}
+
+
+def _verifying_tls13(strict: TrustPolicy, system: ssl.DefaultVerifyPaths) -> ssl.SSLContext:
+    """The trust check's context at exactly TLS 1.3, keeping its TLS objects; kept per process for
+    the policy and the system CAs ($SSL_CERT_FILE, $SSL_CERT_DIR) it was made with."""
+    ctx = _VERIFYING.get((strict, system))
+    if ctx is None:
+        ctx = keeping(client_context(strict, ""))  # "": a strict policy verifies every host
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_3  # not deprecated: no warning filters
+        if len(_VERIFYING) >= 8:
+            _VERIFYING.clear()
+        _VERIFYING[(strict, system)] = ctx
+    return ctx
+
+
 def _attempt_told(run: Run, att: Attempt, on_step: Callable[[str], None] | None) -> Attempt:
     return _told(run_attempt(run, att), on_step)
 
@@ -195,10 +269,6 @@ def _told(att: Attempt, on_step: Callable[[str], None] | None) -> Attempt:
             got += f" {att.version} {att.cipher[0]}"
         on_step(f"{att.label}: {got}" + (f" ({att.reason})" if att.reason else ""))
     return att
-
-
-def _import_certinfo() -> None:
-    import jcsh.runtime.tls.certinfo  # noqa: F401  (imported for its side effect: loaded in sys.modules)
 
 
 @functools.lru_cache(maxsize=8)
@@ -223,18 +293,31 @@ def _wanted(protocols: tuple[str, ...] | None) -> tuple[str, ...]:
     return tuple(sorted(set(names), key=order.index))
 
 
+_PINNED: dict[str | None, ssl.SSLContext] = {}
+_PINNED_LOCK = threading.Lock()
+# (minimum, maximum) of a fresh client context, as OpenSSL's configuration sets them: noted from
+# the first pinned context before it is pinned (a context costs ~2 million instructions to make)
+_DEFAULT_RANGE: list[tuple[ssl.TLSVersion, ssl.TLSVersion]] = []
+
+
 def _pinned(name: str | None) -> ssl.SSLContext:
-    """An unverified client context at exactly one version (None: any version this build can do)."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE  # the verifying handshake is a separate attempt
-    if name is None:
-        restrict_versions(ctx, VERSIONS)
-    else:
-        restrict_versions(ctx, [name])
-    if name != "TLSv1.3":
-        ctx.set_ciphers(_PROBE_CIPHERS)
-    return ctx
+    """An unverified client context at exactly one version (None: any version this build can do).
+
+    Made once per process and shared: a client context holds configuration only (Python resumes
+    no session unless given one), and making one costs ~0.4 ms, five a target.
+    """
+    with _PINNED_LOCK:  # also keeps restrict_versions' warning filters to one thread at a time
+        ctx = _PINNED.get(name)
+        if ctx is None:
+            ctx = _PINNED[name] = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            if not _DEFAULT_RANGE:
+                _DEFAULT_RANGE.append((ctx.minimum_version, ctx.maximum_version))
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE  # the verifying handshake is a separate attempt
+            restrict_versions(ctx, VERSIONS if name is None else [name])
+            if name != "TLSv1.3":
+                ctx.set_ciphers(_PROBE_CIPHERS)
+        return ctx
 
 
 def _failure(attempts: list[Attempt], where: str) -> JcshError:

@@ -11,7 +11,7 @@ from typing import Any
 
 from jcsh.runtime.tls.protocols import NEWEST_FIRST, ProtocolReport, supported_protocols
 
-__all__ = ["cached_protocols", "cache_path", "remember", "CACHE_NAME"]
+__all__ = ["cached_protocols", "read_cached_protocols", "cache_path", "remember", "CACHE_NAME"]
 
 CACHE_NAME = "tls-protocols.json"
 _FORMAT = 1
@@ -103,6 +103,11 @@ def remember(home: Path, report: ProtocolReport) -> None:
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+
+def read_cached_protocols(home: Path | None) -> ProtocolReport | None:
+    """The cached report when the home holds a current one (a file read: no thread needed), else None."""
+    return _load(cache_path(home), _key()) if home is not None else None
 
 
 def cached_protocols(home: Path | None) -> ProtocolReport:

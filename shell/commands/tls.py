@@ -13,6 +13,7 @@ from jcsh.shell.context import Context
 
 if TYPE_CHECKING:
     from jcsh.runtime.tls.checks.truststore import TrustStore
+    from jcsh.runtime.tls.probe import ProbeResult
     from jcsh.runtime.tls.scan import Extras, Job, Outcome
 
 __all__ = ["cmd_protocols", "cmd_probe"]
@@ -115,11 +116,10 @@ def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
         if only.error is not None:
             raise only.error
         assert only.result is not None
-        from jcsh.runtime.tls.report import render_probe
-
-        ctx.emit(only.result.to_json(), render_probe(only.result))
+        ctx.emit(only.result.to_json(), None if ctx.json else _table(only.result))  # no table to throw away
         return 0
-    ctx.emit({"targets": [o.to_json() for o in outcomes]}, "\n\n".join(_section(o) for o in outcomes))
+    text = None if ctx.json else "\n\n".join(_section(o) for o in outcomes)
+    ctx.emit({"targets": [o.to_json() for o in outcomes]}, text)
     return first_failure([o.exit_code for o in outcomes])
 
 
@@ -145,6 +145,12 @@ def _truststore(ctx: Context, args: argparse.Namespace) -> TrustStore | None:
         text = ctx.stdin.readline()
         password = text.rstrip("\r\n")
     return load_truststore(args.truststore, password)
+
+
+def _table(result: ProbeResult) -> str:
+    from jcsh.runtime.tls.report import render_probe
+
+    return render_probe(result)
 
 
 def _section(o: Outcome) -> str:

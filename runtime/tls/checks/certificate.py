@@ -63,11 +63,12 @@ def check_certificate(
     chain: Sequence[bytes], trust: Attempt, policy: TrustPolicy, host: str, servername: str
 ) -> CertificateResult | None:
     """The verdict on the chain a handshake got; `trust` is the verifying attempt."""
-    from jcsh.runtime.tls.certinfo import hostname_matches, summarize
+    from jcsh.runtime.tls.certinfo import examine
 
     if not chain:
         return None
     leaf = chain[0]
+    summaries, matches = examine(chain, servername)
     if trust.outcome == "accepted":
         verified, error = True, None
     elif trust.outcome == "unverified" and trust.verify_error is not None:
@@ -75,10 +76,10 @@ def check_certificate(
     else:
         verified, error = None, f"could not check: {trust.reason}"
     return CertificateResult(
-        leaf=summarize(leaf),
-        chain=tuple(summarize(der) for der in chain),
+        leaf=dict(summaries[0]),
+        chain=tuple(summaries),
         servername=servername,
-        hostname_match=hostname_matches(leaf, servername),
+        hostname_match=matches,
         verified=verified,
         trust_error=error,
         trust_skipped=policy.skips_verification(host),
