@@ -12,6 +12,8 @@ import hmac
 import logging
 import threading
 import uuid
+from email._header_value_parser import get_addr_spec, get_angle_addr  # what aiosmtpd parses with
+from email.errors import HeaderParseError
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -169,6 +171,20 @@ class _SinkSMTP(SMTP):
 
     def _create_session(self) -> Session:
         return _Session(self.loop)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's own parse of a MAIL/RCPT address, without the `typing.Protocol` class it
+        defines at every call (~14 % of the sink's time in a batch of small messages)."""
+        if not arg:
+            return "", ""
+        try:
+            address, rest = (get_angle_addr if arg.lstrip().startswith("<") else get_addr_spec)(arg)
+        except HeaderParseError:
+            return None, None
+        addr = address.addr_spec
+        if self.local_part_limit and len(addr.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return addr, rest
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.event_handler.sink.sessions.add(self)
