@@ -123,6 +123,7 @@ class SinkConfig:
     size_limit: int | None = None  # advertise SIZE
     hostname: str = "jcsh-sink"  # EHLO name
     pipelining: bool = True  # advertise PIPELINING: aiosmtpd reads pipelined commands in order, as RFC 2920 asks
+    chunking: bool = False  # advertise CHUNKING and take BDAT (RFC 3030), as Postfix and Exim do by default
 
     def __repr__(self) -> str:  # the auth table holds passwords
         users = ", ".join(self.auth) or "none"

@@ -62,6 +62,11 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key", metavar="FILE", help="the private key PEM of --cert")
     p.add_argument("--size", metavar="N", help="advertise SIZE N and refuse larger messages")
     p.add_argument(
+        "--chunking",
+        action="store_true",
+        help="offer CHUNKING: take messages as BDAT chunks (RFC 3030), as Postfix does",
+    )
+    p.add_argument(
         "--tls-min", choices=_VERSIONS, metavar="VERSION", help=f"lowest TLS version: {', '.join(_VERSIONS)}"
     )
     p.add_argument("--tls-max", choices=_VERSIONS, metavar="VERSION", help="highest TLS version")
@@ -193,6 +198,7 @@ def _config(ctx: Context, args: argparse.Namespace) -> SinkConfig:
         max_version=high,
         maildir=maildir,
         size_limit=_int("--size", args.size, 1, 1 << 40) if args.size is not None else None,
+        chunking=args.chunking,
     )
 
 
