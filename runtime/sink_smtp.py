@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import re
 import threading
 import uuid
 from email._header_value_parser import get_addr_spec, get_angle_addr  # what aiosmtpd parses with
@@ -26,6 +27,8 @@ from jcsh.runtime.sink_config import DROP, STALL, Received, SinkState
 __all__ = ["SinkHandler", "SinkController"]
 
 _WORDS = {DROP: "drop", STALL: "stall"}
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_PATH = re.compile(rf"<({_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(?: +([^ \t(][^\r\n]*))?\Z")
 _MAX_BDAT = 64 * 1024 * 1024  # a message's size without --size: the sink keeps every message in memory
 
 # aiosmtpd logs to "mail.log"; without a handler its warnings would reach stderr through logging's
@@ -257,14 +260,19 @@ class _SinkSMTP(SMTP):
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """aiosmtpd's own parse of a MAIL/RCPT address, without the `typing.Protocol` class it
-        defines at every call (~14 % of the sink's time in a batch of small messages)."""
+        defines at every call (~14 % of the sink's time in a batch of small messages), and a plain
+        `<user@domain> PARAMS` read by a regular expression (email's parser: another ~15 %)."""
         if not arg:
             return "", ""
-        try:
-            address, rest = (get_angle_addr if arg.lstrip().startswith("<") else get_addr_spec)(arg)
-        except HeaderParseError:
-            return None, None
-        addr = address.addr_spec
+        plain = _PLAIN_PATH.match(arg)  # <dot-atom@domain> [params]: what email's parser returns, read directly
+        if plain is not None:
+            addr, rest = plain.group(1), plain.group(2) or ""
+        else:
+            try:
+                address, rest = (get_angle_addr if arg.lstrip().startswith("<") else get_addr_spec)(arg)
+            except HeaderParseError:
+                return None, None
+            addr = address.addr_spec
         if self.local_part_limit and len(addr.rpartition("@")[0]) > self.local_part_limit:
             return None, None
         return addr, rest

@@ -60,14 +60,23 @@ ADDRESS_ARG = st.lists(
 ).map("".join)
 
 
-@settings(max_examples=500, deadline=None)
-@given(arg=ADDRESS_ARG, limit=st.sampled_from([0, 2, 64]))
+PATHS = st.builds(
+    "<{}@{}>{}".format,
+    st.text("ab.!#'/=?^_`{|}~-\"é ", min_size=0, max_size=8) | st.text("ab.!#'/=?^_`{|}~-", min_size=1, max_size=8),
+    st.text("ab.-[]1 ", min_size=0, max_size=8) | st.text("ab-.", min_size=1, max_size=8),
+    st.sampled_from(["", " SIZE=10", "  X", " (c) X", "x", " \tY", " ", "\t", " A B ", ">", " é"]),
+)
+
+
+@settings(max_examples=800, deadline=None)
+@given(arg=ADDRESS_ARG | PATHS, limit=st.sampled_from([0, 2, 64]))
 @example(arg="<a@example.test> SIZE=280", limit=0)
 @example(arg="a@example.test", limit=0)
 @example(arg="<abc@example.test>", limit=2)
 @example(arg="<>", limit=0)
 @example(arg="", limit=0)
 @example(arg="<a@", limit=0)
+@example(arg="<a.b@c-d.example> SIZE=10 BODY=8BITMIME", limit=0)
 def test_mail_and_rcpt_addresses_parse_as_aiosmtpd_parses_them(arg: str, limit: int) -> None:
     from aiosmtpd.smtp import SMTP
 
