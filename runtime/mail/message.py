@@ -55,6 +55,7 @@ _STRUCTURED = frozenset(
     }
 )
 _FIELD_NAME = re.compile(r"[!-9;-~]+\Z")  # RFC 5322 ftext: printable ASCII except ':'
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control characters but TAB
 _NON_ASCII_LOCAL = "local-part contains non-ASCII characters"
 
 
@@ -96,7 +97,7 @@ def check_header_value(name: str, value: str) -> str:
         raise UsageError(f"the {name} header must be text, not {type(value).__name__}")
     if "\r" in value or "\n" in value:
         raise UsageError(f"the {name} header contains a line break (CR or LF); refused (header injection)")
-    if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
+    if _CONTROL.search(value) is not None:
         raise UsageError(f"the {name} header contains a control character; refused")
     return value
 
@@ -267,9 +268,10 @@ def _plain_bytes(
     def addresses(items: list[Address]) -> str | None:
         shown = []
         for a in items:
-            if not spec.match(a.addr_spec) or (a.display_name and not name.match(a.display_name)):
+            addr = a.addr_spec  # a property that rebuilds the string at each call
+            if not spec.match(addr) or (a.display_name and not name.match(a.display_name)):
                 return None
-            shown.append(f"{a.display_name} <{a.addr_spec}>" if a.display_name else a.addr_spec)
+            shown.append(f"{a.display_name} <{addr}>" if a.display_name else addr)
         return ", ".join(shown)
 
     fields = [("From", addresses([sender]))]
