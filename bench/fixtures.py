@@ -82,7 +82,19 @@ class Fixtures:
         if not have_module("jcsh.runtime.sink"):
             raise Unavailable("runtime/sink.py is not there yet")
         cert, key = self.cert
-        argv = [*jcsh_command(), "sink", "--port", "0", "--starttls", "--cert", str(cert), "--key", str(key)]
+        # --chunking: the sink offers what Postfix offers (PIPELINING and CHUNKING), as a real MTA would
+        argv = [
+            *jcsh_command(),
+            "sink",
+            "--port",
+            "0",
+            "--starttls",
+            "--chunking",
+            "--cert",
+            str(cert),
+            "--key",
+            str(key),
+        ]
         sink = SinkProcess([*argv, *options], self.env(self.folder("sink-home")), cert)
         self._sinks.append(sink)
         return sink

@@ -123,6 +123,7 @@ class SinkConfig:
     size_limit: int | None = None  # advertise SIZE
     hostname: str = "jcsh-sink"  # EHLO name
     pipelining: bool = True  # advertise PIPELINING: aiosmtpd reads pipelined commands in order, as RFC 2920 asks
+    chunking: bool = False  # advertise CHUNKING and take BDAT (RFC 3030), as Postfix and Exim do by default
 
     def __repr__(self) -> str:  # the auth table holds passwords
         users = ", ".join(self.auth) or "none"
@@ -180,7 +181,9 @@ class Received:
 
     @property
     def subject(self) -> str | None:
-        return self.message()["Subject"]
+        """The Subject as `message()["Subject"]` gives it; plain ASCII ones without parsing the message."""
+        plain, subject = _plain_subject(self.content)
+        return subject if plain else self.message()["Subject"]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -193,6 +196,42 @@ class Received:
             "peer": self.peer,
             "queue_id": self.queue_id,
         }
+
+
+def _plain_subject(content: bytes) -> tuple[bool, str | None]:
+    """(True, the Subject or None) for a message whose header block is plain; (False, None) otherwise.
+
+    Plain: ASCII, CRLF line ends, every line a field or a continuation, no encoded word or control
+    character in the Subject. The sink prints one line a message: parsing the whole message with
+    email's header registry for it was a third of the sink's time in a batch.
+    """
+    import re
+
+    end = content.find(b"\r\n\r\n")
+    if end < 0 or not content[:end].isascii():
+        return False, None
+    subject: list[bytes] | None = None
+    collecting = False
+    for i, line in enumerate(content[:end].split(b"\r\n")):
+        if b"\r" in line or b"\n" in line:
+            return False, None
+        if line[:1] in (b" ", b"\t"):
+            if i == 0:
+                return False, None
+            if collecting:
+                subject.append(line)  # type: ignore[union-attr]
+            continue
+        if re.match(rb"[!-9;-~]+:", line) is None:
+            return False, None
+        collecting = subject is None and line[:8].lower() == b"subject:"
+        if collecting:
+            subject = [line[8:].lstrip(b" \t")]
+    if subject is None:
+        return True, None
+    value = b"".join(subject).decode("ascii")
+    if "=?" in value or any((c < " " and c != "\t") or c == "\x7f" for c in value):
+        return False, None
+    return True, value
 
 
 class SinkState(Protocol):

@@ -122,6 +122,7 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("jcsh sink --port 0 --starttls", "any free port, STARTTLS with a generated certificate"),
         ("jcsh sink --require-starttls --auth alice:test-pw --require-auth", "submission-like"),
         ("jcsh sink --fail rcpt=452 --fail data=drop", "faults at chosen stages"),
+        ("jcsh sink --starttls --chunking", "BDAT as well as DATA, like Postfix"),
     ),
     "run": (
         ("jcsh run examples/send_testmail.jcs ops@example.test", "ARGs reach the script as jcsArgs"),

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["cmd_sink", "parse_auth"]
 
 _VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+_LINES_DELAY = 0.05  # seconds a message's line may wait for the next ones
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -61,6 +62,11 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cert", metavar="FILE", help="certificate (chain) PEM to serve instead of a generated one")
     p.add_argument("--key", metavar="FILE", help="the private key PEM of --cert")
     p.add_argument("--size", metavar="N", help="advertise SIZE N and refuse larger messages")
+    p.add_argument(
+        "--chunking",
+        action="store_true",
+        help="offer CHUNKING: take messages as BDAT chunks (RFC 3030), as Postfix does",
+    )
     p.add_argument(
         "--tls-min", choices=_VERSIONS, metavar="VERSION", help=f"lowest TLS version: {', '.join(_VERSIONS)}"
     )
@@ -193,6 +199,7 @@ def _config(ctx: Context, args: argparse.Namespace) -> SinkConfig:
         max_version=high,
         maildir=maildir,
         size_limit=_int("--size", args.size, 1, 1 << 40) if args.size is not None else None,
+        chunking=args.chunking,
     )
 
 
@@ -247,6 +254,7 @@ def _wait_for_interrupt() -> None:
 
 @syntax("sink", "a local SMTP server to test against; prints each message it receives", _arguments)
 def cmd_sink(ctx: Context, args: argparse.Namespace) -> int:
+    import asyncio
     import ssl
     import time
 
@@ -259,9 +267,24 @@ def cmd_sink(ctx: Context, args: argparse.Namespace) -> int:
         with lock:  # with --json, stdout holds only the final document
             ctx.show(text + "\n", err=ctx.json if err is None else err)
 
+    pending: list[str] = []  # message lines not written yet
+
+    def write_pending() -> None:
+        with lock:
+            text = "".join(pending)
+            pending.clear()
+            if text:
+                ctx.show(text, err=False)
+
     def on_message(received: Received) -> None:
-        if not ctx.json:
-            say(f"[{time.strftime('%H:%M:%S')}] {_describe(received)}", err=False)
+        if ctx.json:
+            return
+        line = f"[{time.strftime('%H:%M:%S')}] {_describe(received)}\n"
+        with lock:
+            pending.append(line)
+            first = len(pending) == 1
+        if first:  # the lines of a burst go out together, at most 50 ms late: one write, one wake of a reader
+            asyncio.get_running_loop().call_later(_LINES_DELAY, write_pending)
 
     def on_event(text: str) -> None:
         say(f"[{time.strftime('%H:%M:%S')}] . {text}", err=True)
@@ -304,6 +327,7 @@ def cmd_sink(ctx: Context, args: argparse.Namespace) -> int:
         pass
     finally:
         sink.stop()
+        write_pending()
     messages = list(sink.messages)
     if ctx.json:
         ctx.emit(
