@@ -95,6 +95,14 @@ def test_header_injection_is_refused(settings, field: str, value: Any) -> None:
         build_message(settings, request)
 
 
+@pytest.mark.parametrize("value", ["0@", "a@b.test,,<"])
+def test_an_extra_address_header_that_does_not_parse_is_a_usage_error(settings, value: str) -> None:
+    # email's address parser raised IndexError here: the script failed as a job (exit 1), not as bad input.
+    request = MailRequest(to=["a@example.test"], headers={"Reply-To": value})
+    with pytest.raises(UsageError, match="Reply-To"):
+        build_message(settings, request)
+
+
 @pytest.mark.parametrize(
     "text",
     [

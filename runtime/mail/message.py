@@ -218,7 +218,10 @@ def build_message(settings: MailSettings, request: MailRequest) -> BuiltMessage:
     msg["Date"] = date
     msg["Message-ID"] = message_id
     for name, value in extra:
-        msg[name] = value
+        try:
+            msg[name] = value
+        except Exception:  # an address header's parser raises IndexError, HeaderParseError...
+            raise UsageError(f"header {name} {value!r} does not parse as that header's content") from None
     msg.set_content(request.body or "")
     if request.html is not None:
         msg.add_alternative(request.html, subtype="html")
