@@ -16,7 +16,7 @@ __all__ = ["PlainAddress", "plain_address", "localtime", "format_datetime", "mak
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # A bare addr-spec of dot-atoms in this conservative alphabet is read by email.headerregistry as
-# itself, without defects (the same alphabet as runtime/mail/values.py's plain path).
+# itself, without defects, and email.utils.parseaddr agrees (message.py's and values.py's plain path).
 _PLAIN = re.compile(r"([A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)")
 
 
