@@ -74,6 +74,29 @@ def test_plain_address_reads_as_the_header_registry_reads_it(text: str) -> None:
     assert str(plain) == str(address) == text
 
 
+# The language plain_address takes, written as the regular expression it replaced (without one at import).
+_PLAIN_LANGUAGE = re.compile(r"([A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)")
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_TEXT | _DOTTED | st.text(max_size=12))
+def test_plain_address_takes_exactly_dot_atoms_of_its_alphabet(text: str) -> None:
+    found = _PLAIN_LANGUAGE.fullmatch(text)
+    plain = plain_address(text)
+    if plain is None:
+        assert found is None
+    else:
+        assert found is not None and (plain.username, plain.domain) == found.group(1, 2)
+
+
+def test_plain_address_edges() -> None:
+    for text in ("a@b", "a.b+c_d-e@f-g.h", "A9@Z9"):
+        assert plain_address(text) is not None, text
+    refused = ("", "@", "a@", "@b", "a@@b", "a@b@c", ".a@b", "a.@b", "a..b@c", "a@b.", "a@.b", "a@b_c", "é@b", "a@b\n")
+    for text in refused:
+        assert plain_address(text) is None, text
+
+
 @settings(max_examples=300, deadline=None)
 @given(_DOTTED)
 def test_parse_address_takes_the_plain_path_with_the_same_answer(text: str) -> None:

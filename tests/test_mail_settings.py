@@ -631,6 +631,7 @@ def test_plain_addresses_read_as_the_header_registry_reads_them() -> None:
     import random
 
     from jcsh.runtime.mail import values
+    from jcsh.runtime.mail.plain import plain_address
 
     rng = random.Random(15)
     alphabet = "aZ09_+-.@"
@@ -638,10 +639,10 @@ def test_plain_addresses_read_as_the_header_registry_reads_them() -> None:
     samples += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
     taken = 0
     for text in samples:
-        if values._PLAIN_ADDRESS.fullmatch(text) is None:
+        if plain_address(text) is None:
             continue
         taken += 1
         assert values.parse_address(text) == values._parse_address(text), text
     assert taken > 100
     for text in ("a..b@example.test", ".a@example.test", "a@example..test", "a@example.test.", "a b@example.test"):
-        assert values._PLAIN_ADDRESS.fullmatch(text) is None  # left to the header registry
+        assert plain_address(text) is None  # left to the header registry

@@ -12,7 +12,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
-from jcsh.runtime.tls.checks.dane import DaneStatus, _Chain, _plain_spki, check_dane, match_records, render_dane
+from jcsh.runtime.tls.certfields import read_spki
+from jcsh.runtime.tls.checks.dane import DaneStatus, _Chain, check_dane, match_records, render_dane
 from tests.support.dns import DnsResponder
 from tests.support.pki import TestCA
 
@@ -151,10 +152,10 @@ def test_garbage_chain_matches_nothing_and_escapes_stay_out(dns_env: DnsResponde
     assert "\x1b" not in "\n".join(render_dane(result))
 
 
-# -- the leaf's SubjectPublicKeyInfo read without cryptography (runtime/tls/checks/dane.py _plain_spki) --
+# -- the leaf's SubjectPublicKeyInfo read without cryptography (runtime/tls/certfields.py read_spki) --
 
 
-def _self_signed(key: Any) -> bytes:
+def _self_signed(key: Any, serial: int | None = None) -> bytes:
     import datetime as dt
 
     from cryptography.hazmat.primitives import hashes
@@ -167,7 +168,7 @@ def _self_signed(key: Any) -> bytes:
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
+        .serial_number(serial or x509.random_serial_number())
         .not_valid_before(now)
         .not_valid_after(now + dt.timedelta(days=1))
     )
@@ -191,7 +192,7 @@ KEYS = {
 def test_spki_read_plainly_equals_cryptographys(kind: str) -> None:
     for _ in range(3 if kind.startswith("rsa") else 10):  # RSA moduli and EC points of every length
         der = _self_signed(KEYS[kind]())
-        assert (_plain_spki(der) is not None) is (kind != "secp256k1")
+        assert (read_spki(der) is not None) is (kind != "secp256k1")
         assert _Chain([der]).content(0, 1) == _spki(der)
         assert _Chain([der]).content(0, 0) == der
 
@@ -206,7 +207,7 @@ def test_spki_of_system_certificates_equals_cryptographys() -> None:
         except Exception:  # a bundle, or a key cryptography does not support: nothing to compare
             continue
         assert _Chain([der]).content(0, 1) == expected, path
-        seen += _plain_spki(der) is not None
+        seen += read_spki(der) is not None
     if not seen:
         pytest.skip("no system certificates")
 
@@ -220,12 +221,12 @@ def test_a_compressed_ec_point_is_left_to_cryptography() -> None:
     body = der.replace(b"\x03\x42\x00" + point, b"\x03\x22\x00" + compressed)
     assert len(body) == len(der) - 32
     patched = _shrink_lengths(body, 32)
-    assert _plain_spki(patched) is None
+    assert read_spki(patched) is None
     assert _Chain([patched]).content(0, 1) == _spki(patched)
 
 
-def _shrink_lengths(der: bytes, by: int) -> bytes:
-    """The certificate with its outer, TBS and SubjectPublicKeyInfo lengths lowered by `by` (a test helper)."""
+def _shrink_lengths(der: bytes, by: int, *, spki: bool = True) -> bytes:
+    """The certificate with its outer, TBS and (P-256) SubjectPublicKeyInfo lengths lowered by `by` (a test helper)."""
     out = bytearray(der)
 
     def fix(at: int) -> int:  # the length field of the SEQUENCE at `at`; returns where its content starts
@@ -241,10 +242,41 @@ def _shrink_lengths(der: bytes, by: int) -> bytes:
 
     tbs = fix(0)
     fix(tbs)
-    spki = bytes(out).find(b"\x30\x59\x30\x13")  # P-256's SubjectPublicKeyInfo header
-    assert spki > 0
-    out[spki + 1] -= by
+    if spki:
+        at = bytes(out).find(b"\x30\x59\x30\x13")  # P-256's SubjectPublicKeyInfo header
+        assert at > 0
+        out[at + 1] -= by
     return bytes(out)
+
+
+def _verdicts(key: Any, der: bytes) -> list[bool | None]:
+    """EE records for the key's SubjectPublicKeyInfo and for the certificate's bytes, judged on `der`."""
+    spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    raw = [(3, 1, 1, hashlib.sha256(spki).digest()), (3, 0, 2, hashlib.sha512(der).digest())]
+    return [r.matched for r in match_records(raw, [der])]
+
+
+@pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")  # the negative serial
+def test_what_cryptography_refuses_matches_nothing_and_the_rest_as_it_reads() -> None:
+    """A certificate the DER reader leaves to cryptography gets cryptography's verdict, refusals included."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    der = _self_signed(key, serial=0x1234)
+    at = der.find(b"\x02\x02\x12\x34")
+    version = b"\xa0\x03\x02\x01\x02"
+    assert at > 0 and version in der
+    assert read_spki(der) is not None and _verdicts(key, der) == [True, True]
+    negative = der[:at] + b"\x02\x02\x92\x34" + der[at + 4 :]  # cryptography reads it, with a warning
+    assert read_spki(negative) is None and _verdicts(key, negative) == [True, True]
+    for refused in (
+        der[:at] + b"\x02\x02\x00\x00" + der[at + 4 :],  # a zero serial, padded: not DER
+        der.replace(version, b"\xa0\x03\x02\x01\x01", 1),  # v2: InvalidVersion, not a ValueError
+    ):
+        with pytest.raises((ValueError, x509.InvalidVersion)):
+            x509.load_der_x509_certificate(refused)
+        assert read_spki(refused) is None and _verdicts(key, refused) == [False, False]
+    v1 = _shrink_lengths(der.replace(version, b"", 1), len(version), spki=False)  # no extensions: a v1 body
+    assert x509.load_der_x509_certificate(v1).version is x509.Version.v1
+    assert read_spki(v1) is None and _verdicts(key, v1) == [True, True]  # left to cryptography, as before
 
 
 def test_dane_ee_needs_no_cryptography_import(tmp_path: Path) -> None:

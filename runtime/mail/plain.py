@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import re
 import time
 
 __all__ = ["PlainAddress", "plain_address", "localtime", "format_datetime", "make_msgid"]
@@ -16,8 +15,11 @@ __all__ = ["PlainAddress", "plain_address", "localtime", "format_datetime", "mak
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # A bare addr-spec of dot-atoms in this conservative alphabet is read by email.headerregistry as
-# itself, without defects (the same alphabet as runtime/mail/values.py's plain path).
-_PLAIN = re.compile(r"([A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)")
+# itself, without defects, and email.utils.parseaddr agrees (message.py's and values.py's plain path).
+# Checked with sets, not a regular expression: compiling one costs ~1.2 M instructions at import.
+_ASCII_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_LOCAL_CHARS = frozenset(_ASCII_ALNUM + "_+-.")
+_DOMAIN_CHARS = frozenset(_ASCII_ALNUM + "-.")
 
 
 class PlainAddress:
@@ -48,8 +50,15 @@ class PlainAddress:
 
 def plain_address(text: str) -> PlainAddress | None:
     """`local@domain` of dot-atoms as the header registry reads it; None for anything else."""
-    found = _PLAIN.fullmatch(text)
-    return PlainAddress(found.group(1), found.group(2)) if found else None
+    local, at, domain = text.partition("@")  # a second "@" is not in the domain's alphabet
+    if at and _dot_atoms(local, _LOCAL_CHARS) and _dot_atoms(domain, _DOMAIN_CHARS):
+        return PlainAddress(local, domain)
+    return None
+
+
+def _dot_atoms(text: str, chars: frozenset[str]) -> bool:
+    """Non-empty atoms of these characters joined by single dots (no dot first, last or doubled)."""
+    return chars.issuperset(text) and "" not in text.split(".")
 
 
 def localtime() -> datetime.datetime:

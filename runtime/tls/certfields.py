@@ -6,7 +6,7 @@ import ipaddress
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-__all__ = ["CertFields", "read_fields", "rfc4514"]
+__all__ = ["CertFields", "read_fields", "read_spki", "rfc4514"]
 
 # Why this module: `cryptography.x509` takes 30-60 ms to import, as long as the rest of a probe.
 # It reads the common certificate (RSA, P-256/384/521, Ed25519/Ed448 keys; single-valued names in
@@ -105,7 +105,21 @@ class _Unsure(Exception):
 def read_fields(der: bytes) -> CertFields | None:
     """The summary fields of a DER certificate, or None when only cryptography can say."""
     try:
-        return _certificate(der)
+        return _certificate(der)[0]
+    except (_Unsure, ValueError, IndexError):
+        return None
+
+
+def read_spki(der: bytes) -> bytes | None:
+    """The SubjectPublicKeyInfo (DER) of a v3 certificate read_fields reads, as cryptography writes it; else None.
+
+    The keys read here (RSA with NULL parameters and minimal positive integers, a named curve's
+    uncompressed point, Ed25519/Ed448) have one DER form, so cryptography's public_bytes() gives
+    the certificate's own bytes (tests/test_tls_dane.py holds the two equal). v1 certificates are
+    left to cryptography, as DANE's SPKI selector always left them.
+    """
+    try:
+        return _certificate(der)[1]
     except (_Unsure, ValueError, IndexError):
         return None
 
@@ -193,7 +207,8 @@ def _positive(b: bytes) -> int:
     return value
 
 
-def _certificate(der: bytes) -> CertFields:
+def _certificate(der: bytes) -> tuple[CertFields, bytes | None]:
+    """The fields, and the SubjectPublicKeyInfo's DER of a v3 certificate."""
     tag, s, e = _tlv(der, 0, len(der))
     if tag != 0x30 or e != len(der):
         raise _Unsure
@@ -232,7 +247,7 @@ def _certificate(der: bytes) -> CertFields:
     if len(times) != 2:
         raise _Unsure
     key_type, key_size = _key(der, spki)
-    return CertFields(
+    fields = CertFields(
         subject=_name(der, subject),
         issuer=_name(der, issuer),
         not_before=_time(der, times[0]),
@@ -242,6 +257,7 @@ def _certificate(der: bytes) -> CertFields:
         signature_algorithm=signature,
         san=san,
     )
+    return fields, der[subject[2] : spki[2]] if v3 else None  # the element starts where subject ends
 
 
 def _name(der: bytes, item: tuple[int, int, int]) -> Name:

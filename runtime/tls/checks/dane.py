@@ -166,13 +166,15 @@ class _Chain:
     """The presented chain, each certificate read by cryptography only when a record needs it.
 
     cryptography.x509 costs 30-60 ms to import. A DANE-EE record (the usual one for SMTP) needs
-    only the leaf's bytes or its SubjectPublicKeyInfo, which _plain_spki reads from the DER for
-    the common keys; cryptography reads the rest, and every chain a DANE-TA record must verify.
+    only the leaf's bytes or its SubjectPublicKeyInfo, which certfields.read_spki reads from the
+    DER of a certificate it reads whole; cryptography reads the rest, and every chain a DANE-TA
+    record must verify.
     """
 
     def __init__(self, chain: Sequence[bytes]) -> None:
         self.ders = list(chain)
         self._certs: dict[int, Any] = {}
+        self._spkis: dict[int, bytes | None] = {}  # read once, however many records ask
 
     def cert(self, i: int) -> Any:
         """cryptography's Certificate for the i-th, or None when it cannot decode it."""
@@ -181,14 +183,19 @@ class _Chain:
 
             try:
                 self._certs[i] = x509.load_der_x509_certificate(self.ders[i])
-            except ValueError:
+            except (ValueError, x509.InvalidVersion):
                 self._certs[i] = None  # an undecodable certificate matches nothing
         return self._certs[i]
 
     def content(self, i: int, selector: int) -> bytes | None:
         """What a record with this selector hashes: the certificate, or its SubjectPublicKeyInfo (DER)."""
         der = self.ders[i]
-        spki = _plain_spki(der)
+        if i not in self._spkis:
+            # imported here: fetch_tlsa (this module) starts before any handshake has a chain to read
+            from jcsh.runtime.tls.certfields import read_spki
+
+            self._spkis[i] = read_spki(der)
+        spki = self._spkis[i]
         if spki is not None:
             return der if selector == 0 else spki
         cert = self.cert(i)
@@ -209,102 +216,6 @@ def _matches(selector: int, mtype: int, data: bytes, chain: _Chain, i: int) -> b
     elif mtype == 2:
         content = hashlib.sha512(content).digest()
     return content == data
-
-
-# AlgorithmIdentifiers (DER) of the keys whose SubjectPublicKeyInfo cryptography writes back byte
-# for byte as the certificate holds it (tests/test_tls_dane.py holds the two equal), and each key's
-# check: RSA with NULL parameters, EC on P-256/384/521 with an uncompressed point, Ed25519, Ed448.
-_RSA_ALG = bytes.fromhex("300d06092a864886f70d0101010500")
-_EC_ALGS = {
-    bytes.fromhex("301306072a8648ce3d020106082a8648ce3d030107"): 32,  # P-256
-    bytes.fromhex("301006072a8648ce3d020106052b81040022"): 48,  # P-384
-    bytes.fromhex("301006072a8648ce3d020106052b81040023"): 66,  # P-521
-}
-_ED_ALGS = {bytes.fromhex("300506032b6570"): 32, bytes.fromhex("300506032b6571"): 57}  # Ed25519, Ed448
-
-
-def _tlv(data: bytes, at: int, end: int) -> tuple[int, int, int] | None:
-    """(tag, start of the value, end of the value) of the DER element at `at`, or None if it is not strict DER."""
-    if at + 2 > end:
-        return None
-    tag, first = data[at], data[at + 1]
-    at += 2
-    if first < 0x80:
-        length = first
-    else:
-        count = first & 0x7F
-        if not 1 <= count <= 3 or at + count > end or data[at] == 0:
-            return None
-        length = int.from_bytes(data[at : at + count], "big")
-        if length < 0x80 or length >> (8 * (count - 1)) == 0:  # DER: the shortest form
-            return None
-        at += count
-    if at + length > end:
-        return None
-    return tag, at, at + length
-
-
-def _plain_spki(der: bytes) -> bytes | None:
-    """The SubjectPublicKeyInfo of a DER certificate, as cryptography would write it; None when unsure."""
-    cert = _tlv(der, 0, len(der))
-    if cert is None or cert[0] != 0x30 or cert[2] != len(der):
-        return None
-    tbs = _tlv(der, cert[1], cert[2])
-    if tbs is None or tbs[0] != 0x30:
-        return None
-    after = tbs[2]
-    for tag in (0x30, 0x03):  # signatureAlgorithm, signatureValue: the certificate ends with them
-        item = _tlv(der, after, cert[2])
-        if item is None or item[0] != tag:
-            return None
-        after = item[2]
-    if after != cert[2]:
-        return None
-    at, fields = tbs[1], []
-    for _ in range(7):  # [0] version, serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo
-        item = _tlv(der, at, tbs[2])
-        if item is None:
-            return None
-        fields.append((at, *item))
-        at = item[2]
-    if fields[0][1] != 0xA0:  # a v1 certificate: left to cryptography
-        return None
-    start, tag, value, end = fields[6]
-    if [f[1] for f in fields[1:]] != [0x02, 0x30, 0x30, 0x30, 0x30, 0x30]:
-        return None
-    spki = der[start:end]
-    return spki if _plain_key(der, value, end) else None
-
-
-def _plain_key(der: bytes, at: int, end: int) -> bool:
-    """Whether the SubjectPublicKeyInfo's content (at..end) is a common key in its one DER form."""
-    alg = _tlv(der, at, end)
-    if alg is None or alg[0] != 0x30:
-        return False
-    algorithm = der[at : alg[2]]
-    bits = _tlv(der, alg[2], end)
-    if bits is None or bits[0] != 0x03 or bits[2] != end or bits[2] - bits[1] < 2 or der[bits[1]] != 0:
-        return False
-    key = der[bits[1] + 1 : bits[2]]
-    if algorithm in _EC_ALGS:
-        return len(key) == 1 + 2 * _EC_ALGS[algorithm] and key[0] == 0x04
-    if algorithm in _ED_ALGS:
-        return len(key) == _ED_ALGS[algorithm]
-    if algorithm != _RSA_ALG:
-        return False
-    seq = _tlv(key, 0, len(key))  # RSAPublicKey: SEQUENCE { modulus INTEGER, publicExponent INTEGER }
-    if seq is None or seq[0] != 0x30 or seq[2] != len(key):
-        return False
-    at = seq[1]
-    for _ in range(2):
-        number = _tlv(key, at, seq[2])
-        if number is None or number[0] != 0x02 or number[2] == number[1]:
-            return False
-        first, second = key[number[1]], key[number[1] + 1] if number[2] - number[1] > 1 else None
-        if first & 0x80 or (first == 0 and (second is None or not second & 0x80)):  # positive, minimal
-            return False
-        at = number[2]
-    return at == seq[2]
 
 
 def _key_formats() -> tuple[Any, Any]:
