@@ -290,3 +290,44 @@ def test_silent_server_probed_with_implicit_tls_times_out() -> None:
         error, took = _timed(lambda: probe("127.0.0.1", port, mode="implicit", timeout=1))
     assert isinstance(error, LimitHit) and "TLS handshake" in error.message
     assert took < 1.5
+
+
+def _v2_certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate whose version field says v2: OpenSSL takes it, cryptography refuses it."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    builder = x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+    builder = builder.serial_number(1234).not_valid_before(now - datetime.timedelta(days=1))
+    der = (
+        builder.not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.DER)
+    )
+    v3 = b"\xa0\x03\x02\x01\x02"
+    assert v3 in der
+    cert, key_file = folder / "v2.pem", folder / "v2.key"
+    cert.write_text(ssl.DER_cert_to_PEM_cert(der.replace(v3, b"\xa0\x03\x02\x01\x01", 1)))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert, key_file
+
+
+@pytest.mark.timeout(30)
+def test_a_certificate_no_reader_takes_is_one_error_line_not_a_traceback(home: Path, tmp_path: Path) -> None:
+    # A hostile server's v2 certificate: the handshake completes, cryptography raises InvalidVersion.
+    cert, key = _v2_certificate(tmp_path)
+    with _sink("starttls", cert_path=cert, key_path=key) as sink:
+        ran = jcsh(home, "tls", "probe", f"{sink.host}:{sink.port}", "--timeout", "5")
+        many = jcsh(home, "tls", "probe", f"{sink.host}:{sink.port}", f"{sink.host}:{sink.port}", "--json")
+    assert ran.code == 1, ran.err
+    assert "Traceback" not in ran.err and "certificate chain cannot be read" in ran.err
+    assert [t["error"]["kind"] for t in many.json["targets"]] == ["failed", "failed"]

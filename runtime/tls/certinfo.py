@@ -24,7 +24,7 @@ def _load(der: bytes) -> x509.Certificate:
 
     try:
         return x509.load_der_x509_certificate(der)
-    except ValueError as e:
+    except (ValueError, x509.InvalidVersion) as e:  # InvalidVersion (a v2 certificate) is no ValueError
         raise ValueError(f"not a DER certificate: {e}") from None
 
 
@@ -88,9 +88,13 @@ def _summarize(der: bytes) -> dict[str, Any]:
 
 
 def _key(cert: x509.Certificate) -> tuple[str, int | None]:
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
-    key = cert.public_key()
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):  # a key OpenSSL took that cryptography cannot load
+        return "unknown", None
     if isinstance(key, rsa.RSAPublicKey):
         return "RSA", key.key_size
     if isinstance(key, ec.EllipticCurvePublicKey):

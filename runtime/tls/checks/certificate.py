@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from jcsh.runtime.errors import JobFailed
 from jcsh.runtime.tls.checks.render import shown
 from jcsh.runtime.tls.trust import explain_verify_error
 
@@ -68,7 +69,10 @@ def check_certificate(
     if not chain:
         return None
     leaf = chain[0]
-    summaries, matches = examine(chain, servername)
+    try:
+        summaries, matches = examine(chain, servername)
+    except ValueError as e:  # OpenSSL took the chain; neither certfields nor cryptography reads it
+        raise JobFailed(f"the server's certificate chain cannot be read: {e}") from None
     if trust.outcome == "accepted":
         verified, error = True, None
     elif trust.outcome == "unverified" and trust.verify_error is not None:
