@@ -17,7 +17,9 @@ import struct
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
+
+from jcsh.runtime.records import NamedTuple
 
 __all__ = [
     "WireName",

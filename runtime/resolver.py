@@ -10,10 +10,11 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from jcsh.runtime.errors import ConfigError
 from jcsh.runtime.hosts import bare_host, host_port, shown_host
+from jcsh.runtime.records import NamedTuple
 
 if TYPE_CHECKING:
     import dns.resolver

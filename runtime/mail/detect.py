@@ -9,8 +9,9 @@ Lookups go through runtime/resolver.py (`$JCSH_NAMESERVERS` when set).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.resolver import (
     DEFAULT_LIFETIME,
     NAMESERVERS_ENV,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from jcsh.runtime.errors import ConnectFailed, JcshError, LimitHit, TempFailure, UsageError
 from jcsh.runtime.later import Later
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.tls.checks.render import shown
 from jcsh.runtime.tls.scan import Extras, Job, Outcome, first_failure, run_job
 

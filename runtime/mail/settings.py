@@ -25,12 +25,13 @@ from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from jcsh.runtime.errors import ConfigError, NotFound, UsageError
 from jcsh.runtime.hosts import bare_host
 from jcsh.runtime.mail import values
 from jcsh.runtime.mail.keys import KEYS, MAIL, VERIFY_KEY, Level, Problem, children, key_problems, property_problems
+from jcsh.runtime.records import NamedTuple
 
 if TYPE_CHECKING:
     from jcsh.runtime.credentials import CredentialStore

@@ -6,7 +6,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from enum import StrEnum
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import Protocol
+
+from jcsh.runtime.records import NamedTuple
 
 __all__ = [
     "Store",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import ssl
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.tls.trust import restrict_versions
 
 __all__ = ["ProtocolReport", "supported_protocols", "NEWEST_FIRST", "HAS_FLAG"]

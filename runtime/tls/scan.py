@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from jcsh.runtime.errors import ExitStatus, JcshError
 from jcsh.runtime.hosts import host_port
 from jcsh.runtime.later import Later, run_all
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.tls.probe import ProbeResult, probe
 
 if TYPE_CHECKING:

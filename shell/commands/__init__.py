@@ -12,9 +12,10 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from jcsh.runtime.errors import UsageError
+from jcsh.runtime.records import NamedTuple
 
 if TYPE_CHECKING:
     from jcsh.runtime.bounded import Bounds

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from jcsh.runtime.errors import JobFailed
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.tls.checks.render import shown
 from jcsh.runtime.tls.trust import explain_verify_error
 

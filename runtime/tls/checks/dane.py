@@ -6,8 +6,9 @@ import hashlib
 import itertools
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any
 
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.resolver import DEFAULT_LIFETIME, Lookup
 from jcsh.runtime.tls.checks.render import shown, table
 

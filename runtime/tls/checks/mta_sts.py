@@ -8,8 +8,9 @@ import ssl
 import threading
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any
 
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.resolver import DEFAULT_LIFETIME, Lookup, resolve_host
 from jcsh.runtime.tls.checks.render import shown, table
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.tls.checks.render import shown
 
 if TYPE_CHECKING:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.tls.checks.render import table
 
 if TYPE_CHECKING:
