@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 else:
     from collections import namedtuple as _namedtuple
 
+    from jcsh.runtime.annotations import Generic as _Generic
+
     # What typing refuses to let a class body overwrite, and what it does not copy onto the class.
     _PROHIBITED = frozenset(
         {"__new__", "__init__", "__slots__", "__getnewargs__", "_fields", "_field_defaults", "_make", "_replace"}
@@ -22,7 +24,10 @@ else:
     class _RecordMeta(type):
         def __new__(cls, typename: str, bases: tuple[type, ...], ns: dict[str, object]) -> type:
             generic = None
-            if bases != (_Record,):  # `class Setting(NamedTuple, Generic[T])`, as typing allows
+            if bases == (_Record, _Generic):  # `class Setting(NamedTuple, Generic[T])`, Generic of annotations.py
+                bases = (_Record,)
+                ns = {**ns, "__class_getitem__": _Generic.__dict__["__class_getitem__"]}
+            elif bases != (_Record,):  # the same with typing's Generic
                 import typing
 
                 generic = typing.Generic

@@ -9,7 +9,6 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from jcsh.runtime.errors import ConfigError, ConnectFailed, JcshError, LimitHit, TempFailure, UsageError
 from jcsh.runtime.hosts import bare_host
@@ -28,6 +27,10 @@ from jcsh.runtime.tls.trust import (
     protocol_version,
     restrict_versions,
 )
+
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ProbeResult", "probe", "VERSIONS"]
 
