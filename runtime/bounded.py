@@ -6,9 +6,10 @@ from __future__ import annotations
 import codecs
 import re
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO
 
 from jcsh.runtime.errors import UsageError
+from jcsh.runtime.records import NamedTuple
 
 __all__ = [
     "Bounds",

@@ -11,7 +11,6 @@ import os
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jcsh.runtime.errors import NotFound, StoreError, UsageError
 from jcsh.runtime.home import KEY_NAME, os_fault, rekey_leftovers
@@ -25,10 +24,14 @@ from jcsh.runtime.keyfile import (
     sync_folder,
     write_key,
 )
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.registry import Registry
 from jcsh.runtime.store import CredentialRow, Identity, StoreFault
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any
+
     from jcsh.runtime.fernet_key import FernetKey
 
 __all__ = [

@@ -17,7 +17,12 @@ import struct
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+
+from jcsh.runtime.records import NamedTuple
+
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "WireName",

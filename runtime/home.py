@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import NamedTuple
 
 from jcsh.runtime.errors import StoreError
+from jcsh.runtime.records import NamedTuple
 
 __all__ = [
     "resolve_home",

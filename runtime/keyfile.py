@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from jcsh.runtime.errors import StoreError
 from jcsh.runtime.home import KEY_NAME, os_fault
 from jcsh.runtime.store import Store, StoreFault
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
     from jcsh.runtime.fernet_key import FernetKey
 

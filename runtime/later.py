@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar, cast
+
+from jcsh.runtime.annotations import Generic, TypeVar, cast
 
 __all__ = ["Later", "run_all"]
 

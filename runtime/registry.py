@@ -13,11 +13,14 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, TextIO
 
 from jcsh.runtime.errors import NotFound, StoreError, UsageError
 from jcsh.runtime.home import DB_NAME, KEY_NAME
 from jcsh.runtime.store import Child, Extent, Store, StoreFault, open_store, parent_of
+
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 __all__ = [
     "Registry",

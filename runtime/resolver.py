@@ -10,12 +10,15 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jcsh.runtime.errors import ConfigError
 from jcsh.runtime.hosts import bare_host, host_port, shown_host
+from jcsh.runtime.records import NamedTuple
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any
+
     import dns.resolver
 
 __all__ = [

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+TYPE_CHECKING = False  # entry imports this before anything else: no collections, no typing
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["command_word"]
 

@@ -6,11 +6,13 @@ import io
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
 
 from jcsh.runtime.home import HomeWarning, ensure_home, home_warnings, resolve_home
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any, TextIO
+
     from jcsh.runtime.credentials import CredentialStore
     from jcsh.runtime.registry import Registry
     from jcsh.runtime.sandbox.grants import Grants

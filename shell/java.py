@@ -7,7 +7,8 @@ first. Only looked at after a script failed to compile, so it costs nothing othe
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+
+from jcsh.runtime.records import NamedTuple
 
 __all__ = ["JavaHint", "java_hint", "looks_like_java", "TLS_PROTOCOLS_PYTHON", "HINT"]
 

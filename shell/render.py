@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any, TextIO
 
 from jcsh.runtime.controls import escape_controls, escape_json_text
 from jcsh.runtime.errors import JcshError, UsageError
 from jcsh.runtime.tables import aligned
+
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 __all__ = ["table", "paint", "human", "one_line", "json_document", "report_error"]
 

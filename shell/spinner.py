@@ -8,10 +8,11 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TextIO
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
     import threading
+    from typing import Any, TextIO
 
     from jcsh.shell.context import Context
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 import io
 import os
 import sys
-from typing import Any, TextIO
+
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 __all__ = ["StreamClosed", "reserve_std_fds", "flush_std_streams", "Output", "Input", "std_streams"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import socket
 import subprocess
@@ -355,3 +356,33 @@ def test_testmail_exits_without_the_interpreter_teardown_unless_it_has_work(home
     # Commands outside the list keep the interpreter's own exit.
     listed = _entry(home, "plain", "registry", "get", f"{MAIL}/Server")
     assert listed.returncode == 0 and listed.stdout == "127.0.0.1\n" and "teardown ran" in listed.stderr
+
+
+# The console entry with an exit handler (so the interpreter ends as usual and runs it), which
+# reports the collector's state as the command left it.
+_COLLECTOR_PROBE = """
+import atexit, gc, os, sys
+atexit.register(lambda: os.write(2, f"collector {gc.isenabled()} {gc.get_threshold()[0]}\\n".encode()))
+sys.argv = ["jcsh", *sys.argv[1:]]
+from jcsh.shell.entry import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.timeout(60)
+def test_one_shot_commands_collect_less_often_and_scripts_keep_the_default(home: Path) -> None:
+    def collector(*args: str) -> str:
+        ran = subprocess.run(
+            [sys.executable, "-c", _COLLECTOR_PROBE, "--home", str(home), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return ran.stderr.splitlines()[-1]
+
+    # Still on (memory stays bounded), from 50,000 new objects instead of 700.
+    assert collector("testmail", "--to", "not an address") == "collector True 50000"
+    assert collector("tls", "probe", "127.0.0.1:1", "--timeout", "2") == "collector True 50000"
+    default = gc.get_threshold()[0]
+    assert collector("registry", "get", "/") == f"collector True {default}"
+    assert collector("-c", "1") == f"collector True {default}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-from typing import TYPE_CHECKING
 
 from jcsh.runtime.credentials import SMTP
 from jcsh.runtime.errors import ConfigError, ConnectFailed, JcshError
@@ -13,6 +12,7 @@ from jcsh.runtime.mail.result import SendResult, certificate_fields, refusal
 from jcsh.runtime.smtp.dial import connect
 from jcsh.runtime.smtp.wire import NotTls, Reply, StepTimeout, Timeouts, Wire, features, shown
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
     from jcsh.runtime.credentials import Credential, CredentialStore, Secret
     from jcsh.runtime.mail.settings import MailSettings

@@ -9,8 +9,7 @@ Lookups go through runtime/resolver.py (`$JCSH_NAMESERVERS` when set).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.resolver import (
     DEFAULT_LIFETIME,
     NAMESERVERS_ENV,
@@ -19,6 +18,10 @@ from jcsh.runtime.resolver import (
     parse_nameservers,
     resolve_host,
 )
+
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "Candidate",

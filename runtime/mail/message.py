@@ -6,14 +6,16 @@ import functools
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, cast
 
+from jcsh.runtime.annotations import cast
 from jcsh.runtime.errors import JobFailed, UsageError
 
 # The email package (~55 M instructions to import) only for what needs it: a plain address, the
 # Date and the Message-ID come from runtime/mail/plain.py, which writes what email.utils writes.
 from jcsh.runtime.mail.plain import format_datetime, localtime, make_msgid, plain_address
+from jcsh.runtime.records import NamedTuple
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
     from email.headerregistry import Address
     from email.message import EmailMessage

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jcsh.runtime.errors import ConnectFailed, JcshError, LimitHit, TempFailure, UsageError
 from jcsh.runtime.later import Later
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.tls.checks.render import shown
 from jcsh.runtime.tls.scan import Extras, Job, Outcome, first_failure, run_job
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any
+
     from jcsh.runtime.tls.checks.dane import DaneResult
     from jcsh.runtime.tls.checks.mta_sts import MtaStsResult, TlsRptResult
     from jcsh.runtime.tls.trust import TrustPolicy

@@ -14,13 +14,14 @@ import ssl
 import time
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlencode
 
 from jcsh.runtime.credentials import Secret
 from jcsh.runtime.errors import ConnectFailed, JcshError, JobFailed, TempFailure, UsageError
 from jcsh.runtime.mail.oauth_http import HttpAnswer, TokenURL, check_token_url, post_form
 from jcsh.runtime.mail.oauth_jwt import ASSERTION_TYPE, ClientCertificate, jwt_claims
+from jcsh.runtime.records import NamedTuple
 
 __all__ = [
     "Grant",

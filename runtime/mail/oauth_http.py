@@ -8,11 +8,11 @@ import socket
 import ssl
 import threading
 import time
-from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from jcsh.runtime.errors import ConnectFailed, JcshError, LimitHit, UsageError
 from jcsh.runtime.hosts import host_port
+from jcsh.runtime.records import NamedTuple
 
 __all__ = ["TokenURL", "HttpAnswer", "check_token_url", "post_form", "MAX_ANSWER"]
 

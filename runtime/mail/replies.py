@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+
+from jcsh.runtime.records import NamedTuple
 
 __all__ = ["Explanation", "KnownReply", "REPLIES", "explain"]
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
 
 from jcsh.runtime.errors import JcshError, JobFailed, TempFailure
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any
+
     from jcsh.runtime.smtp.wire import Reply
 
 __all__ = ["SendResult", "refusal", "certificate_fields"]

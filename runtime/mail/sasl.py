@@ -13,12 +13,15 @@ import binascii
 import re
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jcsh.runtime.errors import ConnectFailed, JobFailed
 from jcsh.runtime.mail.keys import MAIL
+from jcsh.runtime.records import NamedTuple
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:  # settings import this module to show the order: keep it light
+    from typing import Any
+
     from jcsh.runtime.credentials import Secret
 
 __all__ = [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from jcsh.runtime.errors import ConfigError, ConnectFailed, JcshError, JobFailed, TempFailure, UsageError
 from jcsh.runtime.hosts import bare_host, host_port
@@ -14,6 +13,7 @@ from jcsh.runtime.smtp.flight import Flight
 from jcsh.runtime.smtp.transcript import Transcript
 from jcsh.runtime.smtp.wire import BDAT_CHUNK, WIRE_ERRORS, Reply, ServerClosed, StepTimeout, Timeouts, Wire
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
     from collections.abc import Callable
 

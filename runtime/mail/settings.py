@@ -25,14 +25,18 @@ from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
+from jcsh.runtime.annotations import Generic, TypeVar
 from jcsh.runtime.errors import ConfigError, NotFound, UsageError
 from jcsh.runtime.hosts import bare_host
 from jcsh.runtime.mail import values
 from jcsh.runtime.mail.keys import KEYS, MAIL, VERIFY_KEY, Level, Problem, children, key_problems, property_problems
+from jcsh.runtime.records import NamedTuple
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any
+
     from jcsh.runtime.credentials import CredentialStore
     from jcsh.runtime.registry import Registry
     from jcsh.runtime.smtp.wire import Timeouts

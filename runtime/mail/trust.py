@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from jcsh.runtime.tls.trust import TrustPolicy, canonical_protocol
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
     from jcsh.runtime.credentials import CredentialStore
     from jcsh.runtime.mail.settings import MailSettings

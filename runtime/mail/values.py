@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import NamedTuple
 
 from jcsh.runtime.hosts import bare_host
 from jcsh.runtime.mail.plain import plain_address
+from jcsh.runtime.records import NamedTuple
 
 __all__ = [
     "Address",

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import _thread
 import sys
-from typing import Any, NamedTuple
+from typing import Any
 
 from jcsh.runtime.errors import LimitHit
+from jcsh.runtime.records import NamedTuple
 
 __all__ = ["Budgets", "RunBudget", "DEFAULT_BUDGETS", "ANSWER_BYTES"]
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import StrEnum
-from typing import NamedTuple
 
 from jcsh.runtime.errors import PermissionDenied, UsageError
 from jcsh.runtime.hosts import bare_host, host_port, shown_host
+from jcsh.runtime.records import NamedTuple
 
 __all__ = [
     "Grant",

@@ -13,9 +13,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from jcsh.runtime.errors import ConfigError, JcshError, UsageError
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.sandbox.budget import RunBudget
 from jcsh.runtime.sandbox.grants import (
     Connection,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from typing import NamedTuple
 
 from jcsh.runtime.errors import ErrorKind, LimitHit
+from jcsh.runtime.records import NamedTuple
 
 __all__ = ["Timeouts", "Deadline", "StepTimeout"]
 

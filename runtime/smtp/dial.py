@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from jcsh.runtime.hosts import host_port
 from jcsh.runtime.smtp.deadline import Deadline, Timeouts
 from jcsh.runtime.smtp.wire import Wire
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
     from jcsh.runtime.smtp.transcript import Transcript
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from jcsh.runtime.smtp.reply import WIRE_ERRORS
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
     from jcsh.runtime.smtp.reply import Reply
     from jcsh.runtime.smtp.wire import Wire

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from jcsh.runtime.errors import ConnectFailed, ErrorKind
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.smtp.deadline import StepTimeout
 
 __all__ = [

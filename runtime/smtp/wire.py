@@ -12,8 +12,8 @@ import select
 import socket
 import ssl
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
 
+from jcsh.runtime.annotations import Protocol
 from jcsh.runtime.errors import ConnectFailed, LimitHit
 from jcsh.runtime.smtp.deadline import Deadline, StepTimeout, Timeouts
 from jcsh.runtime.smtp.reply import (
@@ -28,6 +28,7 @@ from jcsh.runtime.smtp.reply import (
     shown,
 )
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
     from jcsh.runtime.smtp.transcript import Transcript
 
@@ -64,11 +65,9 @@ class Exchange(Protocol):
 
     def command(self) -> str:
         """The AUTH line, with the initial response where the mechanism sends one."""
-        ...
 
     def answer(self, challenge: str) -> str:
         """The line answering a 334 whose text (base64) is `challenge`."""
-        ...
 
 
 class Wire:

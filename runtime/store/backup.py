@@ -21,11 +21,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any
 
 from jcsh.runtime.errors import StoreError, UsageError
 from jcsh.runtime.home import DB_NAME, KEY_NAME, os_fault
 from jcsh.runtime.keyfile import read_key, sync_folder
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.store.faults import damaged
 from jcsh.runtime.store.interface import Store, StoreFault
 from jcsh.runtime.store.sqlite import SqliteStore, open_sqlite

@@ -6,7 +6,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from enum import StrEnum
 from pathlib import Path
-from typing import NamedTuple, Protocol
+
+from jcsh.runtime.annotations import Protocol
+from jcsh.runtime.records import NamedTuple
 
 __all__ = [
     "Store",
@@ -98,25 +100,20 @@ class Store(Protocol):
 
     def transaction(self) -> AbstractContextManager[None]:
         """One write transaction, all or nothing; nested uses join the outer one."""
-        ...
 
     def reading(self) -> AbstractContextManager[None]:
         """A consistent view across several reads (an export); nested uses join the outer one."""
-        ...
 
     def confirm_sound(self) -> None:
         """Raise StoreError (damaged) unless the store is sound; cheap after the first call."""
-        ...
 
     def check(self) -> list[str]:
         """Every problem a full check finds (empty: sound); never raises for damage it can name."""
-        ...
 
     def schema_version(self) -> int: ...
 
     def backup(self, target: Path) -> None:
         """A consistent copy of the whole store as one new file (committed changes all included)."""
-        ...
 
     def close(self) -> None: ...
 
@@ -126,31 +123,25 @@ class Store(Protocol):
 
     def children(self, path: str) -> Iterator[Child]:
         """The direct children of path, by name."""
-        ...
 
     def subtree(self, path: str) -> Iterator[tuple[str, str | None]]:
         """Every descendant of path (not path itself) as (path, value), streamed in export order:
         sorted per path segment, each entry before its children."""
-        ...
 
     def count_below(self, path: str) -> int: ...
 
     def extent(self, path: str, *, children: bool, most: int) -> Extent:
         """The entries of path's subtree (path included), or of its children, and their bytes,
         counting at most `most` + 1 of them."""
-        ...
 
     def stored_bytes(self) -> int:
         """The size of the whole store in bytes, changes not yet folded in included."""
-        ...
 
     def put_entries(self, rows: Iterable[tuple[str, str | None]]) -> None:
         """Add entries (path, value); an existing entry takes the new value unless it is None."""
-        ...
 
     def delete_subtree(self, path: str) -> None:
         """Remove path and everything below it ('/' : every entry)."""
-        ...
 
     # -- protocols and credentials ------------------------------------------------------------
 
@@ -164,17 +155,14 @@ class Store(Protocol):
 
     def protocol_users(self, name: str) -> int:
         """How many credentials use the protocol."""
-        ...
 
     def credential(self, identity: Identity) -> CredentialRow | None: ...
 
     def credentials(self, protocol: str | None = None) -> list[CredentialRow]:
         """By protocol, endpoint, virtual user."""
-        ...
 
     def put_credential(self, row: CredentialRow) -> None:
         """Add or replace the credential with this identity."""
-        ...
 
     def delete_credential(self, identity: Identity) -> bool: ...
 
@@ -182,7 +170,6 @@ class Store(Protocol):
 
     def set_token(self, identity: Identity, token: bytes | None) -> None:
         """Cache (or, with None, drop) a credential's encrypted access token."""
-        ...
 
     # -- meta values (the key check) ----------------------------------------------------------
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 from jcsh.runtime.errors import StoreError
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.store.interface import StoreFault
 
 __all__ = ["Migration", "MIGRATIONS", "latest_version", "migrate", "file_version"]

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
 
+from jcsh.runtime.annotations import TypeVar
 from jcsh.runtime.errors import StoreError, UsageError
 from jcsh.runtime.home import DB_NAME, os_fault
 from jcsh.runtime.store.faults import damaged, filesystem_cause, sqlite_fault
@@ -22,6 +22,10 @@ from jcsh.runtime.store.health import full_check
 from jcsh.runtime.store.interface import Child, CredentialRow, Entry, Extent, Identity, StoreFault
 from jcsh.runtime.store.migrations import file_version, migrate
 from jcsh.runtime.store.order import export_order
+
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["SqliteStore", "open_sqlite", "store_timeout", "TIMEOUT_ENV"]
 

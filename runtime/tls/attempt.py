@@ -9,8 +9,8 @@ import threading
 import time
 from collections.abc import Callable
 from enum import StrEnum
-from typing import TypeVar
 
+from jcsh.runtime.annotations import TypeVar
 from jcsh.runtime.hosts import host_port
 from jcsh.runtime.later import Later
 from jcsh.runtime.smtp.dial import connect

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import UTC, datetime
-from typing import NamedTuple
+
+from jcsh.runtime.records import NamedTuple
 
 __all__ = ["CertFields", "read_fields", "read_spki", "rfc4514"]
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
 
 from jcsh.runtime.hosts import bare_host
 from jcsh.runtime.tls.certfields import CertFields, read_fields, rfc4514
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any
+
     from cryptography import x509
 
 __all__ = ["summarize", "hostname_matches", "subject_names", "examine"]

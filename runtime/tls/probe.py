@@ -9,11 +9,11 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from jcsh.runtime.errors import ConfigError, ConnectFailed, JcshError, LimitHit, TempFailure, UsageError
 from jcsh.runtime.hosts import bare_host
 from jcsh.runtime.later import Later, run_all
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.smtp.wire import Reply, Timeouts
 from jcsh.runtime.tls.attempt import DATA_OUTCOMES, Attempt, Run, keeping, run_attempt
 from jcsh.runtime.tls.checks.certificate import CertificateResult, check_certificate
@@ -27,6 +27,10 @@ from jcsh.runtime.tls.trust import (
     protocol_version,
     restrict_versions,
 )
+
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ProbeResult", "probe", "VERSIONS"]
 

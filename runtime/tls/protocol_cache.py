@@ -7,9 +7,12 @@ import os
 import ssl
 import sys
 from pathlib import Path
-from typing import Any
 
 from jcsh.runtime.tls.protocols import NEWEST_FIRST, ProtocolReport, supported_protocols
+
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["cached_protocols", "read_cached_protocols", "cache_path", "remember", "CACHE_NAME"]
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import functools
 import ssl
 from pathlib import Path
-from typing import Any, NamedTuple
 
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.tls.trust import restrict_versions
+
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ProtocolReport", "supported_protocols", "NEWEST_FIRST", "HAS_FLAG"]
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jcsh.runtime.errors import ExitStatus, JcshError
 from jcsh.runtime.hosts import host_port
 from jcsh.runtime.later import Later, run_all
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.tls.probe import ProbeResult, probe
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any
+
     from jcsh.runtime.smtp.wire import Timeouts
     from jcsh.runtime.tls.checks.dane import TlsaAnswer
     from jcsh.runtime.tls.checks.truststore import TrustStore

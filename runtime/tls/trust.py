@@ -6,10 +6,10 @@ import os
 import re
 import ssl
 import warnings
-from typing import NamedTuple
 
 from jcsh.runtime.errors import ConfigError
 from jcsh.runtime.hosts import bare_host
+from jcsh.runtime.records import NamedTuple
 
 __all__ = [
     "TrustPolicy",

@@ -12,11 +12,14 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from jcsh.runtime.errors import UsageError
+from jcsh.runtime.records import NamedTuple
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
     from jcsh.runtime.bounded import Bounds
     from jcsh.shell.context import Context
 

@@ -6,9 +6,9 @@ import argparse
 import errno
 import os
 from pathlib import Path
-from typing import NamedTuple
 
 from jcsh.runtime.errors import JcshError, JobFailed, UsageError
+from jcsh.runtime.records import NamedTuple
 from jcsh.shell.commands import syntax
 from jcsh.shell.context import Context
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
 from jcsh.runtime.errors import JcshError
 from jcsh.runtime.hosts import host_port
@@ -11,6 +10,7 @@ from jcsh.shell.commands import read_text, seconds, syntax
 from jcsh.shell.context import Context
 from jcsh.shell.render import paint
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
     from jcsh.runtime.mail.send import SendResult
 

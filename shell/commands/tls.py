@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from jcsh.runtime.errors import UsageError
 from jcsh.shell.commands import seconds, syntax
 from jcsh.shell.context import Context
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
     from jcsh.runtime.tls.checks.truststore import TrustStore
     from jcsh.runtime.tls.probe import ProbeResult

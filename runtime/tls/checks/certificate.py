@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jcsh.runtime.errors import JobFailed
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.tls.checks.render import shown
 from jcsh.runtime.tls.trust import explain_verify_error
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any
+
     from jcsh.runtime.tls.attempt import Attempt
     from jcsh.runtime.tls.trust import TrustPolicy
 

@@ -8,10 +8,14 @@ import ssl
 import threading
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Any, NamedTuple
 
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.resolver import DEFAULT_LIFETIME, Lookup, resolve_host
 from jcsh.runtime.tls.checks.render import shown, table
+
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "StsMode",

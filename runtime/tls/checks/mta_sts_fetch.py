@@ -15,7 +15,10 @@ import re
 import socket
 import ssl
 from collections.abc import Callable, Sequence
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Response", "PinnedHTTPS", "read_response", "request_bytes"]
 

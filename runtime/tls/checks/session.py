@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
 
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.tls.checks.render import shown
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any
+
     from jcsh.runtime.tls.attempt import Attempt
 
 __all__ = ["SmtpFacts", "Negotiated", "smtp_facts", "negotiated", "render_smtp"]

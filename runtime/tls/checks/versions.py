@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NamedTuple
 
+from jcsh.runtime.records import NamedTuple
 from jcsh.runtime.tls.checks.render import table
 
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any
+
     from jcsh.runtime.tls.attempt import Attempt
     from jcsh.runtime.tls.protocols import ProtocolReport
 
