@@ -182,7 +182,7 @@ class _SinkSMTP(SMTP):
         self._chunks_of: Envelope | None = None  # the transaction the BDAT chunks so far belong to
         self._chunks: list[bytes] = []
         self._too_much = False
-        self._held: list[bytes] = []  # 250 replies to a pipelined group, sent with the group's last reply
+        self._held: list[bytes] = []  # lines not sent yet: a reply's first lines, a pipelined group's 250s
         if not self.event_handler.config.chunking:  # not offered: BDAT is an unknown command, as in aiosmtpd
             del self._smtp_methods["BDAT"]
 
@@ -190,15 +190,21 @@ class _SinkSMTP(SMTP):
         return _Session(self.loop)
 
     async def push(self, status: AnyStr) -> None:
-        """A reply; a 250 while the next pipelined command already waits is held and sent with the next.
+        """A reply line; the lines of a multi-line reply, and a 250 while the next pipelined command
+        already waits, are held and sent with the next.
 
-        RFC 2920 asks a server to send the replies to a group of MAIL/RCPT/RSET as a unit; aiosmtpd
-        writes each on its own (a TLS record and a send each). A held reply never waits on the client:
-        the command after it is already here and is answered at once (faults flush before they stall).
+        aiosmtpd writes each line on its own, a send (and after STARTTLS a TLS record) each: EHLO's
+        lines were 13 of the 18 sends of a probe's STARTTLS connection. A continuation line (`250-`)
+        is always followed by the rest of its reply from the same caller. RFC 2920 asks a server to
+        send the replies to a group of MAIL/RCPT/RSET as a unit. A held reply never waits on the
+        client: the command after it is already here and is answered at once (faults flush before
+        they stall).
         """
         response = status if isinstance(status, bytes) else status.encode("utf-8" if self.enable_SMTPUTF8 else "ascii")
-        buffered = getattr(self._reader, "_buffer", b"")  # asyncio.StreamReader's unread bytes
-        if response[:4] == b"250 " and b"\n" in buffered and len(self._held) < 100:
+        more = response[response.rfind(b"\n") + 1 :][3:4] == b"-"  # the last line is "NNN-": more lines follow
+        unread = getattr(self._reader, "_buffer", b"")  # asyncio.StreamReader's unread bytes
+        grouped = response[:4] == b"250 " and b"\n" in unread
+        if (more or grouped) and len(self._held) < 100:
             self._held.append(response + b"\r\n")
             return
         self._held.append(response + b"\r\n")
