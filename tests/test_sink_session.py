@@ -1,14 +1,85 @@
-"""The sink's connections: each reply written in one piece."""
+"""The sink's connections: each built from the first one's blueprint, each reply written in one piece."""
 
 from __future__ import annotations
 
+import asyncio
+import smtplib
 import socket
 import ssl
+from typing import Any
 
 import pytest
 
 from jcsh.runtime.sink import Sink, SinkConfig
+from jcsh.runtime.sink_smtp import _SinkSMTP
 from tests.support.pki import TestCA
+
+MESSAGE = b"From: a@example.test\r\nTo: b@example.test\r\nSubject: hello sink\r\n\r\nbody\r\n"
+TABLES = ("_smtp_methods", "_auth_methods", "_handle_hooks")
+
+
+def _both(sink: Sink) -> tuple[Any, Any]:
+    """(a protocol from the controller's factory, one from aiosmtpd's SMTP.__init__), made in the server thread."""
+    controller = sink._controller
+    assert controller is not None and controller._blueprint is not None and controller._blueprint.usable
+
+    async def make() -> tuple[Any, Any]:
+        return controller.factory(), _SinkSMTP(controller.handler, **controller.SMTP_kwargs)
+
+    return asyncio.run_coroutine_threadsafe(make(), controller.loop).result(5)
+
+
+def _method_names(table: dict[str, Any], owner: object) -> dict[str, tuple[str, bool]]:
+    """name -> (function name, bound to owner) for a table of bound methods or AUTH mechanism records."""
+    out = {}
+    for name, value in table.items():
+        method = getattr(value, "method", value)
+        out[name] = (method.__func__.__qualname__, method.__self__ is owner)
+    return out
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"mode": "starttls", "chunking": True},
+        {"auth": {"u": "p"}, "auth_mechanisms": ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"), "oauth_accept": bool},
+        {"size_limit": 1000, "require_starttls": True, "mode": "starttls", "auth": {"u": "p"}},
+    ],
+)
+def test_a_connection_from_the_blueprint_is_what_smtp_init_makes(kw: dict[str, Any]) -> None:
+    with Sink(SinkConfig(port=0, **kw)) as sink:
+        fast, full = _both(sink)
+        again, _ = _both(sink)
+    assert type(fast) is type(full) and set(vars(fast)) == set(vars(full))
+    for name, value in vars(full).items():
+        mine = vars(fast)[name]
+        if name in TABLES:
+            assert _method_names(mine, fast) == _method_names(value, full), name
+        elif isinstance(value, (asyncio.StreamReader, asyncio.Future, list)) or name == "_stream_reader_wr":
+            assert type(mine) is type(value) and mine is not vars(again)[name], name  # each connection its own
+        elif getattr(value, "__self__", None) is full:  # a method of the connection: bound to its own
+            assert mine.__func__ is value.__func__ and mine.__self__ is fast, name
+        else:
+            assert mine == value, name
+    assert fast._stream_reader is not again._stream_reader and fast._held is not again._held
+
+
+@pytest.mark.timeout(20)
+def test_interleaved_sessions_keep_their_own_envelopes() -> None:
+    with Sink(SinkConfig(port=0, auth={"u": "p"})) as sink:
+        with smtplib.SMTP(sink.host, sink.port, timeout=5) as a, smtplib.SMTP(sink.host, sink.port, timeout=5) as b:
+            a.ehlo()
+            b.ehlo()
+            a.login("u", "p")
+            assert a.mail("a@example.test")[0] == 250 and b.mail("b@example.test")[0] == 250
+            assert b.rcpt("to-b@example.test")[0] == 250 and a.rcpt("to-a@example.test")[0] == 250
+            assert a.data(MESSAGE)[0] == 250 and b.data(MESSAGE)[0] == 250
+        got = sorted(sink.wait_for(2), key=lambda r: r.mail_from)
+    assert [(r.mail_from, r.rcpt_tos, r.authenticated_as) for r in got] == [
+        ("a@example.test", ["to-a@example.test"], "u"),
+        ("b@example.test", ["to-b@example.test"], None),
+    ]
 
 
 def _reply(sock: socket.socket, buf: bytearray) -> bytes:
