@@ -208,6 +208,7 @@ def build_message(settings: MailSettings, request: MailRequest) -> BuiltMessage:
             return BuiltMessage(data, envelope.addr_spec, list(seen), message_id, False, warnings)
 
     from email import policy as email_policy
+    from email.headerregistry import AddressHeader
     from email.message import EmailMessage
 
     msg = EmailMessage(policy=email_policy.SMTP)
@@ -222,8 +223,12 @@ def build_message(settings: MailSettings, request: MailRequest) -> BuiltMessage:
     for name, value in extra:
         try:
             msg[name] = value
-        except Exception:  # an address header's parser raises IndexError, HeaderParseError...
-            raise UsageError(f"header {name} {value!r} does not parse as that header's content") from None
+            header = msg[name]
+            defects = getattr(header, "defects", ()) if isinstance(header, AddressHeader) else ()
+        except Exception:  # an address header's parser raises IndexError, HeaderParseError... (3.11, 3.12)
+            defects = ("it does not parse",)
+        if defects:  # 3.13 records what earlier versions raised as a defect: refuse it the same way
+            raise UsageError(f"header {name} {value!r} is not a valid address list: {defects[0]}")
     msg.set_content(request.body or "")
     if request.html is not None:
         msg.add_alternative(request.html, subtype="html")
