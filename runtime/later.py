@@ -39,6 +39,21 @@ class Later(Generic[T]):
 
 
 def run_all(calls: Iterable[Callable[[], T]], name: str = "jcsh-later") -> list[T]:
-    """Every call at once, each on its own thread; the results in order (the first error raised)."""
-    started = [Later(call, name) for call in calls]
-    return [later.result() for later in started]
+    """Every call at once, the last on the calling thread and each other on its own thread; the
+    results in order (the first error raised).
+
+    The caller would only wait: running one call itself spares a thread's start, stack and join
+    (a probe of 16 targets starts 16 threads fewer, and 17 fewer joins wake a waiter).
+    """
+    others = list(calls)
+    if not others:
+        return []
+    last = others.pop()
+    started = [Later(call, name) for call in others]
+    try:
+        mine: T = last()
+    except BaseException:
+        for later in started:  # an earlier call's error comes first, as when every call had a thread
+            later.result()
+        raise
+    return [*(later.result() for later in started), mine]

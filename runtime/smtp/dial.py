@@ -57,6 +57,15 @@ def _resolve(host: str, port: int, deadline: Deadline, where: str) -> Sequence[_
     # An ASCII name as bytes: getaddrinfo encodes a str with the idna codec, whose import costs
     # start-up milliseconds and gives the same bytes for an ASCII name.
     name: str | bytes = host.encode("ascii") if host.isascii() else host
+    for family in (socket.AF_INET, socket.AF_INET6):
+        # An address as it is written: what getaddrinfo(AI_NUMERICHOST) would answer, without its
+        # work and without letting go of the GIL (a hand-over to another of a probe's threads).
+        try:
+            socket.inet_pton(family, host)
+        except (OSError, ValueError):
+            continue
+        address = (host, port) if family == socket.AF_INET else (host, port, 0, 0)
+        return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", address)]
     try:
         return socket.getaddrinfo(name, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
     except socket.gaierror:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import select
 import socket
 import ssl
+import struct
 from collections.abc import Sequence
 
 from jcsh.runtime.annotations import Protocol
@@ -58,6 +59,9 @@ _CHUNK = 32 * 1024
 BDAT_CHUNK = 1024 * 1024  # a BDAT chunk: large enough to cost nothing, small enough to bound a server's buffer
 _MAX_CHALLENGES = 8  # 334 rounds of one AUTH before the server is taken to be stalling
 _TLS_RECORD_TYPES = range(0x14, 0x18)  # change_cipher_spec, alert, handshake, application_data
+_TIMEVAL = struct.Struct("@ll")  # struct timeval for SO_RCVTIMEO: a wrong layout is refused (EINVAL), then we poll
+_RESET_EARLY = 0.25  # a receive timeout this much shorter than the time left is set again (one more wake-up else)
+_RESET_LATE = 0.001  # ... and one longer than the time left by more than this (a wait past the deadline else)
 
 
 class Exchange(Protocol):
@@ -82,12 +86,18 @@ class Wire:
         transcript: Transcript | None = None,
         wake: int | None = None,
     ) -> None:
-        sock.setblocking(False)
+        # Blocking at the kernel, each recv bounded by SO_RCVTIMEO: one system call, one GIL
+        # hand-over, per read instead of a poll and a recv (among a probe's 64 threads each
+        # hand-over is a context switch). Reads that must not wait and every send say MSG_DONTWAIT.
+        sock.setblocking(True)
         self.sock = sock
+        self._rcvtimeo: float | None = 0.0  # the receive timeout set (0: none yet); None: poll instead
         self.where = where
         self.timeouts = timeouts
         self.transcript = transcript if transcript is not None and transcript.enabled else None
-        self.wake = wake  # a descriptor that, readable, calls every wait off (Woken)
+        # A descriptor that, readable, calls every wait off (Woken). Whoever makes it readable also
+        # shuts the socket down: a recv blocked in the kernel then returns, and sees it.
+        self.wake = wake
         self.tls: ssl.SSLObject | None = None
         self._in = ssl.MemoryBIO()
         self._out = ssl.MemoryBIO()
@@ -344,12 +354,13 @@ class Wire:
                 taken += _CHUNK
                 continue
             try:
-                raw = self.sock.recv(_CHUNK)
+                raw = self.sock.recv(_CHUNK, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 return
             except ConnectionResetError:
                 raw = b""
             if not raw:
+                self._check_woken()
                 self._eof = True
                 return
             taken += len(raw)
@@ -380,22 +391,50 @@ class Wire:
     def _recv(self, deadline: Deadline) -> bytes:
         """The next bytes from the socket (b"" at EOF), waiting at most until the deadline."""
         while True:
-            self._wait(deadline)
+            if self._rcvtimeo is None or not self._timed(deadline):
+                self._wait(deadline)
             try:
-                return self.sock.recv(_CHUNK)
-            except BlockingIOError:
+                raw = self.sock.recv(_CHUNK, 0 if self._rcvtimeo else socket.MSG_DONTWAIT)
+            except BlockingIOError:  # the receive timeout passed: the deadline says whether to wait on
                 continue
             except ConnectionResetError:
-                return b""
+                raw = b""
+            if not raw:
+                self._check_woken()
+            return raw
+
+    def _timed(self, deadline: Deadline) -> bool:
+        """The receive timeout set to what is left of the deadline; False where SO_RCVTIMEO is not to be had."""
+        left = deadline.left()
+        if left <= 0:
+            raise deadline.expired(self.where)
+        current = self._rcvtimeo
+        if current and left - _RESET_EARLY <= current <= left + _RESET_LATE:
+            return True
+        # 0 s would mean "no timeout" to the kernel: the shortest wait it takes is 1 microsecond.
+        seconds, micros = divmod(max(1, round(left * 1e6)), 1_000_000)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _TIMEVAL.pack(seconds, micros))
+        except OSError:  # no SO_RCVTIMEO here (or another timeval layout): poll before each recv instead
+            self._rcvtimeo = None
+            return False
+        self._rcvtimeo = left
+        return True
+
+    def _check_woken(self) -> None:
+        """At an end of the connection: Woken when it was the caller who ended it (see `wake`)."""
+        if self.wake is not None and select.select([self.wake], [], [], 0)[0]:
+            raise Woken()
 
     def _sendall(self, data: bytes, deadline: Deadline) -> None:
         view = memoryview(data)
         while view:
             try:
-                view = view[self.sock.send(view) :]
+                view = view[self.sock.send(view, socket.MSG_DONTWAIT) :]
             except BlockingIOError:
                 self._wait(deadline, write=True)
             except (BrokenPipeError, ConnectionResetError):
+                self._check_woken()
                 self._eof = True
                 raise ServerClosed(
                     f"{self.where} closed the connection during {deadline.step}", step=deadline.step

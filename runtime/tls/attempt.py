@@ -140,6 +140,11 @@ class Run:
         self.tls_check_once = threading.Lock()
         # A pipe every waiting attempt selects on: one byte wakes them all when the probe is decided.
         self._wake_r, self._wake_w = os.pipe()
+        # The open connections: abort shuts them down, which returns a recv blocked in the kernel
+        # (a Wire waits there, not in a poll of the pipe); under the lock, so no closed descriptor
+        # (perhaps another connection's by now) is shut down.
+        self._open: set[Wire] = set()
+        self._open_lock = threading.Lock()
 
     def in_time(self) -> bool:
         """Whether a further connection fits (before the caller's overall deadline, if any)."""
@@ -147,7 +152,21 @@ class Run:
 
     def abort(self, fatal: Fatal) -> None:
         self.fatal = fatal
-        os.write(self._wake_w, b"!")
+        os.write(self._wake_w, b"!")  # first: a Wire that sees its connection end looks here
+        import socket
+
+        with self._open_lock:
+            for wire in self._open:
+                try:
+                    wire.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def release(self, wire: Wire) -> None:
+        """Close a connection `open` made."""
+        with self._open_lock:
+            self._open.discard(wire)
+        wire.close()
 
     def open(self, within: Deadline | None = None) -> tuple[Wire, Deadline]:
         """A connection, and the deadline of its first step (connect and greeting, or connect)."""
@@ -156,7 +175,7 @@ class Run:
         if within is not None and within.at < deadline.at:
             deadline = within
         try:
-            return connect(self.host, self.port, t, deadline, wake=self._wake_r), deadline
+            wire = connect(self.host, self.port, t, deadline, wake=self._wake_r)
         except StepTimeout as e:
             raise Fatal(Outcome.TIMEOUT, f"no connection to {self.where}: {e.message}") from None
         except OSError as e:
@@ -167,6 +186,12 @@ class Run:
             if isinstance(e, ConnectionRefusedError):
                 raise Fatal(Outcome.CONNECT, f"connection refused by {self.where} (nothing listens there)") from None
             raise Fatal(Outcome.CONNECT, f"cannot connect to {self.where}: {e.strerror or e}") from None
+        with self._open_lock:
+            if self.fatal is None:
+                self._open.add(wire)
+                return wire, deadline
+        wire.close()  # decided meanwhile: this connection would wait for nothing
+        raise self.fatal
 
     def wait_readable(self, wire: Wire, until: float) -> bool:
         """Whether the server said something (or hung up) before `until`; raises when the probe is decided."""
@@ -256,7 +281,7 @@ def _starttls(run: Run, att: Attempt) -> None:
         if _handshake(run, att, wire, agreed):
             _after_tls(run, att, wire, greet=False)
     finally:
-        wire.close()
+        run.release(wire)
     return None
 
 
@@ -266,7 +291,7 @@ def _implicit(run: Run, att: Attempt) -> None:
         if _handshake(run, att, wire, None):
             _after_tls(run, att, wire, greet=True)
     finally:
-        wire.close()
+        run.release(wire)
 
 
 def _after_tls(run: Run, att: Attempt, wire: Wire, *, greet: bool) -> None:
@@ -283,7 +308,9 @@ def _after_tls(run: Run, att: Attempt, wire: Wire, *, greet: bool) -> None:
             att.ehlo_tls = _features(ehlo)
         else:
             att.replies.append(_line(ehlo))
-        wire.send_lines(["QUIT"], wire.deadline("QUIT", 0.5))  # a courtesy; the reply is not worth a round trip
+        # A courtesy; the reply is not worth a round trip, nor is looking for unasked-for bytes first
+        # (send_lines would: a read of the TLS object and a recv, each a GIL hand-over among the threads).
+        wire.write(b"QUIT\r\n", wire.deadline("QUIT", 0.5))
     except Fatal as f:
         att.replies.append(f"after the handshake: {f.message}")
     except Exception:
@@ -325,7 +352,7 @@ def _speaks_tls(run: Run, within: Deadline) -> bool:
     except Exception:
         return False
     finally:
-        wire.close()
+        run.release(wire)
 
 
 def _handshake(run: Run, att: Attempt, wire: Wire, agreed: Reply | None) -> bool:
