@@ -37,10 +37,12 @@ def _sink(low: str | None = None, high: str | None = None, **kw: object) -> Iter
         yield s
 
 
-def _dead_port() -> int:
+@contextlib.contextmanager
+def _dead_port() -> Iterator[int]:
+    """A port bound and never listened on: connections are refused, and no sink can take it meanwhile."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        yield int(s.getsockname()[1])
 
 
 def _spki_sha256(pem: bytes) -> str:
@@ -71,8 +73,7 @@ def test_several_targets_at_once_equal_single_runs(home: Path) -> None:
 
 
 def test_a_failing_target_decides_the_exit_code_the_others_still_report(home: Path) -> None:
-    dead = _dead_port()
-    with _sink() as good:
+    with _dead_port() as dead, _sink() as good:
         ran = jcsh(home, "--json", "tls", "probe", f"127.0.0.1:{good.port}", f"127.0.0.1:{dead}", "--timeout", "3")
         human = jcsh(home, "tls", "probe", f"127.0.0.1:{dead}", f"127.0.0.1:{good.port}", "--timeout", "3")
     assert ran.code == 3
@@ -92,7 +93,8 @@ def test_bad_combinations_are_usage_errors(home: Path, tmp_path: Path) -> None:
     assert jcsh(home, "tls", "probe", "127.0.0.1:1", "--mx", DOMAIN).code == 2
     assert jcsh(home, "tls", "probe", "127.0.0.1:1", "--port", "25").code == 2
     assert jcsh(home, "tls", "probe", "127.0.0.1:1", "--truststore-password-stdin").code == 2
-    missing = jcsh(home, "tls", "probe", f"127.0.0.1:{_dead_port()}", "--truststore", str(tmp_path / "none.jks"))
+    with _dead_port() as dead:
+        missing = jcsh(home, "tls", "probe", f"127.0.0.1:{dead}", "--truststore", str(tmp_path / "none.jks"))
     assert missing.code == 2 and "cannot read the trust store" in missing.err  # before any connection
     assert jcsh(home, "tls", "probe", "--mx", DOMAIN, "--port", "70000").code == 2
 
@@ -159,8 +161,8 @@ def test_mx_probes_every_host_with_dane_and_mta_sts(
 
 def test_mx_host_that_refuses_makes_the_exit_code(home: Path, mx_world: tuple[DnsResponder, PolicyServer, int]) -> None:
     del mx_world  # the DNS, policy and sinks are up; the probe goes to a port where nothing listens
-    dead = _dead_port()
-    ran = jcsh(home, "--json", "tls", "probe", "--mx", DOMAIN, "--port", str(dead), "--timeout", "3")
+    with _dead_port() as dead:
+        ran = jcsh(home, "--json", "tls", "probe", "--mx", DOMAIN, "--port", str(dead), "--timeout", "3")
     assert ran.code == 3
     validate("tls-probe", ran.json)
     assert [h["exit_code"] for h in ran.json["hosts"]] == [3, 3]
