@@ -270,7 +270,7 @@ class Registry:
             if replace:
                 self.store.delete_subtree(path)
             self.store.put_entries(_ancestors(path))
-            self.store.put_entries(entries)  # checked as they are written: a bad one rolls it all back
+            self.store.put_tree_entries(entries)  # checked as they are written: a bad one rolls it all back
         return count[0]
 
     def close(self) -> None:
@@ -291,8 +291,9 @@ _NODE_KEYS = frozenset(("path", "value", "children"))
 _SHORT_VALUE = MAX_VALUE // 4  # at most 4 bytes a character: a value this long cannot pass the limit
 
 
-def _entries(document: object) -> tuple[str, Iterator[tuple[str, str | None]], list[int]]:
-    """The document's path, its entries as they are checked, and how many have been given so far."""
+def _entries(document: object) -> tuple[str, Iterator[tuple[str, str, str | None]], list[int]]:
+    """The document's path, its entries (path, parent, value) as they are checked, and how many have
+    been given so far."""
     if not isinstance(document, dict) or "path" not in document:
         raise UsageError('import document must be a JSON object with "path", "value" and "children"')
     path = validate_path(document["path"], allow_root=True)
@@ -300,15 +301,16 @@ def _entries(document: object) -> tuple[str, Iterator[tuple[str, str | None]], l
     count = [0]
     name_bad, value_bad = _name_bad(), _value_bad()
 
-    def entries() -> Iterator[tuple[str, str | None]]:
+    def entries() -> Iterator[tuple[str, str, str | None]]:
         # The checks of _node_value/_node_children are inlined for the usual entry: this loop runs
         # once per entry of a million-entry import; anything unusual goes to them for the message.
         if path != "/":
             count[0] += 1
-            yield path, root_value
+            yield path, parent_of(path), root_value
         stack = [(iter(_node_children(document, path, 1).items()), "" if path == "/" else path, 1)]
         while stack:
             items, base, depth = stack[-1]
+            parent = base or "/"
             for name, node in items:
                 at = base + "/" + name
                 if not name or name in (".", "..") or name_bad.search(name) or len(at) > MAX_PATH:
@@ -321,7 +323,7 @@ def _entries(document: object) -> tuple[str, Iterator[tuple[str, str | None]], l
                 ):
                     _node_value(node, at)
                 count[0] += 1
-                yield at, value
+                yield at, parent, value
                 children = node.get("children")
                 if children:
                     stack.append((iter(_node_children(node, at, depth + 2).items()), at, depth + 2))

@@ -192,6 +192,47 @@ def test_bad_import_is_all_or_nothing(tmp_path: Path, document: str, why: str) -
     assert jcsh(tmp_path, "registry", "export").out == before
 
 
+def test_import_stores_each_parent_and_leaves_the_collector_as_it_was(tmp_path: Path) -> None:
+    import gc
+    import sqlite3
+
+    from jcsh.runtime.home import DB_NAME
+
+    leaf = {"value": "v", "children": {}}
+    doc = {
+        "path": "/p/q",
+        "value": "r",
+        "children": {"a": {"value": None, "children": {"b": leaf, "c": leaf}}, "d": leaf},
+    }
+    (tmp_path / "doc.json").write_text(json.dumps(doc), encoding="utf-8")
+    (tmp_path / "bad.json").write_text('{"path": "/p", "children": {', encoding="utf-8")
+    (tmp_path / "root.json").write_text(json.dumps({"path": "/", "value": None, "children": {"t": leaf}}), "utf-8")
+    assert jcsh(tmp_path, "registry", "import", str(tmp_path / "root.json")).code == 0
+    assert gc.isenabled()
+    assert jcsh(tmp_path, "registry", "import", str(tmp_path / "doc.json")).code == 0
+    assert gc.isenabled()
+    assert jcsh(tmp_path, "registry", "import", str(tmp_path / "bad.json")).code == 2
+    assert gc.isenabled()
+    gc.disable()
+    try:  # a caller's choice stands too
+        assert jcsh(tmp_path, "registry", "import", str(tmp_path / "doc.json")).code == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with sqlite3.connect(tmp_path / DB_NAME) as conn:
+        rows = conn.execute("SELECT path, parent FROM entry ORDER BY path").fetchall()
+    assert rows == [
+        ("/p", "/"),
+        ("/p/q", "/p"),
+        ("/p/q/a", "/p/q"),
+        ("/p/q/a/b", "/p/q/a"),
+        ("/p/q/a/c", "/p/q/a"),
+        ("/p/q/d", "/p/q"),
+        ("/t", "/"),
+    ]
+    assert jcsh(tmp_path, "registry", "check").code == 0
+
+
 def test_import_of_missing_file_is_usage_error(tmp_path: Path) -> None:
     ran = jcsh(tmp_path, "--json", "registry", "import", str(tmp_path / "nope.json"))
     assert ran.code == 2 and "cannot read" in ran.json["error"]["message"]

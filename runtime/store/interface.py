@@ -140,6 +140,9 @@ class Store(Protocol):
     def put_entries(self, rows: Iterable[tuple[str, str | None]]) -> None:
         """Add entries (path, value); an existing entry takes the new value unless it is None."""
 
+    def put_tree_entries(self, rows: Iterable[tuple[str, str, str | None]]) -> None:
+        """put_entries with each row's parent given by the caller: (path, parent_of(path), value)."""
+
     def delete_subtree(self, path: str) -> None:
         """Remove path and everything below it ('/' : every entry)."""
 
