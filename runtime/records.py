@@ -44,7 +44,9 @@ else:
             record.__annotations__ = record.__new__.__annotations__ = fields
             if generic is not None:
                 record.__bases__ = (tuple, generic)
-                record.__class_getitem__ = classmethod(generic.__class_getitem__.__func__)
+                # typing's own: a module function from 3.12 on (Generic is in C there), a classmethod's before
+                getitem = getattr(typing, "_generic_class_getitem", None) or generic.__class_getitem__.__func__
+                record.__class_getitem__ = classmethod(getitem)
             for key, value in ns.items():
                 if key in _PROHIBITED:
                     raise AttributeError("Cannot overwrite NamedTuple attribute " + key)
