@@ -13,7 +13,6 @@ import re
 import ssl
 import time
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,6 +20,7 @@ from jcsh.runtime.credentials import Secret
 from jcsh.runtime.errors import ConnectFailed, JcshError, JobFailed, TempFailure, UsageError
 from jcsh.runtime.mail.oauth_http import HttpAnswer, TokenURL, check_token_url, post_form
 from jcsh.runtime.mail.oauth_jwt import ASSERTION_TYPE, ClientCertificate, jwt_claims
+from jcsh.runtime.mail.oauth_token import REUSE_MARGIN, Grant, Token, token_reusable
 from jcsh.runtime.records import NamedTuple
 
 __all__ = [
@@ -45,19 +45,10 @@ __all__ = [
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 GOOGLE_SCOPE = "https://mail.google.com/"
 EXCHANGE_SCOPE = "https://outlook.office365.com/.default"
-REUSE_MARGIN = 60  # seconds of a token's lifetime that must remain for it to be reused
 _MAX_LIFETIME = 10 * 365 * 86400  # an expires_in beyond ten years is a broken answer, not a token
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
 _TOKEN_CHARS = re.compile(r"^[\x21-\x7e]+$")  # what fits in `auth=Bearer <token>` of a SASL line
 _SHOWN = 400  # characters of an endpoint's error description shown
-
-
-class Grant(StrEnum):
-    """How a credential gets its access token."""
-
-    CLIENT_CREDENTIALS = "client-credentials"
-    REFRESH_TOKEN = "refresh-token"
-    STATIC = "static"
 
 
 class TokenRequest(NamedTuple):
@@ -70,23 +61,6 @@ class TokenRequest(NamedTuple):
     client_secret: Secret | None = None
     refresh_token: Secret | None = None
     certificate: ClientCertificate | None = None
-
-
-class Token(NamedTuple):
-    """An access token as the endpoint gave it; `refresh_token` is set when the endpoint rotated it."""
-
-    access_token: Secret
-    obtained_at: float  # time.time() when it was fetched
-    expires_in: int | None  # seconds, as the endpoint said; None: not said
-    scope: str | None
-    refresh_token: Secret | None = None
-
-    @property
-    def expires_at(self) -> float | None:
-        return None if self.expires_in is None else self.obtained_at + self.expires_in
-
-    def reusable(self, now: float) -> bool:
-        return token_reusable(self.obtained_at, self.expires_in, now)
 
 
 class TokenInfo(NamedTuple):
@@ -119,17 +93,6 @@ class OAuthFailure(NamedTuple):
     error_codes: tuple[str, ...] = ()
     error_uri: str | None = None
     retry_after: str | None = None
-
-
-def token_reusable(obtained_at: float, expires_in: int | None, now: float) -> bool:
-    """Reuse while more than 60 s remain; for lifetimes of 60 s or less, while more than half remains.
-
-    A token whose lifetime was not said is not reused: it may already be dead.
-    """
-    if expires_in is None:
-        return False
-    margin = REUSE_MARGIN if expires_in > REUSE_MARGIN else expires_in / 2
-    return obtained_at + expires_in - now > margin
 
 
 def entra_endpoint(tenant: str) -> tuple[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from jcsh.runtime.credentials import (
     ACCESS_TOKEN,
@@ -16,8 +15,12 @@ from jcsh.runtime.credentials import (
     CredentialStore,
 )
 from jcsh.runtime.errors import ConfigError
-from jcsh.runtime.mail.oauth import ClientCertificate, Grant, Token, TokenRequest, fetch_token, static_token
 
+# A cached token needs only oauth_token; runtime.mail.oauth (http.client, email, urllib, datetime,
+# hashlib: ~10 ms) is imported when a token is read from a static secret or fetched.
+from jcsh.runtime.mail.oauth_token import Grant, Token
+
+TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
     import ssl
 
@@ -55,6 +58,8 @@ def access_token(
     now = time.time() if now is None else now
     secrets = credentials.oauth_secrets(credential)
     if client.grant == Grant.STATIC:
+        from jcsh.runtime.mail.oauth import TokenRequest, fetch_token, static_token
+
         stored = secrets.get(ACCESS_TOKEN)
         if stored is None:
             raise ConfigError(f"the static OAuth 2.0 credential {credential.identity()} holds no access token")
@@ -68,6 +73,8 @@ def access_token(
             token = Token(cached.access_token, cached.obtained_at, cached.expires_in, cached.scope)
             if token.reusable(now):
                 return token, TokenSource.CACHE
+    from jcsh.runtime.mail.oauth import ClientCertificate, TokenRequest, check_token_url, fetch_token
+
     url = client.token_url or ""
     certificate = None
     if CLIENT_KEY in secrets and credential.certificate:
@@ -81,8 +88,6 @@ def access_token(
         refresh_token=secrets.get(REFRESH_TOKEN),
         certificate=certificate,
     )
-    from jcsh.runtime.mail.oauth import check_token_url
-
     target = check_token_url(url)
     context = context_for(target.host) if target.https else None
     token = fetch_token(request, context=context, timeout=timeout, now=now)
