@@ -122,7 +122,7 @@ PLAIN = st.text(st.characters(min_codepoint=33, max_codepoint=126, exclude_chara
 @hsettings(max_examples=100, deadline=None)
 @given(
     local=st.text("abcxyz09._-", min_size=1, max_size=10).filter(lambda s: "." not in (s[0], s[-1]) and ".." not in s),
-    words=st.lists(PLAIN, max_size=4),
+    words=st.lists(PLAIN, max_size=3),  # "Subject: " and at most 3 x 20 + 2 characters: no folding
     body=st.lists(st.text("abc XYZ.09,!", max_size=78), max_size=20).map("\n".join),
 )
 def test_plain_messages_take_the_plain_composer(mail_settings, local: str, words: list[str], body: str) -> None:
