@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from jcsh.runtime.tls.certfields import read_spki
 from jcsh.runtime.tls.checks.dane import DaneStatus, _Chain, check_dane, match_records, render_dane
 from tests.support.dns import DnsResponder
-from tests.support.pki import TestCA
+from tests.support.pki import TestCA, self_signed_der
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -156,24 +156,7 @@ def test_garbage_chain_matches_nothing_and_escapes_stay_out(dns_env: DnsResponde
 
 
 def _self_signed(key: Any, serial: int | None = None) -> bytes:
-    import datetime as dt
-
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.x509.oid import NameOID
-
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "spki.test")])
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(serial or x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=1))
-    )
-    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey) else hashes.SHA256()
-    return builder.sign(key, algorithm).public_bytes(serialization.Encoding.DER)
+    return self_signed_der(key, "spki.test", serial=serial)
 
 
 KEYS = {

@@ -20,6 +20,7 @@ from jcsh.runtime.tls.target import parse_target
 from jcsh.runtime.tls.trust import protocol_version
 from tests.support.cli import jcsh
 from tests.support.mailconf import RawServer
+from tests.support.pki import self_signed_der
 
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 _S_CLIENT_FLAG = {"TLSv1": "-tls1", "TLSv1.1": "-tls1_1", "TLSv1.2": "-tls1_2", "TLSv1.3": "-tls1_3"}
@@ -294,23 +295,11 @@ def test_silent_server_probed_with_implicit_tls_times_out() -> None:
 
 def _v2_certificate(folder: Path) -> tuple[Path, Path]:
     """A self-signed certificate whose version field says v2: OpenSSL takes it, cryptography refuses it."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    builder = x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-    builder = builder.serial_number(1234).not_valid_before(now - datetime.timedelta(days=1))
-    der = (
-        builder.not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-        .public_bytes(serialization.Encoding.DER)
-    )
+    der = self_signed_der(key, serial=1234)
     v3 = b"\xa0\x03\x02\x01\x02"
     assert v3 in der
     cert, key_file = folder / "v2.pem", folder / "v2.key"

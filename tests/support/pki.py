@@ -10,15 +10,16 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from jcsh.runtime.tls.selfsigned import san_entries
 
-__all__ = ["Issued", "TestCA", "self_signed"]
+__all__ = ["Issued", "TestCA", "self_signed", "self_signed_der"]
 
 _DAY = dt.timedelta(days=1)
 
@@ -223,3 +224,20 @@ def self_signed(
     subject = _name(hostnames[0] if hostnames else "jcsh self-signed")
     cert = _leaf_cert(hostnames, key, subject, subject, key, expired=expired, not_yet_valid=False)
     return _write(Path(folder), f"self-signed-{secrets.token_hex(4)}", cert, key)
+
+
+def self_signed_der(key: Any, common_name: str = "localhost", *, serial: int | None = None) -> bytes:
+    """A minimal self-signed certificate (DER, no extensions) for any key cryptography signs with."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(serial or x509.random_serial_number())
+        .not_valid_before(now - _DAY)
+        .not_valid_after(now + _DAY)
+    )
+    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey) else hashes.SHA256()
+    return builder.sign(key, algorithm).public_bytes(serialization.Encoding.DER)
