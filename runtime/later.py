@@ -52,7 +52,7 @@ def run_all(calls: Iterable[Callable[[], T]], name: str = "jcsh-later") -> list[
     started = [Later(call, name) for call in others]
     try:
         mine: T = last()
-    except BaseException:
+    except Exception:  # a Ctrl-C (or the sandbox's cut) goes out at once, as it left a join before
         for later in started:  # an earlier call's error comes first, as when every call had a thread
             later.result()
         raise
