@@ -189,7 +189,7 @@ class _SinkSMTP(SMTP):
     def _fresh(self) -> None:
         """The sink's own state of a connection."""
         self._chunks_of: Envelope | None = None  # the transaction the BDAT chunks so far belong to
-        self._chunks: list[bytes] = []
+        self._chunks = bytearray()  # the transaction's chunks so far, joined as they come
         self._too_much = False
         self._held: list[bytes] = []  # lines not sent yet: a reply's first lines, a pipelined group's 250s
 
@@ -252,16 +252,18 @@ class _SinkSMTP(SMTP):
             await self.push("503 5.5.1 Error: need RCPT command")
             return
         if self._chunks_of is not self.envelope:  # a new transaction: MAIL (or RSET) made a new envelope
-            self._chunks_of, self._chunks, self._too_much = self.envelope, [], False
-        self._chunks.append(chunk)
-        self._too_much = self._too_much or sum(map(len, self._chunks)) > limit
+            self._chunks_of, self._chunks, self._too_much = self.envelope, bytearray(), False
+        # One growing buffer: a flood of small or empty chunks costs neither a list entry each nor
+        # a re-count of everything received at each chunk.
+        self._chunks += chunk
+        self._too_much = self._too_much or len(self._chunks) > limit
         if self._too_much:
             self._chunks.clear()
         if not last:
             await self.push("552 5.3.4 Error: Too much mail data" if self._too_much else f"250 2.0.0 {size} octets")
             return
-        content, too_much = b"".join(self._chunks), self._too_much
-        self._chunks_of, self._chunks = None, []
+        content, too_much = bytes(self._chunks), self._too_much
+        self._chunks_of, self._chunks = None, bytearray()
         if too_much:
             self._set_post_data_state()
             await self.push("552 5.3.4 Error: Too much mail data")
