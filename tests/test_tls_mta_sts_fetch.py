@@ -90,6 +90,7 @@ CASES = {
     "many headers": b"HTTP/1.1 200 OK\r\n" + b"X-A: b\r\n" * 101 + b"\r\n",
     "header without colon": b"HTTP/1.1 200 OK\r\nNot a header\r\nContent-Length: 2\r\n\r\nok",
     "big body": b"HTTP/1.1 200 OK\r\nContent-Length: 70000\r\n\r\n" + b"y" * 70000,
+    "length past int's digits": b"HTTP/1.1 200 OK\r\nContent-Length: " + b"0" * 5000 + b"5\r\n\r\nhello",
 }
 
 

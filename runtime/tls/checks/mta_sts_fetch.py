@@ -108,7 +108,8 @@ def _plain_head(head: bytes) -> tuple[int, str, dict[str, list[str]]] | None:
     if "transfer-encoding" in headers:
         return None
     lengths = headers.get("content-length", [])
-    if len(lengths) > 1 or (lengths and not lengths[0].isdigit()):
+    # a length of thousands of digits is past int()'s limit: http.client reads such an answer to EOF
+    if len(lengths) > 1 or (lengths and not (lengths[0].isdigit() and len(lengths[0]) <= 18)):
         return None
     return int(status.group(1)), (status.group(2) or b"").decode("ascii").strip(), headers
 
@@ -184,6 +185,7 @@ class PinnedHTTPS:
 
     def connect(self) -> None:
         for i, address in enumerate(self._addresses):
+            self._cut_if_killed()  # no next address once the deadline has passed
             try:
                 # an address as bytes: getaddrinfo runs every str through the idna codec (~10 ms to import)
                 host: str | bytes = address.encode("ascii") if address.isascii() else address
@@ -194,7 +196,13 @@ class PinnedHTTPS:
                 if self.killed or i == len(self._addresses) - 1:
                     raise
         assert self._raw is not None
+        self._cut_if_killed()  # the watchdog fired while connecting: there was no socket to cut then
         self.sock = self._context.wrap_socket(self._raw, server_hostname=self._sni(self.host))
+        self._cut_if_killed()
+
+    def _cut_if_killed(self) -> None:
+        if self.killed:
+            raise TimeoutError("the MTA-STS policy fetch ran out of time")
 
     def get(self, path: str, amt: int) -> Response:
         """Connect, send the GET, and read the answer (its body up to amt bytes)."""
