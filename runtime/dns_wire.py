@@ -81,6 +81,17 @@ class WireName:
     def __repr__(self) -> str:
         return f"<WireName {self.to_text()}>"
 
+    # Names compare as DNS compares them (ASCII case folded), as dnspython's Name does: an rrset that
+    # lists the same MX or PTR target twice keeps it once.
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WireName) and self._folded() == other._folded()
+
+    def __hash__(self) -> int:
+        return hash(self._folded())
+
+    def _folded(self) -> tuple[bytes, ...]:
+        return tuple(label.lower() for label in self.labels)
+
 
 def _escapify(label: bytes) -> str:
     out = []

@@ -300,3 +300,21 @@ def test_any_bytes_are_a_reply_or_unclear(data: bytes, rdtype: str) -> None:
     except Unclear:
         return
     assert isinstance(reply.records, tuple)
+
+
+def test_an_mx_target_listed_twice_is_kept_once_as_dnspython_keeps_it() -> None:
+    # A hostile server repeating a record (in another case) must not make jcsh probe the host twice.
+    labels = (b"example", b"test")
+    qid, query = build_query(labels, "MX", dnssec=False, edns=False, qid=4242)
+    question = query[12:]
+    name = b"\x02mx\x07example\x04test\x00"
+    upper = b"\x02MX\x07EXAMPLE\x04TEST\x00"
+    answers = b"".join(
+        b"\xc0\x0c" + struct.pack("!HHIH", 15, 1, 300, 2 + len(target)) + struct.pack("!H", 10) + target
+        for target in (name, name, upper)
+    )
+    reply = struct.pack("!HHHHHH", qid, 0x8180, 1, 3, 0, 0) + question + answers
+    records = read_reply(reply, qid, labels, "MX").records
+    ours = [(r.preference, r.exchange.to_text()) for r in records]
+    theirs = dns.message.from_wire(reply).answer[0]
+    assert ours == [(10, "mx.example.test.")] and len(theirs) == 1
