@@ -423,7 +423,11 @@ class Wire:
 
     def _check_woken(self) -> None:
         """At an end of the connection: Woken when it was the caller who ended it (see `wake`)."""
-        if self.wake is not None and select.select([self.wake], [], [], 0)[0]:
+        if self.wake is None:
+            return
+        poller = select.poll()  # not select.select: it refuses a descriptor of 1024 or more
+        poller.register(self.wake, select.POLLIN)
+        if poller.poll(0):
             raise Woken()
 
     def _sendall(self, data: bytes, deadline: Deadline) -> None:
